@@ -1,0 +1,325 @@
+"""The ``archlab`` command line (typer). Thin: parses, validates, delegates, prints.
+
+Every user error (unknown name, bad parameter, bad config) is printed as one line on stderr
+and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from archlab import __version__
+from archlab.errors import ArchlabError, ConfigError
+
+app = typer.Typer(
+    name="archlab",
+    help="archlab: test theories about sequence-model architectures on formal-language probes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+probe_app = typer.Typer(help="Formal-language probes: list, sample, group facts, suites.", no_args_is_help=True)
+app.add_typer(probe_app, name="probe")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn archlab's input errors into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ArchlabError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_params(items: list[str] | None) -> dict[str, str]:
+    """``["m=5", "final_only=true"]`` → ``{"m": "5", "final_only": "true"}``."""
+    params: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--param", f"{item!r} is not of the form key=value", "key=value")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, default=_json_default))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"archlab {__version__}")
+        raise typer.Exit()
+
+
+# ---------------------------------------------------------------------------------------------
+# archlab probe …
+# ---------------------------------------------------------------------------------------------
+
+
+def _probe_catalogue() -> list[dict[str, Any]]:
+    from archlab.probes import PROBES, make_probe
+    from archlab.probes.groups import STANDARD_GROUPS
+
+    rows = [{**make_probe(name).describe(), "name": name} for name in PROBES.names()]
+    rows += [{**make_probe(g).describe(), "name": g} for g in STANDARD_GROUPS]
+    return rows
+
+
+@probe_app.command("list")
+@friendly
+def probe_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """Every probe: name, family, theory class, vocabulary size and parameters.
+
+    Any finite group name (Z<m>, S<n>, A<n>, D<n>, products like A4xZ5) is also a probe: the
+    standard ones are listed below the registry entries.
+    """
+    rows = _probe_catalogue()
+    if as_json:
+        echo_json(rows)
+        return
+    table = Table(title="archlab probes", title_justify="left")
+    for col in ("name", "family", "theory class", "vocab", "classes", "parameters (default)"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        params = ", ".join(f"{k}={v['default']}" for k, v in r["params"].items()) or "—"
+        if r["family"] == "group":
+            params = "group facts: " + _group_summary(r["theory"])
+        table.add_row(r["name"], r["family"], r["theory"]["level"], str(r["vocab_size"]), str(r["n_classes"]), params)
+    out.print(table)
+    out.print("Any group name is a probe: archlab probe sample A4xZ5 --length 8 · archlab probe facts S5")
+
+
+def _group_summary(f: dict[str, Any]) -> str:
+    kind = "abelian" if f["abelian"] else ("solvable" if f["solvable"] else "non-solvable")
+    return f"order {f['order']}, {kind}"
+
+
+def _aligned(cols: list[tuple[str, str]], width: int) -> list[tuple[str, str]]:
+    """Wrap aligned (input, target) columns into lines no wider than ``width``."""
+    lines, top, bottom, used = [], [], [], 0
+    for a, b in cols:
+        w = max(len(a), len(b))
+        if used and used + w + 1 > width:
+            lines.append((" ".join(top), " ".join(bottom)))
+            top, bottom, used = [], [], 0
+        top.append(a.ljust(w))
+        bottom.append(b.ljust(w))
+        used += w + 1
+    if top:
+        lines.append((" ".join(top), " ".join(bottom)))
+    return lines
+
+
+@probe_app.command("sample")
+@friendly
+def probe_sample(
+    name: Annotated[str, typer.Argument(help="Probe name (see `archlab probe list`) or a group name such as S5.")],
+    length: Annotated[int, typer.Option("--length", "-L", help="Size parameter of the probe (input length).")] = 12,
+    n: Annotated[int, typer.Option("--n", "-n", help="Number of examples.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the stream the examples come from.")] = 0,
+    split: Annotated[str, typer.Option("--split", help="Seed stream: train or test.")] = "train",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Probe parameter key=value (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print tokens, targets, mask and vocabulary as JSON.")] = False,
+) -> None:
+    """Show examples of a probe: input tokens and the label at every position ('·' = not scored)."""
+    from archlab.probes import make_probe, stream_rng
+
+    probe = make_probe(name, **parse_params(param))
+    if n < 1:
+        raise ConfigError("--n", f"{n} examples requested", ">= 1")
+    batch = probe.sample(stream_rng(seed, split), n, length)
+    if as_json:
+        echo_json(
+            {
+                "probe": probe.spec(),
+                "tokens": batch.tokens.tolist(),
+                "targets": batch.targets.tolist(),
+                "mask": batch.mask.tolist(),
+                "vocab": {str(i): lab for i, lab in enumerate(probe.token_labels())},
+                "target_vocab": {str(i): lab for i, lab in enumerate(probe.target_labels())},
+                "params": probe.params,
+                "length": length,
+                "seed": seed,
+                "split": split,
+            }
+        )
+        return
+    width = max(40, min(shutil.get_terminal_size((120, 20)).columns, 160) - 10)
+    out.print(
+        f"[bold]{probe.spec()}[/] · {probe.theory.level} · {probe.task} · length {length} "
+        f"(T = {batch.shape[1]}) · seed {seed} ({split} stream)"
+    )
+    for i in range(n):
+        inp, tgt = probe.format_row(batch.tokens[i], batch.targets[i], batch.mask[i])
+        out.print(f"[dim]example {i + 1}[/]")
+        for top, bottom in _aligned(list(zip(inp, tgt, strict=True)), width):
+            out.print(f"  input   {top}", markup=False)
+            out.print(f"  target  {bottom}", markup=False)
+
+
+@probe_app.command("facts")
+@friendly
+def probe_facts(
+    group: Annotated[str, typer.Argument(help="Group name: Z<m>, S<n>, A<n>, D<n>, or a product like A4xZ5.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as a JSON object.")] = False,
+) -> None:
+    """The facts of a finite group computed by sympy (order, abelian, solvable, derived series …)."""
+    from archlab.probes.groups import group_facts, looks_like_group, parse_group_name
+
+    if not looks_like_group(group):
+        parse_group_name(group)  # raises a ConfigError that explains the naming scheme
+    facts = group_facts(group)
+    if as_json:
+        echo_json(facts)
+        return
+    table = Table(title=f"group {facts['group']} (sympy.combinatorics)", title_justify="left", show_header=False)
+    table.add_column("fact", style="bold")
+    table.add_column("value")
+    for k, v in facts.items():
+        table.add_row(k, "—" if v is None else str(v))
+    out.print(table)
+
+
+@probe_app.command("suite")
+@friendly
+def probe_suite(
+    path: Annotated[str, typer.Argument(help="A suite YAML file, or a suite name in probes/ (e.g. chomsky).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the validated suite as JSON.")] = False,
+) -> None:
+    """Validate a probe suite and show its probes with their train and test lengths."""
+    from archlab.probes.suite import ProbeSuite, find_suite
+
+    file = find_suite(path)
+    suite = ProbeSuite.load(file)
+    if as_json:
+        echo_json(
+            {
+                "name": suite.name,
+                "file": str(file),
+                "forbid_test_in_train": suite.config.forbid_test_in_train,
+                "probes": [
+                    {
+                        "probe": e.name,
+                        "train_lengths": list(e.train_lengths),
+                        "test_lengths": list(e.test_lengths),
+                        "theory": e.probe.theory.to_dict(),
+                    }
+                    for e in suite
+                ],
+            }
+        )
+        return
+    table = Table(title=f"suite {suite.name} ({file})", title_justify="left", caption=suite.config.description)
+    for col in ("probe", "theory class", "train lengths", "test lengths"):
+        table.add_column(col)
+    for e in suite:
+        table.add_row(e.name, e.probe.theory.level, _span(e.train_lengths), _span(e.test_lengths))
+    out.print(table)
+
+
+def _span(lengths: tuple[int, ...]) -> str:
+    if len(lengths) <= 4:
+        return ", ".join(map(str, lengths))
+    return f"{lengths[0]}…{lengths[-1]} ({len(lengths)} lengths)"
+
+
+# ---------------------------------------------------------------------------------------------
+# archlab demo
+# ---------------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+@friendly
+def demo() -> None:
+    """A short tour of the probe suite (the full demo study arrives with the search)."""
+    from rich.progress import track
+
+    showcase = [
+        ("parity", {}, 10),
+        ("S3", {}, 6),
+        ("A4xZ5", {}, 5),
+        ("flip_flop", {}, 12),
+        ("dyck", {}, 12),
+        ("reverse_string", {}, 5),
+        ("copy", {"alphabet": 4}, 5),
+        ("mqar", {"n_pairs": 3, "vocab": 16}, 12),
+    ]
+    out.rule("[bold]archlab demo: the formal-language probes")
+    rows = _probe_catalogue()
+    out.print(f"{len(rows)} probes registered (plus every finite group by name). A few examples:\n")
+    from archlab.probes import make_probe, stream_rng
+
+    for name, params, length in track(showcase, description="sampling probes", console=out, transient=True):
+        probe = make_probe(name, **params)
+        b = probe.sample(stream_rng(0, "train"), 1, length)
+        inp, tgt = probe.format_row(b.tokens[0], b.targets[0], b.mask[0])
+        out.print(f"[bold]{probe.spec()}[/]  ({probe.theory.level}: {probe.task})")
+        for top, bottom in _aligned(list(zip(inp, tgt, strict=True)), 100):
+            out.print(f"  input   {top}", markup=False)
+            out.print(f"  target  {bottom}", markup=False)
+    from archlab.probes.groups import group_facts
+
+    table = Table(title="The state-tracking groups (facts from sympy)", title_justify="left")
+    for col in ("group", "order", "abelian", "solvable", "derived length", "max reflections (perm rep)"):
+        table.add_column(col)
+    for g in ("Z2", "Z3", "Z60", "S3", "A4", "A4xZ5", "A5", "S5"):
+        f = group_facts(g)
+        table.add_row(
+            g, str(f["order"]), str(f["abelian"]), str(f["solvable"]),
+            "—" if f["derived_length"] is None else str(f["derived_length"]),
+            str(f["max_reflections_perm_rep"]),
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        "Z60, A4xZ5 and A5 all have 60 elements and differ only in structure: theory predicts that "
+        "no fixed-depth diagonal model tracks A5 (non-solvable) at all lengths."
+    )
+    out.print("Next: archlab probe list · archlab probe sample S5 --length 8 · archlab probe facts A5")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Shared test fixtures: the list of every probe the registry-wide tests loop over."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from archlab.probes import PROBES, make_probe
+from archlab.probes.base import Probe
+from archlab.probes.groups import STANDARD_GROUPS
+
+#: Extra configurations beyond each entry's defaults, so options are covered too.
+VARIANTS: list[tuple[str, dict[str, object]]] = [
+    ("parity", {"final_only": True}),
+    ("modular_sum", {"m": 7}),
+    ("S5", {"generators": "transpositions"}),
+    ("A5", {"generators": "generators"}),
+    ("D4", {"generators": "nonidentity", "final_only": True}),
+]
+
+
+def all_probe_specs() -> list[tuple[str, dict[str, object]]]:
+    specs: list[tuple[str, dict[str, object]]] = [(name, {}) for name in PROBES.names()]
+    specs += [(g, {}) for g in STANDARD_GROUPS]
+    return specs + VARIANTS
+
+
+def spec_id(spec: tuple[str, dict[str, object]]) -> str:
+    name, params = spec
+    return name + "".join(f"-{k}={v}" for k, v in params.items())
+
+
+@pytest.fixture(params=all_probe_specs(), ids=spec_id)
+def probe(request: pytest.FixtureRequest) -> Probe:
+    name, params = request.param
+    return make_probe(name, **params)
+
+
+@pytest.fixture
+def db_url() -> str:
+    url = os.environ.get("ARCHLAB_TEST_DB_URL")
+    if not url:
+        pytest.skip("ARCHLAB_TEST_DB_URL is not set (.ci/run starts a PostgreSQL cluster and sets it)")
+    return url

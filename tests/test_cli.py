@@ -1,0 +1,118 @@
+"""The command line: stable JSON outputs and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from archlab.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_probe_list_json() -> None:
+    code, out, _ = run("probe", "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    names = {r["name"] for r in rows}
+    assert {"parity", "word_problem", "dyck", "copy", "mqar", "S5", "A4xZ5"} <= names
+    for r in rows:
+        assert {"name", "family", "theory", "vocab_size", "params"} <= set(r)
+        assert "level" in r["theory"]
+    s5 = next(r for r in rows if r["name"] == "S5")
+    assert s5["family"] == "group" and s5["theory"]["order"] == 120 and not s5["theory"]["solvable"]
+
+
+def test_probe_list_table() -> None:
+    code, out, _ = run("probe", "list")
+    assert code == 0 and "parity" in out and "A4xZ5" in out
+
+
+def test_probe_sample_json_group() -> None:
+    code, out, _ = run("probe", "sample", "S5", "--length", "7", "--n", "2", "--seed", "3", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert {"tokens", "targets", "mask", "vocab", "params"} <= set(d)
+    assert len(d["tokens"]) == 2 and len(d["tokens"][0]) == 7
+    assert d["vocab"]["0"] == "[0, 1, 2, 3, 4]" and len(d["vocab"]) == 120
+    assert all(0 <= t < 120 for row in d["targets"] for t in row)
+    # the group name and the generic form are the same probe
+    code2, out2, _ = run(
+        "probe", "sample", "word_problem", "--param", "group=S5", "--length", "7", "--n", "2", "--seed", "3", "--json"
+    )
+    d2 = json.loads(out2)
+    assert code2 == 0 and d2["tokens"] == d["tokens"] and d2["targets"] == d["targets"]
+
+
+def test_probe_sample_readable() -> None:
+    code, out, _ = run("probe", "sample", "S3", "--length", "4", "--n", "1")
+    assert code == 0 and "input" in out and "target" in out and "(" in out  # cycle notation
+    code, out, _ = run("probe", "sample", "dyck", "--length", "10", "--n", "1")
+    assert code == 0 and ("(" in out or ")" in out)
+
+
+def test_probe_sample_params() -> None:
+    code, out, _ = run("probe", "sample", "modular_sum", "-p", "m=7", "--length", "20", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["params"]["m"] == 7 and len(d["vocab"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (("probe", "sample", "partiy"), "did you mean 'parity'"),
+        (("probe", "sample", "Q8"), "unknown probe 'Q8'"),
+        (("probe", "sample", "modular_sum", "-p", "m=1"), "modular_sum.m: 1 is below the minimum (allowed: int in [2, 1024])"),
+        (("probe", "sample", "parity", "-p", "m=3"), "parity.m: unknown parameter"),
+        (("probe", "sample", "parity", "-p", "final_only"), "--param: 'final_only' is not of the form key=value"),
+        (("probe", "sample", "S9"), "too large to tabulate"),
+        (("probe", "sample", "flip_flop", "--length", "1"), "length: 1 is below the minimum"),
+        (("probe", "facts", "Z1"), "word_problem.group: Z1"),
+        (("probe", "facts", "Q8"), "not a group name"),
+        (("probe", "suite", "nonexistent"), "unknown probe suite"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: tuple[str, ...], expect: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    assert expect in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_probe_facts() -> None:
+    code, out, _ = run("probe", "facts", "A5", "--json")
+    f = json.loads(out)
+    assert code == 0 and f["order"] == 60 and f["solvable"] is False and f["perfect"] is True
+    code, out, _ = run("probe", "facts", "a4xz5")
+    assert code == 0 and "A4xZ5" in out and "derived_length" in out
+
+
+def test_probe_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    code, out, _ = run("probe", "suite", "state_tracking", "--json")
+    d = json.loads(out)
+    assert code == 0 and [p["probe"] for p in d["probes"]][-1] == "S5"
+    code, out, _ = run("probe", "suite", "probes/chomsky.yaml")
+    assert code == 0 and "reverse_string" in out
+
+
+def test_demo_runs() -> None:
+    code, out, _ = run("demo")
+    assert code == 0 and "A5" in out and "parity" in out
+
+
+def test_version_and_help() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and out.startswith("archlab ")
+    code, out, _ = run("probe", "sample", "--help")
+    assert code == 0 and "--length" in out
