@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -28,7 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-probe_app = typer.Typer(help="Formal-language probes: list, sample, group facts, suites.", no_args_is_help=True)
+probe_app = typer.Typer(
+    help="Formal-language probes: list, sample, group facts, suites.", no_args_is_help=True
+)
 app.add_typer(probe_app, name="probe")
 
 out = Console(highlight=False, soft_wrap=True)
@@ -122,7 +123,9 @@ def probe_list(
         params = ", ".join(f"{k}={v['default']}" for k, v in r["params"].items()) or "—"
         if r["family"] == "group":
             params = "group facts: " + _group_summary(r["theory"])
-        table.add_row(r["name"], r["family"], r["theory"]["level"], str(r["vocab_size"]), str(r["n_classes"]), params)
+        table.add_row(
+            r["name"], r["family"], r["theory"]["level"], str(r["vocab_size"]), str(r["n_classes"]), params
+        )
     out.print(table)
     out.print("Any group name is a probe: archlab probe sample A4xZ5 --length 8 · archlab probe facts S5")
 
@@ -134,7 +137,10 @@ def _group_summary(f: dict[str, Any]) -> str:
 
 def _aligned(cols: list[tuple[str, str]], width: int) -> list[tuple[str, str]]:
     """Wrap aligned (input, target) columns into lines no wider than ``width``."""
-    lines, top, bottom, used = [], [], [], 0
+    lines: list[tuple[str, str]] = []
+    top: list[str] = []
+    bottom: list[str] = []
+    used = 0
     for a, b in cols:
         w = max(len(a), len(b))
         if used and used + w + 1 > width:
@@ -151,15 +157,21 @@ def _aligned(cols: list[tuple[str, str]], width: int) -> list[tuple[str, str]]:
 @probe_app.command("sample")
 @friendly
 def probe_sample(
-    name: Annotated[str, typer.Argument(help="Probe name (see `archlab probe list`) or a group name such as S5.")],
-    length: Annotated[int, typer.Option("--length", "-L", help="Size parameter of the probe (input length).")] = 12,
+    name: Annotated[
+        str, typer.Argument(help="Probe name (see `archlab probe list`) or a group name such as S5.")
+    ],
+    length: Annotated[
+        int, typer.Option("--length", "-L", help="Size parameter of the probe (input length).")
+    ] = 12,
     n: Annotated[int, typer.Option("--n", "-n", help="Number of examples.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the stream the examples come from.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Seed stream: train or test.")] = "train",
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Probe parameter key=value (repeatable).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print tokens, targets, mask and vocabulary as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print tokens, targets, mask and vocabulary as JSON.")
+    ] = False,
 ) -> None:
     """Show examples of a probe: input tokens and the label at every position ('·' = not scored)."""
     from archlab.probes import make_probe, stream_rng
@@ -200,7 +212,9 @@ def probe_sample(
 @probe_app.command("facts")
 @friendly
 def probe_facts(
-    group: Annotated[str, typer.Argument(help="Group name: Z<m>, S<n>, A<n>, D<n>, or a product like A4xZ5.")],
+    group: Annotated[
+        str, typer.Argument(help="Group name: Z<m>, S<n>, A<n>, D<n>, or a product like A4xZ5.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as a JSON object.")] = False,
 ) -> None:
     """The facts of a finite group computed by sympy (order, abelian, solvable, derived series …)."""
@@ -212,7 +226,9 @@ def probe_facts(
     if as_json:
         echo_json(facts)
         return
-    table = Table(title=f"group {facts['group']} (sympy.combinatorics)", title_justify="left", show_header=False)
+    table = Table(
+        title=f"group {facts['group']} (sympy.combinatorics)", title_justify="left", show_header=False
+    )
     table.add_column("fact", style="bold")
     table.add_column("value")
     for k, v in facts.items():
@@ -223,7 +239,9 @@ def probe_facts(
 @probe_app.command("suite")
 @friendly
 def probe_suite(
-    path: Annotated[str, typer.Argument(help="A suite YAML file, or a suite name in probes/ (e.g. chomsky).")],
+    path: Annotated[
+        str, typer.Argument(help="A suite YAML file, or a suite name in probes/ (e.g. chomsky).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the validated suite as JSON.")] = False,
 ) -> None:
     """Validate a probe suite and show its probes with their train and test lengths."""
@@ -249,7 +267,9 @@ def probe_suite(
             }
         )
         return
-    table = Table(title=f"suite {suite.name} ({file})", title_justify="left", caption=suite.config.description)
+    table = Table(
+        title=f"suite {suite.name} ({file})", title_justify="left", caption=suite.config.description
+    )
     for col in ("probe", "theory class", "train lengths", "test lengths"):
         table.add_column(col)
     for e in suite:
@@ -322,4 +342,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -80,7 +80,9 @@ def main() -> int:
         t = probe.seq_len(length)
         rng = np.random.default_rng(0)
         fast = measure(lambda p=probe, r=rng: p.sample(r, batch, length), batch * t, min_time, 5)
-        ref = measure(lambda p=probe, r=rng: p.reference_sample(r, ref_rows, length), ref_rows * t, min_time / 2, 2)
+        ref = measure(
+            lambda p=probe, r=rng: p.reference_sample(r, ref_rows, length), ref_rows * t, min_time / 2, 2
+        )
         ratio = fast / ref
         goals = [f"ratio>={GOAL_RATIO:g}x " + ("ok" if ratio >= GOAL_RATIO else "MISSED")]
         ok = ratio >= GOAL_RATIO
@@ -106,7 +108,10 @@ def main() -> int:
                 flush=True,
             )
         else:
-            print(f"{name:<28} {fast / 1e6:>10.1f} M {ref / 1e6:>11.3f} M {ratio:>7.0f}x  {', '.join(goals)}", flush=True)
+            print(
+                f"{name:<28} {fast / 1e6:>10.1f} M {ref / 1e6:>11.3f} M {ratio:>7.0f}x  {', '.join(goals)}",
+                flush=True,
+            )
     if not args.json:
         print(f"# {len(names) - missed}/{len(names)} probes meet their goals")
     return 1 if (args.check and missed) else 0

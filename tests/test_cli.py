@@ -47,7 +47,18 @@ def test_probe_sample_json_group() -> None:
     assert all(0 <= t < 120 for row in d["targets"] for t in row)
     # the group name and the generic form are the same probe
     code2, out2, _ = run(
-        "probe", "sample", "word_problem", "--param", "group=S5", "--length", "7", "--n", "2", "--seed", "3", "--json"
+        "probe",
+        "sample",
+        "word_problem",
+        "--param",
+        "group=S5",
+        "--length",
+        "7",
+        "--n",
+        "2",
+        "--seed",
+        "3",
+        "--json",
     )
     d2 = json.loads(out2)
     assert code2 == 0 and d2["tokens"] == d["tokens"] and d2["targets"] == d["targets"]
@@ -71,9 +82,15 @@ def test_probe_sample_params() -> None:
     [
         (("probe", "sample", "partiy"), "did you mean 'parity'"),
         (("probe", "sample", "Q8"), "unknown probe 'Q8'"),
-        (("probe", "sample", "modular_sum", "-p", "m=1"), "modular_sum.m: 1 is below the minimum (allowed: int in [2, 1024])"),
+        (
+            ("probe", "sample", "modular_sum", "-p", "m=1"),
+            "modular_sum.m: 1 is below the minimum (allowed: int in [2, 1024])",
+        ),
         (("probe", "sample", "parity", "-p", "m=3"), "parity.m: unknown parameter"),
-        (("probe", "sample", "parity", "-p", "final_only"), "--param: 'final_only' is not of the form key=value"),
+        (
+            ("probe", "sample", "parity", "-p", "final_only"),
+            "--param: 'final_only' is not of the form key=value",
+        ),
         (("probe", "sample", "S9"), "too large to tabulate"),
         (("probe", "sample", "flip_flop", "--length", "1"), "length: 1 is below the minimum"),
         (("probe", "facts", "Z1"), "word_problem.group: Z1"),

@@ -28,7 +28,12 @@ THEORY_TABLE = {
 def test_facts_match_theory_table(name: str) -> None:
     order, abelian, solvable, derived, reflections = THEORY_TABLE[name]
     f = group_facts(name)
-    assert (f["order"], f["abelian"], f["solvable"], f["derived_length"]) == (order, abelian, solvable, derived)
+    assert (f["order"], f["abelian"], f["solvable"], f["derived_length"]) == (
+        order,
+        abelian,
+        solvable,
+        derived,
+    )
     if reflections is not None:
         assert f["max_reflections_perm_rep"] == reflections
 

@@ -68,7 +68,9 @@ def test_labels_are_informative(probe: Probe) -> None:
     b = probe.sample(np.random.default_rng(0), 256, length)
     values, counts = np.unique(b.targets[b.mask], return_counts=True)
     assert len(values) >= 2, f"{probe.spec()}: every scored label is {values}"
-    assert counts.max() / counts.sum() < 0.99, f"{probe.spec()}: one class takes {counts.max() / counts.sum():.1%}"
+    assert counts.max() / counts.sum() < 0.99, (
+        f"{probe.spec()}: one class takes {counts.max() / counts.sum():.1%}"
+    )
 
 
 def test_description_and_theory(probe: Probe) -> None:
@@ -93,7 +95,9 @@ def test_unknown_parameter_is_named(probe: Probe) -> None:
         probe.replace(no_such_parameter=1)
 
 
-@pytest.mark.parametrize("spec", all_probe_specs(), ids=lambda s: s[0] + "".join(f"-{k}={v}" for k, v in s[1].items()))
+@pytest.mark.parametrize(
+    "spec", all_probe_specs(), ids=lambda s: s[0] + "".join(f"-{k}={v}" for k, v in s[1].items())
+)
 def test_fast_matches_reference(spec: tuple[str, dict[str, object]]) -> None:
     probe = make_probe(spec[0], **spec[1])
 

@@ -13,7 +13,7 @@ from archlab.probes import context_free, context_sensitive, groups, memory, regu
 from archlab.probes.base import Batch, Param, Probe, TheoryTag, stream_rng
 from archlab.registry import PROBES
 
-__all__ = ["Batch", "Param", "Probe", "TheoryTag", "stream_rng", "make_probe", "probe_names", "PROBES"]
+__all__ = ["PROBES", "Batch", "Param", "Probe", "TheoryTag", "make_probe", "probe_names", "stream_rng"]
 
 GROUP_HINT = "any finite group name also works, e.g. Z5, S4, A5, D6, A4xZ5"
 
@@ -34,6 +34,8 @@ def make_probe(name: str, **params: Any) -> Probe:
         if "group" in params:
             from archlab.errors import ConfigError
 
-            raise ConfigError("word_problem.group", f"given twice: as the probe name {name!r} and as a parameter")
+            raise ConfigError(
+                "word_problem.group", f"given twice: as the probe name {name!r} and as a parameter"
+            )
         return groups.WordProblem(group=name, **params)
     raise UnknownNameError("probe", name, PROBES.names(), GROUP_HINT)

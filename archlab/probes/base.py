@@ -299,3 +299,56 @@ def stream_rng(seed: int, split: str, *key: int) -> np.random.Generator:
         raise ConfigError("split", f"{split!r} is not a split", " | ".join(SPLITS))
     ss = np.random.SeedSequence(entropy=int(seed), spawn_key=(SPLITS[split], *key))
     return np.random.default_rng(ss)
+
+
+def uniform_ints(rng: np.random.Generator, high: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Exactly uniform integers in ``[0, high)`` (``high`` ≤ 65536), drawn fast.
+
+    Lemire's multiply-shift on random bytes (8 bits per value when ``high`` ≤ 16, else 16): the
+    values it rejects (low part of the product below ``2**bits % high``, at most 1 in 16 for
+    ``high`` ≤ 16) are replaced by fresh exact draws, so every value has probability exactly
+    1/high. Returns uint8 for ``high`` ≤ 16, else uint16.
+    """
+    if not 1 <= high <= 65536:
+        raise ValueError(f"high must be in [1, 65536], got {high}")
+    n = int(np.prod(shape))
+    bits = 8 if high <= 16 else 16
+    wide: type[np.unsignedinteger[Any]] = np.uint16 if bits == 8 else np.uint32
+    narrow: type[np.unsignedinteger[Any]] = np.uint8 if bits == 8 else np.uint16
+    raw = np.frombuffer(rng.bytes(n * bits // 8), dtype=narrow)
+    product = raw.astype(wide) * wide(high)
+    out = (product >> wide(bits)).astype(narrow)
+    threshold = (1 << bits) % high
+    if threshold:
+        bad = np.flatnonzero((product & wide((1 << bits) - 1)) < threshold)
+        if bad.size:
+            out[bad] = rng.integers(0, high, size=bad.size, dtype=narrow)
+    return out.reshape(shape)
+
+
+def residues(values: np.ndarray, m: int, low: int, high: int) -> np.ndarray:
+    """``values % m`` for integers in ``[low, high]``: a table lookup when the range is small
+    (several times faster than numpy's integer remainder), the remainder otherwise."""
+    if high - low > 1 << 22:
+        return np.remainder(values, m)
+    table = (np.arange(low, high + 1, dtype=np.int64) % m).astype(np.int16 if m < 2**15 else np.int64)
+    return table.take(values - low if low else values)
+
+
+def uniform_words(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform uint32 words from the bit generator (two per 64-bit output)."""
+    n = int(np.prod(shape))
+    words = np.asarray(rng.bit_generator.random_raw(-(-n // 2)), dtype="<u8")
+    return words.view(np.uint32)[:n].reshape(shape)
+
+
+def word_threshold(p: float) -> np.uint32:
+    """``words < word_threshold(p)`` holds with probability p (to within 2⁻³²) for uniform uint32 words."""
+    return np.uint32(min(round(p * 2.0**32), 2**32 - 1))
+
+
+def random_bits(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Fair bits as uint8, unpacked from 64-bit words of the bit generator."""
+    rows, cols = shape
+    words = np.asarray(rng.bit_generator.random_raw(rows * -(-cols // 64)), dtype="<u8").reshape(rows, -1)
+    return np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :cols]

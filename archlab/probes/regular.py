@@ -11,7 +11,19 @@ from typing import ClassVar
 import numpy as np
 
 from archlab.errors import ConfigError
-from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.probes.base import (
+    Batch,
+    Draws,
+    Param,
+    Probe,
+    TheoryTag,
+    make_batch,
+    random_bits,
+    residues,
+    uniform_ints,
+    uniform_words,
+    word_threshold,
+)
 from archlab.registry import PROBES
 
 FINAL_ONLY = Param("final_only", bool, False, "label only the last position")
@@ -124,11 +136,12 @@ class ModularSum(RunningProbe):
         return TheoryTag(self.level, self.task, {"equivalent_group": f"Z{m}", "modulus": m})
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"digits": rng.integers(0, self.params["m"], size=(batch, length))}
+        return {"digits": uniform_ints(rng, self.params["m"], (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         d = draws["digits"]
-        return self._batch(d, np.cumsum(d, axis=1) % self.params["m"])
+        m = self.params["m"]
+        return self._batch(d, residues(np.cumsum(d, axis=1, dtype=np.int32), m, 0, (m - 1) * length))
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         m, rows = self.params["m"], []
@@ -155,7 +168,7 @@ class CycleNavigation(RunningProbe):
     task = "position on a cycle of m nodes after stay/forward/back moves"
     PARAMS = (Param("m", int, 5, "cycle length", low=2, high=1024), FINAL_ONLY)
 
-    STEPS = np.array([0, 1, -1], dtype=np.int64)
+    STEPS = np.array([0, 1, -1], dtype=np.int8)
 
     def token_labels(self) -> list[str]:
         return ["=", "+", "-"]
@@ -169,11 +182,13 @@ class CycleNavigation(RunningProbe):
         return TheoryTag(self.level, self.task, {"equivalent_group": f"Z{m}", "modulus": m})
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"moves": rng.integers(0, 3, size=(batch, length))}
+        return {"moves": uniform_ints(rng, 3, (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         moves = draws["moves"]
-        pos = np.cumsum(self.STEPS[moves], axis=1) % self.params["m"]
+        pos = residues(
+            np.cumsum(self.STEPS[moves], axis=1, dtype=np.int32), self.params["m"], -length, length
+        )
         return self._batch(moves, pos)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
@@ -207,7 +222,7 @@ class EvenPairs(RunningProbe):
         return ["odd", "even"]
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"letters": rng.integers(0, 2, size=(batch, length), dtype=np.uint8)}
+        return {"letters": random_bits(rng, (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         x = draws["letters"]
@@ -231,8 +246,9 @@ class FlipFlop(Probe):
     """Flip-flop language (Liu et al. 2023): remember the last written bit, answer at reads.
 
     Tokens: ``w0 w1`` write a bit, ``i0 i1`` ignore a bit, ``r`` read. The first token is
-    always a write and the last always a read, so every sequence has at least one label. Targets count only at reads: the last bit written.
-    Example: ``w1 i0 r i1 w0 r r`` → ``. . 1 . . 0 0``.
+    always a write and the last always a read, so every sequence has at least one label.
+    Targets count only at reads: the last bit written.
+    Example: ``w1 i0 r i1 w0 r r`` → ``· · 1 · · 0 0``.
     """
 
     name = "flip_flop"
@@ -261,26 +277,27 @@ class FlipFlop(Probe):
         return ["0", "1"]
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"u": rng.random((batch, length)), "bits": rng.integers(0, 2, (batch, length))}
+        return {"words": uniform_words(rng, (batch, length)), "bits": random_bits(rng, (batch, length))}
 
-    def _instructions(self, u: np.ndarray) -> np.ndarray:
+    def _instructions(self, words: np.ndarray) -> np.ndarray:
         """0 = write, 1 = ignore, 2 = read; the first is a write, the last a read."""
         pr, pi = self.params["p_read"], self.params["p_ignore"]
-        kind = np.where(u < pr, 2, np.where(u < pr + pi, 1, 0))
+        kind = (words < word_threshold(pr + pi)).view(np.uint8) + (words < word_threshold(pr)).view(np.uint8)
         kind[:, 0] = 0
         kind[:, -1] = 2
         return kind
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        kind, bits = self._instructions(draws["u"]), draws["bits"]
-        tokens = np.where(kind == 2, 4, 2 * kind + bits)
-        idx = np.where(kind == 0, np.arange(length), 0)
-        last_write = np.maximum.accumulate(idx, axis=1)
-        value = np.take_along_axis(bits, last_write, axis=1)
+        kind, bits = self._instructions(draws["words"]), draws["bits"]
+        tokens = np.where(kind == 2, np.uint8(4), 2 * kind + bits)
+        # Forward-fill the last written bit: at writes store 2·t + bit (increasing in t), carry the
+        # running maximum, and its low bit is the bit of the latest write.
+        code = np.where(kind == 0, 2 * np.arange(length, dtype=np.int32) + bits, 0)
+        value = np.maximum.accumulate(code, axis=1) & 1
         return make_batch(tokens, value, kind == 2)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        kind = self._instructions(draws["u"])
+        kind = self._instructions(draws["words"])
         tokens, targets, mask = [], [], []
         for ks, bs in zip(kind.tolist(), draws["bits"].tolist(), strict=True):
             memory = None
@@ -323,17 +340,17 @@ class CountThreshold(RunningProbe):
     target_labels = token_labels
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"u": rng.random((batch, length))}
+        return {"words": uniform_words(rng, (batch, length))}
 
-    def _bits(self, u: np.ndarray) -> np.ndarray:
-        return (u < self.params["p_one"]).astype(np.int64)
+    def _bits(self, words: np.ndarray) -> np.ndarray:
+        return (words < word_threshold(self.params["p_one"])).view(np.uint8)
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        bits = self._bits(draws["u"])
-        return self._batch(bits, np.cumsum(bits, axis=1) >= self.params["k"])
+        bits = self._bits(draws["words"])
+        return self._batch(bits, np.cumsum(bits, axis=1, dtype=np.int32) >= self.params["k"])
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        bits = self._bits(draws["u"])
+        bits = self._bits(draws["words"])
         rows = []
         for row_bits in bits.tolist():
             seen, row = 0, []
@@ -362,12 +379,13 @@ class Majority(RunningProbe):
     target_labels = token_labels
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"bits": rng.integers(0, 2, size=(batch, length), dtype=np.int8)}
+        return {"bits": random_bits(rng, (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         bits = draws["bits"]
-        balance = np.cumsum(2 * bits.astype(np.int32) - 1, axis=1)
-        return self._batch(bits, balance > 0)
+        ones = np.cumsum(bits, axis=1, dtype=np.int32)
+        # ones > zeros  ⟺  2·ones > t + 1 at (0-based) position t
+        return self._batch(bits, 2 * ones > np.arange(1, length + 1, dtype=np.int32))
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         rows = []
@@ -379,4 +397,3 @@ class Majority(RunningProbe):
                 row.append(int(ones > zeros))
             rows.append(row)
         return self._reference_batch(draws["bits"], rows)
-

@@ -12,6 +12,7 @@ without storing what was seen.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -111,7 +112,7 @@ class ProbeSuite:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[SuiteEntry]:
         return iter(self.entries)
 
     def rng(self, entry: SuiteEntry, split: str, seed: int) -> np.random.Generator:
@@ -175,4 +176,6 @@ def find_suite(name_or_path: str | os.PathLike[str]) -> Path:
     available = sorted(q.stem for q in Path("probes").glob("*.yaml")) if Path("probes").is_dir() else []
     from archlab.errors import UnknownNameError
 
-    raise UnknownNameError("probe suite", str(name_or_path), available, "a YAML file path or a name in probes/")
+    raise UnknownNameError(
+        "probe suite", str(name_or_path), available, "a YAML file path or a name in probes/"
+    )
