@@ -270,7 +270,8 @@ def probe_suite(
     table = Table(
         title=f"suite {suite.name} ({file})", title_justify="left", caption=suite.config.description
     )
-    for col in ("probe", "theory class", "train lengths", "test lengths"):
+    table.add_column("probe", no_wrap=True)
+    for col in ("theory class", "train lengths", "test lengths"):
         table.add_column(col)
     for e in suite:
         table.add_row(e.name, e.probe.theory.level, _span(e.train_lengths), _span(e.test_lengths))

@@ -1,0 +1,625 @@
+"""Context-free (and counter) probes: bracket languages, a^n b^n and the context-free tasks of
+Delétang et al. (ICLR 2023): reverse string, stack manipulation, modular arithmetic with brackets.
+
+The bracket probes need to know, for every close bracket, which open bracket it closes. The fast
+implementations find it without a loop over time: give an open bracket the depth *after* it and
+a close bracket the depth *before* it (its "level"); in a stable sort of one row by level, every
+close comes right after the open it matches (within one level opens and closes alternate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.registry import PROBES
+
+#: Integer draws are uint16; a probability p becomes the threshold round(p * 2**16).
+U16 = 1 << 16
+
+
+def _threshold(p: float) -> int:
+    return round(p * U16)
+
+
+def _small_int(length: int) -> type[np.signedinteger]:
+    """The smallest signed dtype that holds running sums/depths of a row of ``length`` steps."""
+    return np.int16 if length < 2**15 - 2 else np.int32
+
+
+def prev_in_level(level: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For every position, ``values`` at the previous position of the same row in the stable
+    (level, position) order (0 for the first one).
+
+    With ``level`` = depth after an open bracket / depth before a close bracket, the previous
+    position of a close bracket in that order is the open bracket it matches.
+    """
+    key = level.astype(np.uint8) if level.shape[1] < 255 else level
+    order = np.argsort(key, axis=1, kind="stable")
+    v = np.take_along_axis(values, order, axis=1)
+    shifted = np.empty_like(v)
+    shifted[:, 0] = 0
+    shifted[:, 1:] = v[:, :-1]
+    out = np.empty_like(values)
+    np.put_along_axis(out, order, shifted, axis=1)
+    return out
+
+
+def reflected_walk(up: np.ndarray) -> np.ndarray:
+    """Depths of the ±1 walk that steps up where ``up`` and down elsewhere, except that it always
+    steps up from depth 0 (so every prefix is a valid bracket prefix).
+
+    With S the free walk, the depth is ``S + 2 N`` where N, the number of forced up-steps so far,
+    is ``max(0, max_{j<=t} ceil(-S_j / 2)) = ceil(M / 2)`` with ``M = max_{j<=t} -S_j`` (M >= -1
+    since S starts at ±1; ``M + (M & 1)`` is 2 ceil(M / 2) also for M = -1).
+    """
+    dt = _small_int(up.shape[1])
+    s = np.cumsum(np.where(up, dt(1), dt(-1)), axis=1, dtype=dt)
+    m = np.maximum.accumulate(-s, axis=1)
+    s += m
+    s += m & 1
+    return s
+
+
+def _pick(u: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """Position of the candidate number floor(u * count) (0-based) in each row, where ``cum`` is
+    the running count of candidates; ``cum.shape[1]`` where a row has no candidate."""
+    count = cum[:, -1].astype(np.int64)
+    r = np.floor(u * count).astype(np.int64)
+    hit = cum > r[:, None]
+    pos = np.argmax(hit, axis=1)
+    return np.where(count > 0, pos, cum.shape[1])
+
+
+@PROBES.register("dyck")
+class Dyck(Probe):
+    """Dyck-k: well-nested brackets of k types, labelled at every position.
+
+    Tokens: k open brackets then k close brackets, shown as ``( [ { <`` and ``) ] } >``
+    (``o4 c4`` … beyond four types). Labels (``label``):
+
+    * ``balanced`` — 1 where the prefix is a complete well-formed Dyck word; once the prefix is
+      invalid (a close of the wrong type, or a close with nothing open) it stays 0;
+    * ``depth`` — the nesting depth of the valid prefix, with class ``>=max_depth`` for depths
+      from ``max_depth`` on and a last class ``invalid`` from the first error on.
+
+    Example (k = 2): ``( [ ] ) [ ) (`` → balanced ``0 0 0 1 0 0 0``;
+    depth (max_depth = 8) ``1 2 1 0 1 invalid invalid``.
+
+    Generation: a walk that opens with probability ``p_open`` (always at depth 0) and closes the
+    innermost open bracket otherwise; open types are uniform. With probability ``p_error`` one
+    close bracket, chosen uniformly, gets a wrong type (k >= 2), or, for k = 1, one of the
+    brackets opened at depth 0 is replaced by a close.
+    """
+
+    name = "dyck"
+    family = "context_free"
+    level = "context-free"
+    task = "is the prefix a well-formed Dyck-k word / its nesting depth"
+    PARAMS = (
+        Param("k", int, 2, "number of bracket types", low=1, high=16),
+        Param("label", str, "balanced", "what to predict", choices=("balanced", "depth")),
+        Param("max_depth", int, 8, "label=depth: the last depth class means >= max_depth", low=1, high=65535),
+        Param("p_error", float, 0.5, "probability that a sequence has one corruption", low=0.0, high=1.0),
+        Param("p_open", float, 0.45, "probability of opening when the depth is positive", low=0.0, high=1.0),
+    )
+    SHOWN = ("()", "[]", "{}", "<>")
+
+    @property
+    def theory(self) -> TheoryTag:
+        k = self.params["k"]
+        level = "counter" if k == 1 else "context-free"
+        return TheoryTag(level, self.task, {"bracket_types": k, "label": self.params["label"]})
+
+    def token_labels(self) -> list[str]:
+        k = self.params["k"]
+        opens = [self.SHOWN[i][0] if i < 4 else f"o{i}" for i in range(k)]
+        closes = [self.SHOWN[i][1] if i < 4 else f"c{i}" for i in range(k)]
+        return opens + closes
+
+    def target_labels(self) -> list[str]:
+        if self.params["label"] == "balanced":
+            return ["0", "1"]
+        md = self.params["max_depth"]
+        return [str(i) for i in range(md)] + [f">={md}", "invalid"]
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        return {
+            "dir": rng.integers(0, U16, size=(batch, length), dtype=np.uint16),
+            "kind": rng.integers(0, U16, size=(batch, length), dtype=np.uint16),
+            # [error?, which candidate, wrong-type offset]
+            "err": rng.random((batch, 3)),
+        }
+
+    def _labels(self, depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if self.params["label"] == "balanced":
+            return valid & (depth == 0)
+        md = self.params["max_depth"]
+        # depth <= length, so the clip can use depth's own (small) dtype
+        return np.where(valid, np.minimum(depth, min(md, depth.shape[1])), np.int64(md + 1))
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        k, p = self.params["k"], self.params
+        d = reflected_walk(draws["dir"] < _threshold(p["p_open"]))
+        is_open = np.empty(d.shape, dtype=bool)
+        is_open[:, 0] = True
+        np.greater(d[:, 1:], d[:, :-1], out=is_open[:, 1:])
+        if k & (k - 1) == 0:  # a power of two: (x * k) >> 16 is a shift
+            otype = (draws["kind"] >> (16 - k.bit_length() + 1)).astype(np.uint8)
+        else:
+            otype = ((draws["kind"].astype(np.uint32) * k) >> 16).astype(np.uint8)
+        ctype = prev_in_level(d + ~is_open, otype)
+        tokens = np.where(is_open, otype, ctype + np.uint8(k)).astype(np.int64)
+
+        err = draws["err"]
+        t = np.arange(length)
+        if k == 1:  # a close at depth 0, in place of one of the opens at depth 0
+            at_zero = np.empty(d.shape, dtype=bool)
+            at_zero[:, 0] = True
+            np.equal(d[:, :-1], 0, out=at_zero[:, 1:])
+            cum = np.cumsum(at_zero, axis=1, dtype=d.dtype)
+        else:  # the number of closes up to t is (t + 1 - depth) / 2
+            cum = (t + 1 - d) >> 1
+        e = _pick(err[:, 1], cum)
+        e = np.where(err[:, 0] < p["p_error"], e, length)
+        rows = np.nonzero(e < length)[0]
+        if rows.size:
+            cols = e[rows]
+            if k == 1:
+                tokens[rows, cols] = 1
+            else:
+                shift = 1 + np.floor(err[rows, 2] * (k - 1)).astype(np.int64)
+                tokens[rows, cols] = k + (ctype[rows, cols] + shift) % k
+        valid = t < e[:, None]
+        targets = self._labels(d, valid).astype(np.int64)
+        return Batch(tokens, targets, np.ones((batch, length), dtype=bool))
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        k, p = self.params["k"], self.params
+        thr = _threshold(p["p_open"])
+        md = p["max_depth"]
+        all_tokens, all_targets = [], []
+        for dirs, kinds, (u_err, u_which, u_type) in zip(
+            draws["dir"].tolist(), draws["kind"].tolist(), draws["err"].tolist(), strict=True
+        ):
+            # generate: a random walk over a stack of open bracket types
+            depth, stack, tokens, candidates = 0, [], [], []
+            for t in range(length):
+                if depth == 0 or dirs[t] < thr:
+                    if k == 1 and depth == 0:
+                        candidates.append(t)
+                    typ = (kinds[t] * k) >> 16
+                    stack.append(typ)
+                    tokens.append(typ)
+                    depth += 1
+                else:
+                    if k > 1:
+                        candidates.append(t)
+                    tokens.append(k + stack.pop())
+                    depth -= 1
+            if u_err < p["p_error"] and candidates:
+                e = candidates[int(u_which * len(candidates))]
+                if k == 1:
+                    tokens[e] = 1
+                else:
+                    tokens[e] = k + (tokens[e] - k + 1 + int(u_type * (k - 1))) % k
+            # label: an explicit recogniser
+            stack, ok, row = [], True, []
+            for tok in tokens:
+                if ok:
+                    if tok < k:
+                        stack.append(tok)
+                    elif stack and stack[-1] == tok - k:
+                        stack.pop()
+                    else:
+                        ok = False
+                if p["label"] == "balanced":
+                    row.append(int(ok and not stack))
+                else:
+                    row.append(min(len(stack), md) if ok else md + 1)
+            all_tokens.append(tokens)
+            all_targets.append(row)
+        return make_batch(
+            np.array(all_tokens, dtype=np.int64).reshape(batch, length),
+            np.array(all_targets, dtype=np.int64).reshape(batch, length),
+            np.ones((batch, length), dtype=bool),
+        )
+
+
+@PROBES.register("anbn")
+class AnBn(Probe):
+    """Prefixes of a^n b^n (n >= 1), labelled at every position.
+
+    Classes: 0 ``dead`` (no continuation is in the language), 1 ``viable`` (some continuation
+    is, but the prefix itself is not), 2 ``member`` (the prefix is a^n b^n, n >= 1).
+    Example: ``a a b b b`` → ``viable viable viable member dead``; ``b a`` → ``dead dead``.
+
+    Generation: a^i b^(T-i) with i uniform in 0..T; with probability ``p_corrupt`` one position,
+    chosen uniformly, is flipped (a <-> b).
+    """
+
+    name = "anbn"
+    family = "context_free"
+    level = "counter"
+    task = "is the prefix dead, viable or a member of a^n b^n"
+    PARAMS = (Param("p_corrupt", float, 0.5, "probability that one position is flipped", low=0.0, high=1.0),)
+
+    def token_labels(self) -> list[str]:
+        return ["a", "b"]
+
+    def target_labels(self) -> list[str]:
+        return ["dead", "viable", "member"]
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        return {"split": rng.integers(0, length + 1, size=batch), "u": rng.random((batch, 2))}
+
+    def _tokens(self, draws: Draws, length: int) -> np.ndarray:
+        tokens = (np.arange(length) >= draws["split"][:, None]).astype(np.int8)
+        u = draws["u"]
+        rows = np.nonzero(u[:, 0] < self.params["p_corrupt"])[0]
+        cols = np.floor(u[rows, 1] * length).astype(np.int64)
+        tokens[rows, cols] ^= 1
+        return tokens
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        tokens = self._tokens(draws, length)
+        dt = _small_int(length)
+        balance = np.cumsum(1 - 2 * tokens.astype(dt), axis=1, dtype=dt)  # #a - #b
+        seen_b = np.maximum.accumulate(tokens, axis=1)
+        # an a after a b: the prefix has left a*b*, for good
+        broken = np.maximum.accumulate((tokens[:, 1:] == 0) & (seen_b[:, :-1] == 1), axis=1)
+        dead = balance < 0
+        dead[:, 1:] |= broken
+        targets = np.where(dead, 0, np.where(balance == 0, 2, 1))
+        return make_batch(tokens, targets, np.ones((batch, length), dtype=bool))
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        all_tokens, all_targets = [], []
+        for split, (u_corrupt, u_pos) in zip(draws["split"].tolist(), draws["u"].tolist(), strict=True):
+            seq = [0] * split + [1] * (length - split)
+            if u_corrupt < self.params["p_corrupt"]:
+                pos = int(u_pos * length)
+                seq[pos] = 1 - seq[pos]
+            na = nb = 0
+            shape_ok = True  # the prefix is a* b*
+            row = []
+            for x in seq:
+                if x == 0:
+                    if nb > 0:
+                        shape_ok = False
+                    na += 1
+                else:
+                    nb += 1
+                if not shape_ok or nb > na:
+                    row.append(0)
+                elif na == nb:
+                    row.append(2)
+                else:
+                    row.append(1)
+            all_tokens.append(seq)
+            all_targets.append(row)
+        return make_batch(
+            np.array(all_tokens, dtype=np.int64).reshape(batch, length),
+            np.array(all_targets, dtype=np.int64).reshape(batch, length),
+            np.ones((batch, length), dtype=bool),
+        )
+
+
+@PROBES.register("reverse_string")
+class ReverseString(Probe):
+    """Reverse a binary string (Delétang et al.).
+
+    Layout (T = 2L + 1): the string w (L bits), a separator ``|``, then L blanks ``_``; the
+    targets at the blanks are w reversed (the only labelled positions).
+    Example (L = 3): ``1 1 0 | _ _ _`` → ``. . . . 0 1 1``.
+    """
+
+    name = "reverse_string"
+    family = "context_free"
+    level = "context-free"
+    task = "output the input bit string reversed"
+
+    SEP, BLANK = 2, 3
+
+    def token_labels(self) -> list[str]:
+        return ["0", "1", "|", "_"]
+
+    def target_labels(self) -> list[str]:
+        return ["0", "1"]
+
+    def seq_len(self, length: int) -> int:
+        return 2 * length + 1
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        return {"bits": rng.integers(0, 2, size=(batch, length), dtype=np.uint8)}
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        w = draws["bits"]
+        big = 2 * length + 1
+        tokens = np.full((batch, big), self.BLANK, dtype=np.int64)
+        tokens[:, :length] = w
+        tokens[:, length] = self.SEP
+        targets = np.zeros((batch, big), dtype=np.int64)
+        targets[:, length + 1 :] = w[:, ::-1]
+        mask = np.zeros((batch, big), dtype=bool)
+        mask[:, length + 1 :] = True
+        return Batch(tokens, targets, mask)
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        tokens, targets, mask = [], [], []
+        for w in draws["bits"].tolist():
+            tokens.append(w + [self.SEP] + [self.BLANK] * length)
+            out = []
+            for i in range(length):
+                out.append(w[length - 1 - i])
+            targets.append([0] * (length + 1) + out)
+            mask.append([False] * (length + 1) + [True] * length)
+        return make_batch(np.array(tokens), np.array(targets), np.array(mask))
+
+
+@PROBES.register("stack_manipulation")
+class StackManipulation(Probe):
+    """Final content of a stack after a sequence of actions (Delétang et al.).
+
+    ``length`` L counts the input tokens. Layout (T = 2L + 1): the initial stack, s bits from
+    bottom to top (s uniform in 0..L), then L - s actions ``PUSH0 PUSH1 POP`` (uniform; POP on
+    an empty stack does nothing), a separator ``|``, then L blanks ``_``. The targets at the
+    blanks are the final stack read from the top, then ``EMPTY`` for every remaining blank (the
+    final stack has at most L elements, so it always fits). All blanks are labelled.
+    Example (L = 4): ``0 1 POP PUSH1 | _ _ _ _`` → ``. . . . . 1 0 EMPTY EMPTY``.
+    """
+
+    name = "stack_manipulation"
+    family = "context_free"
+    level = "context-free"
+    task = "output the final stack (top first) after push/pop actions on an initial stack"
+
+    PUSH0, PUSH1, POP, SEP, BLANK = 2, 3, 4, 5, 6
+    EMPTY = 2
+
+    def token_labels(self) -> list[str]:
+        return ["0", "1", "PUSH0", "PUSH1", "POP", "|", "_"]
+
+    def target_labels(self) -> list[str]:
+        return ["0", "1", "EMPTY"]
+
+    def seq_len(self, length: int) -> int:
+        return 2 * length + 1
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        return {
+            "stack_size": rng.integers(0, length + 1, size=batch),
+            "r": rng.integers(0, U16, size=(batch, length), dtype=np.uint16),
+        }
+
+    def _input(self, draws: Draws, length: int) -> np.ndarray:
+        """Input tokens: a stack bit (r >> 15) before the stack size, an action (3r >> 16) after."""
+        r = draws["r"]
+        stack_part = np.arange(length) < draws["stack_size"][:, None]
+        return np.where(stack_part, r >> 15, 2 + ((r.astype(np.uint32) * 3) >> 16)).astype(np.int8)
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        x = self._input(draws, length)
+        dt = _small_int(length)
+        push = x != self.POP
+        value = x & 1  # 0/PUSH0 -> 0, 1/PUSH1 -> 1
+        s = np.cumsum(push.astype(dt) * 2 - 1, axis=1, dtype=dt)
+        depth = s - np.minimum(np.minimum.accumulate(s, axis=1), 0)  # Lindley: POP at 0 is a no-op
+        suffix_min = np.minimum.accumulate(depth[:, ::-1], axis=1)[:, ::-1]
+        survives = push & (suffix_min >= depth)  # never popped; one per level 1..final depth
+        final = depth[:, -1:]
+        slot = np.where(survives, final - depth, length)  # output slot, top first; dummy column L
+        out = np.full((batch, length + 1), self.EMPTY, dtype=np.int8)
+        flat = slot.astype(np.int32) + (np.arange(batch, dtype=np.int32) * (length + 1))[:, None]
+        out.reshape(-1)[flat] = value
+
+        big = 2 * length + 1
+        tokens = np.empty((batch, big), dtype=np.int8)
+        tokens[:, :length] = x
+        tokens[:, length] = self.SEP
+        tokens[:, length + 1 :] = self.BLANK
+        targets = np.zeros((batch, big), dtype=np.int8)
+        targets[:, length + 1 :] = out[:, :length]
+        mask = np.zeros((batch, big), dtype=bool)
+        mask[:, length + 1 :] = True
+        return make_batch(tokens, targets, mask)
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        x = self._input(draws, length)
+        tokens, targets, mask = [], [], []
+        for seq in x.tolist():
+            stack: list[int] = []
+            for tok in seq:
+                if tok in (0, 1):
+                    stack.append(tok)
+                elif tok == self.PUSH0:
+                    stack.append(0)
+                elif tok == self.PUSH1:
+                    stack.append(1)
+                elif stack:
+                    stack.pop()
+            top_first = stack[::-1]
+            out = top_first + [self.EMPTY] * (length - len(top_first))
+            tokens.append(seq + [self.SEP] + [self.BLANK] * length)
+            targets.append([0] * (length + 1) + out)
+            mask.append([False] * (length + 1) + [True] * length)
+        return make_batch(np.array(tokens), np.array(targets), np.array(mask))
+
+
+@PROBES.register("modular_arithmetic_brackets")
+class ModularArithmeticBrackets(Probe):
+    """Value modulo m of an expression with + , - and brackets (Delétang et al., without ×).
+
+    Tokens: digits ``0 … m-1``, ``+ - ( ) =`` and ``PAD``. The expression is followed by ``=``,
+    whose target is the value mod m (the only labelled position); the rest of the T = ``length``
+    columns are ``PAD``. Only + and - are used (left-associative, brackets as usual; no unary
+    minus): × would need a parse of precedence that does not vectorise.
+    Example (m = 5, length = 13): ``( 3 - ( 4 + 2 ) ) - 1 = PAD`` → label ``1`` at ``=``
+    (3 - 6 - 1 = -4, and -4 mod 5 = 1); every other position is unlabelled.
+
+    Generation, by terms: an expression is term (op term)*, a term is o open brackets, a digit,
+    c close brackets (o from {0, 1, 2} with probabilities .6/.3/.1, the wanted c likewise but
+    never more than the open depth). Terms are added while the expression, with every open
+    bracket closed after it, plus ``=`` fits in T; the last term closes all open brackets. Such
+    an expression has 2 (opens + terms) tokens with ``=`` (always even), so it leaves between 0
+    and 5 ``PAD`` columns at the end. The first term's opens are limited so that it always fits.
+    """
+
+    name = "modular_arithmetic_brackets"
+    family = "context_free"
+    level = "context-free"
+    task = "value mod m of a bracketed +/- expression over digits 0..m-1"
+    min_length = 2
+    PARAMS = (Param("m", int, 5, "modulus (digits are 0..m-1)", low=2, high=1000),)
+
+    # o and wanted c: 2 w.p. 26/256, 1 w.p. 76/256, else 0
+    BRACKET_THRESHOLDS = (102, 26)
+
+    def token_labels(self) -> list[str]:
+        return [str(i) for i in range(self.params["m"])] + ["+", "-", "(", ")", "=", "PAD"]
+
+    def target_labels(self) -> list[str]:
+        return [str(i) for i in range(self.params["m"])]
+
+    @property
+    def theory(self) -> TheoryTag:
+        return TheoryTag(self.level, self.task, {"modulus": self.params["m"], "operators": "+-"})
+
+    def _ids(self) -> tuple[int, int, int, int, int, int]:
+        m = self.params["m"]
+        return m, m + 1, m + 2, m + 3, m + 4, m + 5  # + - ( ) = PAD
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        slots = length // 2
+        return {
+            "digit": rng.integers(0, U16, size=(batch, slots), dtype=np.uint16),
+            # [opens, wanted closes, operator (< 128: +)]
+            "shape": rng.integers(0, 256, size=(batch, slots, 3), dtype=np.uint8),
+        }
+
+    def _terms(self, draws: Draws, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per term slot: digit, minus sign (bool), opens, wanted closes (first term's opens
+        limited to what fits)."""
+        m = self.params["m"]
+        a, b = self.BRACKET_THRESHOLDS
+        shape = draws["shape"]
+        dt = _small_int(length)
+        digit = ((draws["digit"].astype(np.uint32) * m) >> 16).astype(dt)
+        o = (shape[..., 0] < a).astype(dt) + (shape[..., 0] < b)
+        c = (shape[..., 1] < a).astype(dt) + (shape[..., 1] < b)
+        minus = shape[..., 2] >= 128
+        minus[:, 0] = False  # the first term has no operator
+        o[:, 0] = np.minimum(o[:, 0], (length - 2) // 2)
+        return digit, minus, o, c
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        m = self.params["m"]
+        plus_id, minus_id, open_id, close_id, eq_id, pad_id = self._ids()
+        digit, minus, o, cw = self._terms(draws, length)
+        dt = o.dtype
+        i = np.arange(o.shape[1], dtype=dt)
+        o_cum = np.cumsum(o, axis=1, dtype=dt)
+        n_terms = np.sum(2 * (o_cum + i + 1) <= length, axis=1)  # total tokens is increasing in i
+        used = i < n_terms[:, None]
+        s = np.cumsum(o - cw, axis=1, dtype=dt)
+        depth = s - np.minimum(np.minimum.accumulate(s, axis=1), 0)  # after each term's closes
+        depth_before = np.zeros_like(depth)
+        depth_before[:, 1:] = depth[:, :-1]
+        # position of the digit of term i: 2 O_i - D_{i-1} + 2 i + o_i (O_i: opens before term i)
+        q = 2 * (o_cum - o) - depth_before + 2 * i + o
+        eq_pos = (
+            2 * np.take_along_axis(o_cum, (n_terms - 1)[:, None], axis=1) + 2 * n_terms[:, None] - 1
+        ).astype(np.int64)
+
+        # scatter the terms into rows of ")"; unused term slots write to the "=" column, which
+        # is written last (and whose sign flip comes after every digit)
+        t = np.arange(length)
+        base = (np.arange(batch) * length)[:, None]
+
+        def at(where_: np.ndarray, pos: np.ndarray) -> np.ndarray:
+            return (np.where(where_, pos, eq_pos) + base).reshape(-1)
+
+        before_eq = t < eq_pos
+        tokens = np.where(before_eq, close_id, pad_id)
+        delta = np.negative(before_eq, dtype=np.int8)  # +1 open, -1 close, 0 other
+        flip = np.zeros((batch, length), dtype=np.int8)
+        tf, df, ff = tokens.reshape(-1), delta.reshape(-1), flip.reshape(-1)
+        idx = at(used, q)
+        tf[idx], df[idx] = digit.reshape(-1), 0
+        idx = at(used & (i > 0), q - o - 1)
+        tf[idx], df[idx] = np.where(minus, minus_id, plus_id).reshape(-1), 0
+        idx = at(used & (o >= 1), q - o)
+        tf[idx], df[idx] = open_id, 1
+        # the first open bracket of a term carries the term's minus sign
+        ff[idx] = minus.reshape(-1)
+        idx = at(used & (o == 2), q - 1)
+        tf[idx], df[idx] = open_id, 1
+        rows = np.arange(batch)
+        tokens[rows, eq_pos[:, 0]] = eq_id
+        delta[rows, eq_pos[:, 0]] = 0
+
+        # a close bracket carries the flip of the open bracket it matches (found by level)
+        tdepth = np.cumsum(delta, axis=1, dtype=dt)
+        closing = delta < 0
+        level = np.where(delta != 0, tdepth + closing, 0)
+        flip += prev_in_level(level, flip) * closing
+        parity = np.cumsum(flip, axis=1, dtype=np.int8) & 1  # flips of the enclosing brackets
+        at_digit = np.take_along_axis(parity, np.where(used, q, 0), axis=1)
+        own = minus & (o == 0)  # a term without brackets: its own operator applies directly
+        negative = (at_digit ^ own) & used
+        value = np.sum(np.where(negative, -digit, np.where(used, digit, 0)), axis=1, dtype=np.int64) % m
+
+        targets = np.zeros((batch, length), dtype=np.int64)
+        targets[rows, eq_pos[:, 0]] = value
+        mask = np.zeros((batch, length), dtype=bool)
+        mask[rows, eq_pos[:, 0]] = True
+        return Batch(tokens, targets, mask)
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        m = self.params["m"]
+        plus_id, minus_id, open_id, close_id, eq_id, pad_id = self._ids()
+        digit, minus, o, cw = self._terms(draws, length)
+        all_tokens, all_targets = [], []
+        for ds, ms, os_, cs in zip(digit.tolist(), minus.tolist(), o.tolist(), cw.tolist(), strict=True):
+            slots = len(os_)
+            tokens: list[int] = []
+            depth = 0
+            for i in range(slots):
+                if i > 0:
+                    tokens.append(minus_id if ms[i] else plus_id)
+                tokens += [open_id] * os_[i]
+                tokens.append(ds[i])
+                depth += os_[i]
+                c = min(cs[i], depth)
+                tokens += [close_id] * c
+                depth -= c
+                # does one more term, with all brackets closed after it, and "=" still fit?
+                if i + 1 == slots or len(tokens) + 1 + 2 * os_[i + 1] + 1 + depth + 1 > length:
+                    tokens += [close_id] * depth
+                    break
+            tokens.append(eq_id)
+            eq = len(tokens) - 1
+            tokens += [pad_id] * (length - len(tokens))
+            # evaluate with an explicit stack of (sum so far, sign before the bracket)
+            stack: list[tuple[int, int]] = []
+            acc, sign = 0, 1
+            for tok in tokens[:eq]:
+                if tok < m:
+                    acc += sign * tok
+                elif tok == plus_id:
+                    sign = 1
+                elif tok == minus_id:
+                    sign = -1
+                elif tok == open_id:
+                    stack.append((acc, sign))
+                    acc, sign = 0, 1
+                else:
+                    outer, s = stack.pop()
+                    acc = outer + s * acc
+            row = [0] * length
+            row[eq] = acc % m
+            all_tokens.append(tokens)
+            all_targets.append(row)
+        tok_arr = np.array(all_tokens, dtype=np.int64).reshape(batch, length)
+        targets = np.array(all_targets, dtype=np.int64).reshape(batch, length)
+        return make_batch(tok_arr, targets, tok_arr == eq_id)
