@@ -24,6 +24,7 @@ the same state they must return identical batches, which the property tests chec
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -352,3 +353,63 @@ def random_bits(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     rows, cols = shape
     words = np.asarray(rng.bit_generator.random_raw(rows * -(-cols // 64)), dtype="<u8").reshape(rows, -1)
     return np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")[:, :cols]
+
+
+_LANES = np.uint64(0x0001_0001_0001_0001)
+
+
+def prefix_sums(values: np.ndarray, bound: int) -> np.ndarray:
+    """Running sums along axis 1 of small non-negative integers.
+
+    ``bound`` is an upper bound on every row's total. Below 2¹⁶ the sums are formed four at a
+    time in 16-bit lanes of 64-bit words (two shifted adds per word, then a running sum over the
+    words) and returned as uint16 — several times faster than ``np.cumsum``; otherwise int64.
+    """
+    rows, cols = values.shape
+    if bound >= 1 << 16 or sys.byteorder != "little":
+        return np.cumsum(values, axis=1, dtype=np.int64)
+    words = -(-cols // 4)
+    lanes = np.zeros((rows, 4 * words), dtype=np.uint16)
+    lanes[:, :cols] = values
+    x = lanes.view(np.uint64)  # lane i of a word is position 4w + i (little-endian)
+    x += x << np.uint64(16)
+    x += x << np.uint64(32)
+    totals = x >> np.uint64(48)
+    before = np.cumsum(totals, axis=1, dtype=np.uint64)
+    before -= totals
+    x += before * _LANES
+    return lanes[:, :cols]
+
+
+def count_below(
+    rng: np.random.Generator, probabilities: Sequence[float], shape: tuple[int, int]
+) -> np.ndarray:
+    """For one uniform 32-bit word per value, how many thresholds ``round(p·2³²)`` it lies below
+    (uint8). Exactly that, but only 8 random bits are drawn per value: the remaining 24 bits are
+    drawn only where the top byte ties a threshold's top byte (probability ≤ k/256).
+
+    ``count_below(rng, [p], shape)`` is Bernoulli(p); with increasing ``[p1, p1 + p2]`` it gives
+    a three-way categorical draw.
+    """
+    thresholds = [min(round(p * 2.0**32), 2**32) for p in probabilities]
+    top = np.frombuffer(rng.bytes(shape[0] * shape[1]), dtype=np.uint8).reshape(shape)
+    out = np.zeros(shape, dtype=np.uint8)
+    tie = np.zeros(shape, dtype=bool)
+    for t in thresholds:
+        if t >> 24 >= 256:
+            out += 1
+            continue
+        out += top < (t >> 24)
+        tie |= top == (t >> 24)
+    where = np.flatnonzero(tie)
+    if where.size:
+        low = rng.integers(0, 1 << 24, size=where.size, dtype=np.uint32)
+        words = (top.reshape(-1)[where].astype(np.uint64) << np.uint64(24)) | low
+        counts = sum((words < np.uint64(t)).astype(np.uint8) for t in thresholds)
+        out.reshape(-1)[where] = counts
+    return out
+
+
+def bernoulli(rng: np.random.Generator, p: float, shape: tuple[int, int]) -> np.ndarray:
+    """Bernoulli(p) draws as uint8 (exact for p on the 2⁻³² grid; see :func:`count_below`)."""
+    return count_below(rng, [p], shape)

@@ -9,6 +9,8 @@ close comes right after the open it matches (within one level opens and closes a
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
@@ -25,6 +27,21 @@ def _threshold(p: float) -> int:
 def _small_int(length: int) -> type[np.signedinteger]:
     """The smallest signed dtype that holds running sums/depths of a row of ``length`` steps."""
     return np.int16 if length < 2**15 - 2 else np.int32
+
+
+def scan_time(x: np.ndarray, op: np.ufunc, reverse: bool = False) -> np.ndarray:
+    """Inclusive scan of ``op`` along axis 0 (time-major data), by Hillis–Steele doubling:
+    log2(T) passes of whole-array operations, each over contiguous memory (much faster than
+    ``op.accumulate`` along a row)."""
+    a = np.array(x[::-1] if reverse else x)
+    b = np.empty_like(a)
+    n, step = a.shape[0], 1
+    while step < n:
+        b[:step] = a[:step]
+        op(a[step:], a[:-step], out=b[step:])
+        a, b = b, a
+        step *= 2
+    return a[::-1] if reverse else a
 
 
 def prev_in_level(level: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -226,6 +243,24 @@ class Dyck(Probe):
         )
 
 
+@functools.lru_cache(maxsize=8)
+def _anbn_templates(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding windows (read-only views) of the label and token templates of :class:`AnBn`."""
+    t = length
+    lab = np.concatenate(
+        [
+            np.ones(2 * t, np.int64),
+            [2],
+            np.zeros(2 * t, np.int64),
+            np.ones(2 * t, np.int64),
+            np.zeros(2 * t, np.int64),
+        ]
+    )
+    tok = np.concatenate([np.zeros(t, np.int64), np.ones(t + 1, np.int64)])
+    view = np.lib.stride_tricks.sliding_window_view
+    return view(lab, t), view(tok, t)
+
+
 @PROBES.register("anbn")
 class AnBn(Probe):
     """Prefixes of a^n b^n (n >= 1), labelled at every position.
@@ -253,25 +288,28 @@ class AnBn(Probe):
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
         return {"split": rng.integers(0, length + 1, size=batch), "u": rng.random((batch, 2))}
 
-    def _tokens(self, draws: Draws, length: int) -> np.ndarray:
-        tokens = (np.arange(length) >= draws["split"][:, None]).astype(np.int8)
-        u = draws["u"]
-        rows = np.nonzero(u[:, 0] < self.params["p_corrupt"])[0]
-        cols = np.floor(u[rows, 1] * length).astype(np.int64)
-        tokens[rows, cols] ^= 1
-        return tokens
-
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        tokens = self._tokens(draws, length)
-        dt = _small_int(length)
-        balance = np.cumsum(1 - 2 * tokens.astype(dt), axis=1, dtype=dt)  # #a - #b
-        seen_b = np.maximum.accumulate(tokens, axis=1)
-        # an a after a b: the prefix has left a*b*, for good
-        broken = np.maximum.accumulate((tokens[:, 1:] == 0) & (seen_b[:, :-1] == 1), axis=1)
-        dead = balance < 0
-        dead[:, 1:] |= broken
-        targets = np.where(dead, 0, np.where(balance == 0, 2, 1))
-        return make_batch(tokens, targets, np.ones((batch, length), dtype=bool))
+        # Closed form. With split i and a flip at j (if any), every row is, in
+        # effect, a^s b^(T-s) (labels 1 before 2s-1, 2 at 2s-1, 0 from 2s on) cut to "dead"
+        # from column c on:  j < i-1: s = j, c = j+1;  j = i-1: s = j;  j = i: s = i+1;
+        # j > i: s = i, c = j. A row is then one window of a constant template.
+        t_len = length
+        i = draws["split"].astype(np.int64)
+        u = draws["u"]
+        flip = u[:, 0] < self.params["p_corrupt"]
+        j = np.where(flip, np.floor(u[:, 1] * t_len).astype(np.int64), 2 * t_len + 2)
+        s = np.where(j < i, j, np.where(j == i, i + 1, i))
+        c = np.where(j < i - 1, j + 1, np.where((j > i) & flip, j, 2 * t_len + 2))
+        b = 2 * s - 1
+        # template: [1]*2T + [2] + [0]*2T  (row starts at 2T - b), then [1]*2T + [0]*2T
+        # (row starts at 4T + 1 + 2T - c)
+        tpl, wtok = _anbn_templates(t_len)
+        start = np.where(c <= b, 6 * t_len + 1 - c, 2 * t_len - b)
+        targets = tpl[start]
+        tokens = wtok[t_len - i]
+        rows = np.nonzero(flip)[0]
+        tokens[rows, j[rows]] ^= 1
+        return Batch(tokens, targets, np.ones((batch, length), dtype=bool))
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         all_tokens, all_targets = [], []
@@ -387,45 +425,63 @@ class StackManipulation(Probe):
         return 2 * length + 1
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        n = batch * length
+        raw = np.asarray(rng.bit_generator.random_raw(-(-n // 4)), dtype="<u8")
         return {
             "stack_size": rng.integers(0, length + 1, size=batch),
-            "r": rng.integers(0, U16, size=(batch, length), dtype=np.uint16),
+            # time-major: r[t, b] is the draw of column t of row b
+            "r": raw.view(np.uint16)[:n].reshape(length, batch),
         }
 
     def _input(self, draws: Draws, length: int) -> np.ndarray:
-        """Input tokens: a stack bit (r >> 15) before the stack size, an action (3r >> 16) after."""
+        """Input tokens, time-major [L, B]: a stack bit (r >> 15) before the stack size, an
+        action 2 + (3r >> 16) after (3r >> 16 is 1 from r = 21846 on and 2 from r = 43691 on)."""
         r = draws["r"]
-        stack_part = np.arange(length) < draws["stack_size"][:, None]
-        return np.where(stack_part, r >> 15, 2 + ((r.astype(np.uint32) * 3) >> 16)).astype(np.int8)
+        t = np.arange(length, dtype=np.int32)[:, None]
+        stack_part = (t < draws["stack_size"].astype(np.int32)[None, :]).view(np.int8)
+        action = (r >= 21846).view(np.int8) + (r >= 43691).view(np.int8)
+        action += 2
+        bit = (r >= 32768).view(np.int8)
+        # where(stack_part, bit, action) without np.where (slow on these shapes)
+        action += stack_part * (bit - action)
+        return action
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        # Time-major throughout. With S the free walk (+1 push, -1 pop), a push at t is never
+        # popped iff S never goes below S_t after t (a pop on an empty stack cannot happen
+        # while it is on the stack); the survivors read backwards are the final stack.
         x = self._input(draws, length)
-        dt = _small_int(length)
         push = x != self.POP
-        value = x & 1  # 0/PUSH0 -> 0, 1/PUSH1 -> 1
-        s = np.cumsum(push.astype(dt) * 2 - 1, axis=1, dtype=dt)
-        depth = s - np.minimum(np.minimum.accumulate(s, axis=1), 0)  # Lindley: POP at 0 is a no-op
-        suffix_min = np.minimum.accumulate(depth[:, ::-1], axis=1)[:, ::-1]
-        survives = push & (suffix_min >= depth)  # never popped; one per level 1..final depth
-        final = depth[:, -1:]
-        slot = np.where(survives, final - depth, length)  # output slot, top first; dummy column L
-        out = np.full((batch, length + 1), self.EMPTY, dtype=np.int8)
-        flat = slot.astype(np.int32) + (np.arange(batch, dtype=np.int32) * (length + 1))[:, None]
-        out.reshape(-1)[flat] = value
+        s = scan_time(push.view(np.int8).astype(np.int16) * 2 - 1, np.add)
+        suffix_min = scan_time(s, np.minimum, reverse=True)
+        survives = (push & (suffix_min >= s)).view(np.int8)
+        count = (s[-1] - np.minimum(suffix_min[0], 0)).astype(np.int64)  # final stack size
+        # survivors row by row, top first (compacted), then EMPTY: code 2 marks the others
+        code = survives * ((x & 1) - 2)
+        code += 2
+        code_rows = np.ascontiguousarray(code.T[:, ::-1])
+        vals = np.extract(code_rows != 2, code_rows)
+        n = vals.size
+        vals = np.append(vals, np.int8(self.EMPTY))
+        start = np.cumsum(count) - count
+        k = np.arange(length)
+        out = vals.take(np.minimum(start[:, None] + k, n))
+        beyond = (k >= count[:, None]).view(np.int8)
+        out += beyond * (np.int8(self.EMPTY) - out)  # where(beyond, EMPTY, out), without np.where
 
         big = 2 * length + 1
-        tokens = np.empty((batch, big), dtype=np.int8)
-        tokens[:, :length] = x
+        tokens = np.empty((batch, big), dtype=np.int64)
+        tokens[:, :length] = x.T
         tokens[:, length] = self.SEP
         tokens[:, length + 1 :] = self.BLANK
-        targets = np.zeros((batch, big), dtype=np.int8)
-        targets[:, length + 1 :] = out[:, :length]
+        targets = np.zeros((batch, big), dtype=np.int64)
+        targets[:, length + 1 :] = out
         mask = np.zeros((batch, big), dtype=bool)
         mask[:, length + 1 :] = True
-        return make_batch(tokens, targets, mask)
+        return Batch(tokens, targets, mask)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        x = self._input(draws, length)
+        x = self._input(draws, length).T
         tokens, targets, mask = [], [], []
         for seq in x.tolist():
             stack: list[int] = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archlab.probes.base import Batch, Draws, Probe, make_batch
+from archlab.probes.base import Batch, Draws, Probe, make_batch, random_bits
 from archlab.registry import PROBES
 
 
@@ -99,44 +99,34 @@ class BinaryAddition(Probe):
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
         return {
             "nx": rng.integers(1, length, size=batch),
-            "bits": rng.integers(0, 2, size=(batch, length), dtype=np.uint8),
+            "bits": random_bits(rng, (batch, length)),
         }
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        bits, nx = draws["bits"], draws["nx"][:, None]
-        i = np.arange(length, dtype=np.int16 if length < 2**14 else np.int32)
-        # the L input bits are x then y; align both on bit position i (zero beyond their width)
-        x = np.where(i < nx, bits, np.uint8(0))
-        padded = np.zeros((batch, 2 * length), dtype=np.uint8)
-        padded[:, :length] = bits
-        y = np.lib.stride_tricks.sliding_window_view(padded, length, axis=1)[np.arange(batch), nx[:, 0]]
-        # carry into bit i + 1: the generate (1+1) or kill (0+0) bit at or below i that is
-        # nearest to i decides it; forward-fill (2 i + generate) and read the low bit
-        g = x & y
-        decides = g | ~(x | y) & np.uint8(1)
-        last = np.maximum.accumulate(np.where(decides == 1, 2 * i + g, -1), axis=1)
-        carry = np.zeros((batch, length), dtype=np.uint8)
-        carry[:, 1:] = (last[:, :-1] & 1) == 1  # -1 (no decider yet) has low bit 1 ...
-        carry[:, 1:] &= last[:, :-1] >= 0  # ... so mask it out
-        s = x ^ y ^ carry
-        n_out = np.max(np.where(s == 1, i, 0), axis=1, keepdims=True) + 1  # 1 for the sum 0
-        out = np.where(i < n_out, s, np.uint8(self.END))
-
+        bits, nx = draws["bits"], np.asarray(draws["nx"], dtype=np.int64)
+        head, total, n_out = _add_words(bits, nx)
         big = 2 * length + 2
+        # assemble both in uint8 and widen each in one contiguous pass (the int64 writes dominate)
         tokens = np.empty((batch, big), dtype=np.uint8)
-        t = np.arange(length + 1)
-        same = np.zeros((batch, length + 1), dtype=np.uint8)  # bit t (x part)
-        same[:, :length] = bits
-        shifted = np.zeros((batch, length + 1), dtype=np.uint8)  # bit t - 1 (y part, after "+")
-        shifted[:, 1:] = bits
-        tokens[:, : length + 1] = np.where(t < nx, same, np.where(t == nx, self.PLUS, shifted))
+        tokens[:, : length + 1] = np.unpackbits(head.view(np.uint8), axis=1, bitorder="little")[
+            :, : length + 1
+        ]
+        tokens[np.arange(batch), nx] = self.PLUS
         tokens[:, length + 1] = self.EQ
         tokens[:, length + 2 :] = self.BLANK
+        # targets at the blanks: the sum's bits (zero from n_out on), plus END from n_out on
         targets = np.zeros((batch, big), dtype=np.uint8)
-        targets[:, length + 2 :] = out
+        out = targets[:, length + 2 :]
+        out[...] = np.unpackbits(total.view(np.uint8), axis=1, bitorder="little")[:, :length]
+        i: np.ndarray = np.arange(length, dtype=np.int16 if length < 2**14 else np.int32)
+        past = i >= n_out.astype(i.dtype)[:, None]
+        out += past
+        out += past  # END = 2
         mask = np.zeros((batch, big), dtype=bool)
         mask[:, length + 2 :] = True
-        return make_batch(tokens, targets, mask)
+        tokens = tokens.astype(np.int64)
+        targets = targets.astype(np.int64)
+        return Batch(tokens, targets, mask)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         tokens, targets, mask = [], [], []
@@ -150,3 +140,68 @@ class BinaryAddition(Probe):
             targets.append([0] * (length + 2) + out)
             mask.append([False] * (length + 2) + [True] * length)
         return make_batch(np.array(tokens), np.array(targets), np.array(mask))
+
+
+_ONES = np.uint64(2**64 - 1)
+#: _LOW_MASKS[j]: the uint64 word with its low j bits set (j = 0 … 64)
+_LOW_MASKS = np.array([(1 << j) - 1 for j in range(65)], dtype=np.uint64)
+
+
+def _pack_words(flags: np.ndarray) -> np.ndarray:
+    """Bool/0-1 array [B, n] → little-endian uint64 words [B, ceil(n / 64)] (bit j of the row is
+    bit j % 64 of word j // 64)."""
+    packed = np.packbits(flags, axis=1, bitorder="little")
+    buf = np.zeros((flags.shape[0], -(-flags.shape[1] // 64) * 8), dtype=np.uint8)
+    buf[:, : packed.shape[1]] = packed
+    return buf.view(np.uint64)
+
+
+def _bit_length(w: np.ndarray) -> np.ndarray:
+    """``int.bit_length`` of uint64 values, exactly (float64 exponents of the 32-bit halves)."""
+    hi = (w >> np.uint64(32)).astype(np.float64)
+    lo = (w & np.uint64(0xFFFFFFFF)).astype(np.float64)
+    return np.where(hi > 0, np.frexp(hi)[1] + 32, np.frexp(lo)[1])
+
+
+def _add_words(bits: np.ndarray, nx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The binary addition of every row on little-endian uint64 words, where x is the low ``nx``
+    input bits and y the rest. Returns the input with a 0 bit inserted at position nx (the
+    tokens before ``=``, less the ``+``; [B, ceil((L + 1) / 64)] words), x + y as
+    [B, ceil(L / 64)] words, and the bit length of x + y (1 for the sum 0)."""
+    batch, length = bits.shape
+    nw = -(-length // 64)
+    # the input as words, followed by nw + 1 zero words (so the shifted reads below stay inside)
+    words = np.zeros((batch, 2 * nw + 1), dtype=np.uint64)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    words.view(np.uint8)[:, : packed.shape[1]] = packed
+    low = words[:, :nw]
+    x = low & _LOW_MASKS.take(nx[:, None] - 64 * np.arange(nw), mode="clip")  # low nx bits
+    high = low ^ x  # y << nx
+    # the high part moved up one bit: x, a 0 at bit nx, then y
+    head = np.zeros((batch, nw + 1), dtype=np.uint64)
+    head[:, :nw] = x | (high << np.uint64(1))
+    head[:, 1:] |= high >> np.uint64(63)
+    # y = input >> nx: word k is (word k + q) >> r | (word k + q + 1) << (64 - r), nx = 64 q + r
+    q, r = np.divmod(nx, 64)
+    at = (q + np.arange(batch) * (2 * nw + 1))[:, None] + np.arange(nw)
+    flat = words.reshape(-1)
+    r = r.astype(np.uint64)[:, None]
+    y = (flat.take(at) >> r) | ((flat.take(at + 1) << np.uint64(1)) << (np.uint64(63) - r))
+    total = x + y  # word sums without the carries between words
+    gen = total < x  # word k overflows: carry out of it whatever comes in
+    if nw <= 63:
+        # word-level carry lookahead, one word per bit: adding G and G|P (P: word is all ones,
+        # passes a carry on) runs the carries through; bit k of the sum xor P is the carry into k
+        g = _pack_words(gen)[:, 0]
+        p = _pack_words(total == _ONES)[:, 0]
+        carry_in = (g + (g | p)) ^ p
+        total += np.unpackbits(carry_in.view(np.uint8).reshape(batch, 8), axis=1, bitorder="little")[:, :nw]
+    else:
+        carry = np.zeros(batch, dtype=np.uint64)
+        for k in range(nw):
+            t = total[:, k] + carry
+            total[:, k] = t
+            carry = (gen[:, k] | (t < carry)).astype(np.uint64)
+    top = nw - 1 - np.argmax((total != 0)[:, ::-1], axis=1)  # highest nonzero word (or word 0)
+    top_bits = _bit_length(total[np.arange(batch), top])
+    return head, total, np.where(top_bits > 0, 64 * top + top_bits, 1)

@@ -17,12 +17,13 @@ from archlab.probes.base import (
     Param,
     Probe,
     TheoryTag,
+    bernoulli,
+    count_below,
     make_batch,
+    prefix_sums,
     random_bits,
     residues,
     uniform_ints,
-    uniform_words,
-    word_threshold,
 )
 from archlab.registry import PROBES
 
@@ -141,7 +142,8 @@ class ModularSum(RunningProbe):
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         d = draws["digits"]
         m = self.params["m"]
-        return self._batch(d, residues(np.cumsum(d, axis=1, dtype=np.int32), m, 0, (m - 1) * length))
+        bound = (m - 1) * length
+        return self._batch(d, residues(prefix_sums(d, bound), m, 0, bound))
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         m, rows = self.params["m"], []
@@ -168,8 +170,6 @@ class CycleNavigation(RunningProbe):
     task = "position on a cycle of m nodes after stay/forward/back moves"
     PARAMS = (Param("m", int, 5, "cycle length", low=2, high=1024), FINAL_ONLY)
 
-    STEPS = np.array([0, 1, -1], dtype=np.int8)
-
     def token_labels(self) -> list[str]:
         return ["=", "+", "-"]
 
@@ -186,9 +186,11 @@ class CycleNavigation(RunningProbe):
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         moves = draws["moves"]
-        pos = residues(
-            np.cumsum(self.STEPS[moves], axis=1, dtype=np.int32), self.params["m"], -length, length
-        )
+        m = self.params["m"]
+        # A step back is a step of m - 1 forward: the running sums stay non-negative.
+        steps = np.array([0, 1, m - 1], dtype=np.uint16 if m > 256 else np.uint8)[moves]
+        bound = (m - 1) * length
+        pos = residues(prefix_sums(steps, bound), m, 0, bound)
         return self._batch(moves, pos)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
@@ -277,18 +279,20 @@ class FlipFlop(Probe):
         return ["0", "1"]
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"words": uniform_words(rng, (batch, length)), "bits": random_bits(rng, (batch, length))}
-
-    def _instructions(self, words: np.ndarray) -> np.ndarray:
-        """0 = write, 1 = ignore, 2 = read; the first is a write, the last a read."""
         pr, pi = self.params["p_read"], self.params["p_ignore"]
-        kind = (words < word_threshold(pr + pi)).view(np.uint8) + (words < word_threshold(pr)).view(np.uint8)
+        # 0 = write, 1 = ignore, 2 = read (a word below both thresholds is a read)
+        kind = count_below(rng, [pr + pi, pr], (batch, length))
+        return {"kind": kind, "bits": random_bits(rng, (batch, length))}
+
+    def _instructions(self, kind: np.ndarray) -> np.ndarray:
+        """0 = write, 1 = ignore, 2 = read; the first is a write, the last a read."""
+        kind = kind.copy()
         kind[:, 0] = 0
         kind[:, -1] = 2
         return kind
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        kind, bits = self._instructions(draws["words"]), draws["bits"]
+        kind, bits = self._instructions(draws["kind"]), draws["bits"]
         tokens = np.where(kind == 2, np.uint8(4), 2 * kind + bits)
         # Forward-fill the last written bit: at writes store 2·t + bit (increasing in t), carry the
         # running maximum, and its low bit is the bit of the latest write.
@@ -297,7 +301,7 @@ class FlipFlop(Probe):
         return make_batch(tokens, value, kind == 2)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        kind = self._instructions(draws["words"])
+        kind = self._instructions(draws["kind"])
         tokens, targets, mask = [], [], []
         for ks, bs in zip(kind.tolist(), draws["bits"].tolist(), strict=True):
             memory = None
@@ -340,17 +344,14 @@ class CountThreshold(RunningProbe):
     target_labels = token_labels
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"words": uniform_words(rng, (batch, length))}
-
-    def _bits(self, words: np.ndarray) -> np.ndarray:
-        return (words < word_threshold(self.params["p_one"])).view(np.uint8)
+        return {"bits": bernoulli(rng, self.params["p_one"], (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        bits = self._bits(draws["words"])
-        return self._batch(bits, np.cumsum(bits, axis=1, dtype=np.int32) >= self.params["k"])
+        bits = draws["bits"]
+        return self._batch(bits, prefix_sums(bits, length) >= self.params["k"])
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        bits = self._bits(draws["words"])
+        bits = draws["bits"]
         rows = []
         for row_bits in bits.tolist():
             seen, row = 0, []
@@ -383,7 +384,7 @@ class Majority(RunningProbe):
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         bits = draws["bits"]
-        ones = np.cumsum(bits, axis=1, dtype=np.int32)
+        ones = prefix_sums(bits, length).astype(np.int32)
         # ones > zeros  ⟺  2·ones > t + 1 at (0-based) position t
         return self._batch(bits, 2 * ones > np.arange(1, length + 1, dtype=np.int32))
 

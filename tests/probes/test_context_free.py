@@ -265,7 +265,7 @@ def test_reverse_string_semantics() -> None:
 def test_stack_manipulation_docstring_example() -> None:
     probe = make_probe("stack_manipulation")
     # stack 0 1 (r >> 15), then POP (3r >> 16 = 2) and PUSH1 (= 1)
-    draws = {"stack_size": np.array([2]), "r": np.array([[0, 32768, 65535, 32768]], dtype=np.uint16)}
+    draws = {"stack_size": np.array([2]), "r": np.array([[0], [32768], [65535], [32768]], dtype=np.uint16)}
     b = probe.build(draws, 1, 4)
     toks, tgts = row_labels(probe, b)
     assert toks == words("0 1 POP PUSH1 | _ _ _ _")

@@ -134,3 +134,23 @@ def test_binary_addition_long() -> None:
     probe = make_probe("binary_addition")
     a = probe.sample(np.random.default_rng(0), 3, 300)
     assert a.equals(probe.reference_sample(np.random.default_rng(0), 3, 300))
+
+
+@pytest.mark.parametrize("length", [2, 3, 63, 64, 65, 127, 128, 129, 512, 4032, 4033, 4100])
+def test_binary_addition_word_boundaries(length: int) -> None:
+    """The vectorised build adds on 64-bit words (carry lookahead up to 63 words, a loop past
+    that): carries running across word boundaries, all-zero and all-one inputs, splits on and
+    next to word boundaries."""
+    probe = make_probe("binary_addition")
+    splits = sorted({1, 2, 63, 64, 65, length // 2, length - 1} & set(range(1, length)))
+    rows = []
+    for nx in splits:
+        chain = np.zeros(length, dtype=np.uint8)
+        chain[: nx + 1] = 1  # x = 2**nx - 1, y = 1: the carry runs through all of x
+        rows += [(nx, np.zeros(length, np.uint8)), (nx, np.ones(length, np.uint8)), (nx, chain)]
+    draws = {"nx": np.array([nx for nx, _ in rows]), "bits": np.stack([b for _, b in rows])}
+    a = probe.build(draws, len(rows), length)
+    check_contract(probe, a, len(rows), length)
+    assert a.equals(probe.build_reference(draws, len(rows), length))
+    b = probe.sample(np.random.default_rng(length), 3, length)
+    assert b.equals(probe.reference_sample(np.random.default_rng(length), 3, length))
