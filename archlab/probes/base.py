@@ -24,6 +24,7 @@ the same state they must return identical batches, which the property tests chec
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -413,3 +414,61 @@ def count_below(
 def bernoulli(rng: np.random.Generator, p: float, shape: tuple[int, int]) -> np.ndarray:
     """Bernoulli(p) draws as uint8 (exact for p on the 2⁻³² grid; see :func:`count_below`)."""
     return count_below(rng, [p], shape)
+
+
+@functools.cache
+def _digit_table(m: int, k: int) -> np.ndarray:
+    """Row b holds the k base-m digits of b (least significant first), for b < m**k."""
+    b = np.arange(m**k)
+    return np.stack([(b // m**i) % m for i in range(k)], axis=1).astype(np.uint8)
+
+
+def uniform_digits(rng: np.random.Generator, m: int, shape: tuple[int, int]) -> np.ndarray:
+    """Exactly uniform integers in ``[0, m)`` as uint8, packing k = ⌊log_m 256⌋ of them into one
+    random byte (5 per byte for m = 3). Bytes ≥ m**k are replaced by fresh exact draws. For
+    m > 16 this is :func:`uniform_ints`."""
+    if m > 16:
+        return uniform_ints(rng, m, shape)
+    k = 1
+    while m ** (k + 1) <= 256:
+        k += 1  # digits per byte: the largest k with m**k <= 256
+    n = shape[0] * shape[1]
+    n_bytes = -(-n // k)
+    raw = np.frombuffer(rng.bytes(n_bytes), dtype=np.uint8)
+    if m**k < 256:
+        bad = np.flatnonzero(raw >= m**k)
+        if bad.size:
+            raw = raw.copy()
+            raw[bad] = rng.integers(0, m**k, size=bad.size, dtype=np.uint8)
+    return _digit_table(m, k).take(raw, axis=0).reshape(-1)[:n].reshape(shape)
+
+
+_BYTE_LANES = np.uint64(0x0101_0101_0101_0101)
+
+
+def running_sum_mod(values: np.ndarray, m: int) -> np.ndarray:
+    """Running sums modulo m along axis 1 of integers in ``[0, m)``.
+
+    For m ≤ 28 the sums are formed eight at a time in 8-bit lanes of 64-bit words (three shifted
+    adds per word); only the words' totals go through a running sum, reduced mod m, so no lane
+    ever exceeds 9(m − 1) < 256, and one table lookup reduces every lane. Larger m falls back to
+    :func:`prefix_sums` and :func:`residues`.
+    """
+    rows, cols = values.shape
+    if m > 28 or sys.byteorder != "little":
+        bound = (m - 1) * cols
+        return residues(prefix_sums(values, bound), m, 0, bound)
+    words = -(-cols // 8)
+    lanes = np.zeros((rows, 8 * words), dtype=np.uint8)
+    lanes[:, :cols] = values
+    x = lanes.view(np.uint64)
+    x += x << np.uint64(8)
+    x += x << np.uint64(16)
+    x += x << np.uint64(32)
+    totals = x >> np.uint64(56)
+    before = np.cumsum(totals, axis=1, dtype=np.uint64)
+    before -= totals
+    before %= np.uint64(m)
+    x += before * _BYTE_LANES
+    table = (np.arange(256) % m).astype(np.uint8)
+    return table.take(lanes[:, :cols])

@@ -13,7 +13,17 @@ import functools
 
 import numpy as np
 
-from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.probes.base import (
+    Batch,
+    Draws,
+    Param,
+    Probe,
+    TheoryTag,
+    make_batch,
+    prefix_sums,
+    random_bits,
+    uniform_ints,
+)
 from archlab.registry import PROBES
 
 #: Integer draws are uint16; a probability p becomes the threshold round(p * 2**16).
@@ -62,6 +72,26 @@ def prev_in_level(level: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _walk_tables(wide: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tables of the reflected walk over a block of 8 steps coded by a byte v (bit i set: step i
+    goes up): ``-S`` at the block end relative to its start, and its maximum over the block
+    ([256]); and the depths after each step from a start depth D, as ``table[9 v + min(D, 8)]
+    + D - min(D, 8)`` ([256 · 9, 8]; from depth 8 on no step of the block is forced); int16, or
+    int32 when ``wide``."""
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+    rel = np.cumsum(1 - 2 * bits, axis=1)
+    depths = np.zeros((256, 9, 8), dtype=np.int64)
+    for v in range(256):
+        for start in range(9):
+            d = start
+            for i in range(8):
+                d = d + 1 if d == 0 or bits[v, i] else d - 1
+                depths[v, start, i] = d
+    dtype = np.int32 if wide else np.int16
+    return rel[:, 7].astype(dtype), rel.max(axis=1).astype(dtype), depths.reshape(-1, 8).astype(dtype)
+
+
 def reflected_walk(up: np.ndarray) -> np.ndarray:
     """Depths of the ±1 walk that steps up where ``up`` and down elsewhere, except that it always
     steps up from depth 0 (so every prefix is a valid bracket prefix).
@@ -69,23 +99,65 @@ def reflected_walk(up: np.ndarray) -> np.ndarray:
     With S the free walk, the depth is ``S + 2 N`` where N, the number of forced up-steps so far,
     is ``max(0, max_{j<=t} ceil(-S_j / 2)) = ceil(M / 2)`` with ``M = max_{j<=t} -S_j`` (M >= -1
     since S starts at ±1; ``M + (M & 1)`` is 2 ceil(M / 2) also for M = -1).
+
+    Computed in blocks of 8 steps (one packed byte each): the formula gives the depth at every
+    block start from scans over the blocks only (8 times shorter), and a table the depths within
+    a block from its start depth; the start depth beyond 8 is added four 16-bit lanes at a time
+    (two 32-bit lanes for rows of 2¹⁵ steps or more).
     """
-    dt = _small_int(up.shape[1])
-    s = np.cumsum(np.where(up, dt(1), dt(-1)), axis=1, dtype=dt)
-    m = np.maximum.accumulate(-s, axis=1)
-    s += m
-    s += m & 1
-    return s
+    rows, n = up.shape
+    dt = _small_int(n)
+    total, top, table = _walk_tables(dt != np.int16)
+    packed = np.packbits(up, axis=1, bitorder="little")  # bit i of byte j: step 8 j + i
+    tot = total.take(packed)
+    start = np.cumsum(tot, axis=1, dtype=dt)
+    start -= tot  # -S before each block
+    best = top.take(packed)
+    best += start  # max of -S within each block
+    m = np.empty_like(start)  # max of -S before each block
+    m[:, 0] = 0
+    np.maximum.accumulate(best[:, :-1], axis=1, out=m[:, 1:])
+    depth = m - start
+    depth += m & 1
+    depth[:, 0] = 0  # depth at each block start
+    clipped = np.minimum(depth, 8)
+    index = packed.astype(np.intp)
+    index *= 9
+    index += clipped
+    out = table.take(index, axis=0)  # [rows, blocks, 8]
+    depth -= clipped
+    lanes = np.uint64(0x0001_0001_0001_0001 if dt == np.int16 else 0x0000_0001_0000_0001)
+    words = out.view(np.uint64)  # [rows, blocks, 2 or 4], every lane non-negative: no carries
+    add = depth.astype(np.uint64)
+    add *= lanes
+    for w in range(words.shape[2]):  # strided adds: faster than a broadcast over 2 or 4 words
+        words[:, :, w] += add
+    return out.reshape(rows, -1)[:, :n]
 
 
-def _pick(u: np.ndarray, cum: np.ndarray) -> np.ndarray:
-    """Position of the candidate number floor(u * count) (0-based) in each row, where ``cum`` is
-    the running count of candidates; ``cum.shape[1]`` where a row has no candidate."""
-    count = cum[:, -1].astype(np.int64)
-    r = np.floor(u * count).astype(np.int64)
-    hit = cum > r[:, None]
-    pos = np.argmax(hit, axis=1)
-    return np.where(count > 0, pos, cum.shape[1])
+def _raw_bytes(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Uniform bytes (uint8) from 64-bit words of the bit generator."""
+    n = shape[0] * shape[1]
+    words = np.asarray(rng.bit_generator.random_raw(-(-n // 8)), dtype="<u8")
+    return words.view(np.uint8)[:n].reshape(shape)
+
+
+def _bernoulli(rng: np.random.Generator, p: float, shape: tuple[int, int]) -> np.ndarray:
+    """Bernoulli(p) as uint8, exactly ``word < round(p·2³²)`` for a uniform 32-bit word, of which
+    only the top byte is drawn except where it ties the threshold's top byte (as
+    :func:`archlab.probes.base.count_below`, with the bytes taken from raw 64-bit words)."""
+    t = min(round(p * 2.0**32), 2**32)
+    if t >> 24 >= 256:
+        return np.ones(shape, dtype=np.uint8)
+    top = _raw_bytes(rng, shape)
+    hi = np.uint8(t >> 24)
+    out = (top < hi).view(np.uint8)
+    if t & 0xFFFFFF:
+        tie = np.flatnonzero(top == hi)
+        if tie.size:
+            low = rng.integers(0, 1 << 24, size=tie.size, dtype=np.uint32)
+            out.reshape(-1)[tie] = low < (t & 0xFFFFFF)
+    return out
 
 
 @PROBES.register("dyck")
@@ -104,9 +176,17 @@ class Dyck(Probe):
     depth (max_depth = 8) ``1 2 1 0 1 invalid invalid``.
 
     Generation: a walk that opens with probability ``p_open`` (always at depth 0) and closes the
-    innermost open bracket otherwise; open types are uniform. With probability ``p_error`` one
-    close bracket, chosen uniformly, gets a wrong type (k >= 2), or, for k = 1, one of the
-    brackets opened at depth 0 is replaced by a close.
+    innermost open bracket otherwise; open types are uniform and independent. With probability
+    ``p_error`` one close bracket, chosen uniformly, gets a wrong type (k >= 2), or, for k = 1,
+    one of the brackets opened at depth 0 is replaced by a close.
+
+    Draws: ``up`` (Bernoulli(``p_open``) per position, exact on the 2⁻³² grid), ``kind`` (uniform
+    in [0, k) per position), ``err``. When k is a power of two, the type of an open at depth h
+    (before it) is ``kind`` XOR the type of the previous open at depth h (0 for the first): given
+    the past, it is still uniform and independent, so the distribution of sequences is that of
+    independent uniform types, but the latest open per level — the one a close matches — is
+    one running XOR away (see :meth:`_xor_types`). Otherwise the type is ``kind`` itself and the
+    match is found by a sort by level (:func:`prev_in_level`).
     """
 
     name = "dyck"
@@ -141,71 +221,135 @@ class Dyck(Probe):
         return [str(i) for i in range(md)] + [f">={md}", "invalid"]
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        k = self.params["k"]
+        shape = (batch, length)
+        if k == 1:
+            kind = np.zeros(shape, dtype=np.uint8)
+        elif k == 2:
+            kind = random_bits(rng, shape)
+        elif k & (k - 1) == 0:  # a power of two: the low log2(k) bits of a random byte
+            kind = _raw_bytes(rng, shape) & np.uint8(k - 1)
+        else:
+            kind = uniform_ints(rng, k, shape)
         return {
-            "dir": rng.integers(0, U16, size=(batch, length), dtype=np.uint16),
-            "kind": rng.integers(0, U16, size=(batch, length), dtype=np.uint16),
+            "up": _bernoulli(rng, self.params["p_open"], shape),
+            "kind": kind,
             # [error?, which candidate, wrong-type offset]
             "err": rng.random((batch, 3)),
         }
 
-    def _labels(self, depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _labels(self, depth: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """Labels from the depths and the first invalid column ``e`` of every row."""
+        rows = np.flatnonzero(e < depth.shape[1])
         if self.params["label"] == "balanced":
-            return valid & (depth == 0)
+            ok = depth == 0
+            ok[rows] &= np.arange(depth.shape[1]) < e[rows, None]
+            return ok.astype(np.int64)
+        valid = np.arange(depth.shape[1]) < e[:, None]
         md = self.params["max_depth"]
-        # depth <= length, so the clip can use depth's own (small) dtype
-        return np.where(valid, np.minimum(depth, min(md, depth.shape[1])), np.int64(md + 1))
+        # where(valid, min(depth, md), md + 1) without np.where (slow on these shapes)
+        dt = np.int16 if md < 2**15 - 1 else np.int32
+        lab = np.minimum(depth, min(md, depth.shape[1])).astype(dt, copy=False)
+        lab += (~valid).view(np.int8) * (dt(md + 1) - lab)
+        return lab.astype(np.int64)
+
+    @staticmethod
+    def _xor_types(kind: np.ndarray, is_open: np.ndarray, lvl: np.ndarray, k: int) -> np.ndarray:
+        """Bracket types when k is a power of two: the type of an open at level h is the XOR of
+        the kinds of every open at level h so far, so slot h (b = log2 k bits) of the running XOR
+        of ``kind << b·h`` over the opens is the type of the latest open at level h — the open
+        that a close back to level h matches. Slots are b = 1, 2, 4 or 4 bits wide (k = 2, 4, 8,
+        16: b divides 32); one running XOR per 32-bit word of slots, the words beyond the first
+        only for the rows that reach their levels (a shift of 32 or more gives 0)."""
+        b = {2: 1, 4: 2, 8: 4, 16: 4}[k]
+        per = 32 // b
+        u = kind * is_open.view(np.uint8)
+        shift = lvl.astype(np.uint32)
+        if b > 1:
+            shift *= np.uint32(b)
+        top = lvl.max(axis=1)
+        out = np.zeros(kind.shape, dtype=np.uint8)
+        j = 0
+        while True:
+            if j == 0:
+                rows: slice | np.ndarray = slice(None)
+                sh = shift
+            else:
+                rows = np.flatnonzero(top >= j * per)
+                if rows.size == 0:
+                    return out
+                sh = shift[rows] - np.uint32(32 * j)  # wraps to huge (a zero shift) below the word
+            r = np.bitwise_xor.accumulate(u[rows].astype(np.uint32) << sh, axis=1)
+            r >>= sh
+            typ = r.astype(np.uint8)
+            typ &= np.uint8(k - 1)
+            if j == 0:
+                out = typ
+            else:
+                out[rows] |= typ
+            j += 1
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         k, p = self.params["k"], self.params
-        d = reflected_walk(draws["dir"] < _threshold(p["p_open"]))
-        is_open = np.empty(d.shape, dtype=bool)
-        is_open[:, 0] = True
-        np.greater(d[:, 1:], d[:, :-1], out=is_open[:, 1:])
-        if k & (k - 1) == 0:  # a power of two: (x * k) >> 16 is a shift
-            otype = (draws["kind"] >> (16 - k.bit_length() + 1)).astype(np.uint8)
-        else:
-            otype = ((draws["kind"].astype(np.uint32) * k) >> 16).astype(np.uint8)
-        ctype = prev_in_level(d + ~is_open, otype)
-        tokens = np.where(is_open, otype, ctype + np.uint8(k)).astype(np.int64)
+        d = reflected_walk(draws["up"])
+        prev = np.empty_like(d)
+        prev[:, 0] = 0
+        prev[:, 1:] = d[:, :-1]
+        is_open = d > prev
+        if k == 1:
+            types = np.zeros(d.shape, dtype=np.uint8)
+        elif k & (k - 1) == 0:
+            types = self._xor_types(draws["kind"], is_open, np.minimum(prev, d), k)
+        else:  # a close has the type of the open it matches (found by level)
+            otype = draws["kind"]
+            ctype = prev_in_level(d + ~is_open, otype)
+            types = otype + (~is_open).view(np.uint8) * (ctype - otype)
+        closing = (~is_open).view(np.uint8)
+        tok = closing * np.uint8(k)
+        tok += types
+        tokens = tok.astype(np.int64)
 
         err = draws["err"]
-        t = np.arange(length)
-        if k == 1:  # a close at depth 0, in place of one of the opens at depth 0
-            at_zero = np.empty(d.shape, dtype=bool)
-            at_zero[:, 0] = True
-            np.equal(d[:, :-1], 0, out=at_zero[:, 1:])
-            cum = np.cumsum(at_zero, axis=1, dtype=d.dtype)
-        else:  # the number of closes up to t is (t + 1 - depth) / 2
-            cum = (t + 1 - d) >> 1
-        e = _pick(err[:, 1], cum)
-        e = np.where(err[:, 0] < p["p_error"], e, length)
-        rows = np.nonzero(e < length)[0]
+        rows = np.flatnonzero(err[:, 0] < p["p_error"])
+        e = np.full(batch, length, dtype=np.int64)
         if rows.size:
-            cols = e[rows]
+            if k == 1:  # a close at depth 0, in place of one of the opens at depth 0
+                cum = prefix_sums((prev == 0).view(np.uint8), length)
+            else:  # the number of closes up to t is (t + 1 - depth) / 2
+                cum = np.arange(1, length + 1, dtype=d.dtype) - d
+                cum >>= 1
+            count = cum[rows, -1].astype(np.int64)
+            rows = rows[count > 0]
+            r = np.floor(err[rows, 1] * count[count > 0]).astype(np.int64)
+            cols = np.count_nonzero(cum[rows] <= r[:, None], axis=1)  # first column above r
+            e[rows] = cols
             if k == 1:
                 tokens[rows, cols] = 1
             else:
                 shift = 1 + np.floor(err[rows, 2] * (k - 1)).astype(np.int64)
-                tokens[rows, cols] = k + (ctype[rows, cols] + shift) % k
-        valid = t < e[:, None]
-        targets = self._labels(d, valid).astype(np.int64)
+                tokens[rows, cols] = k + (types[rows, cols] + shift) % k
+        targets = self._labels(d, e)
         return Batch(tokens, targets, np.ones((batch, length), dtype=bool))
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         k, p = self.params["k"], self.params
-        thr = _threshold(p["p_open"])
         md = p["max_depth"]
+        xor = k > 1 and k & (k - 1) == 0
         all_tokens, all_targets = [], []
-        for dirs, kinds, (u_err, u_which, u_type) in zip(
-            draws["dir"].tolist(), draws["kind"].tolist(), draws["err"].tolist(), strict=True
+        for ups, kinds, (u_err, u_which, u_type) in zip(
+            draws["up"].tolist(), draws["kind"].tolist(), draws["err"].tolist(), strict=True
         ):
             # generate: a random walk over a stack of open bracket types
             depth, stack, tokens, candidates = 0, [], [], []
+            last = [0] * (length + 1)  # k a power of two: the type of the latest open per level
             for t in range(length):
-                if depth == 0 or dirs[t] < thr:
+                if depth == 0 or ups[t]:
                     if k == 1 and depth == 0:
                         candidates.append(t)
-                    typ = (kinds[t] * k) >> 16
+                    typ = kinds[t]
+                    if xor:
+                        typ ^= last[depth]
+                        last[depth] = typ
                     stack.append(typ)
                     tokens.append(typ)
                     depth += 1

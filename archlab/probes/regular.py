@@ -22,8 +22,8 @@ from archlab.probes.base import (
     make_batch,
     prefix_sums,
     random_bits,
-    residues,
-    uniform_ints,
+    running_sum_mod,
+    uniform_digits,
 )
 from archlab.registry import PROBES
 
@@ -137,13 +137,10 @@ class ModularSum(RunningProbe):
         return TheoryTag(self.level, self.task, {"equivalent_group": f"Z{m}", "modulus": m})
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"digits": uniform_ints(rng, self.params["m"], (batch, length))}
+        return {"digits": uniform_digits(rng, self.params["m"], (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        d = draws["digits"]
-        m = self.params["m"]
-        bound = (m - 1) * length
-        return self._batch(d, residues(prefix_sums(d, bound), m, 0, bound))
+        return self._batch(draws["digits"], running_sum_mod(draws["digits"], self.params["m"]))
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         m, rows = self.params["m"], []
@@ -182,23 +179,23 @@ class CycleNavigation(RunningProbe):
         return TheoryTag(self.level, self.task, {"equivalent_group": f"Z{m}", "modulus": m})
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"moves": uniform_ints(rng, 3, (batch, length))}
+        return {"moves": uniform_digits(rng, 3, (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         moves = draws["moves"]
         m = self.params["m"]
         # A step back is a step of m - 1 forward: the running sums stay non-negative.
         steps = np.array([0, 1, m - 1], dtype=np.uint16 if m > 256 else np.uint8)[moves]
-        bound = (m - 1) * length
-        pos = residues(prefix_sums(steps, bound), m, 0, bound)
+        pos = running_sum_mod(steps, m)
         return self._batch(moves, pos)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         m, rows = self.params["m"], []
+        step = {0: 0, 1: 1, 2: -1}  # stay, forward, back
         for moves in draws["moves"].tolist():
             pos, row = 0, []
             for mv in moves:
-                pos = (pos + {0: 0, 1: 1, 2: -1}[mv]) % m
+                pos = (pos + step[mv]) % m
                 row.append(pos)
             rows.append(row)
         return self._reference_batch(draws["moves"], rows)

@@ -98,8 +98,17 @@ def dyck_draws(word: str, k: int, error: int | None = None, shift: int = 0) -> d
     """Draws that generate the clean Dyck prefix ``word`` (k <= 4 types, brackets as shown),
     with the error placed at candidate number ``error``."""
     opens, closes = "([{<"[:k], ")]}>"[:k]
-    dirs = [0 if c in opens else 65535 for c in word]
-    kinds = [((opens.index(c) << 16) + k - 1) // k if c in opens else 0 for c in word]
+    ups = [int(c in opens) for c in word]
+    # k a power of two: an open's kind is its type XOR the type of the previous open at its depth
+    kinds, last, depth = [], [0] * (len(word) + 1), 0
+    for c in word:
+        if c in opens:
+            typ = opens.index(c)
+            kinds.append(typ ^ last[depth] if k & (k - 1) == 0 else typ)
+            last[depth], depth = typ, depth + 1
+        else:
+            kinds.append(0)
+            depth -= 1
     err = [0.0, 0.0, 0.0] if error is not None else [0.99, 0.0, 0.0]
     if error is not None:
         n_cand = (
@@ -109,8 +118,8 @@ def dyck_draws(word: str, k: int, error: int | None = None, shift: int = 0) -> d
         )
         err = [0.0, (error + 0.5) / n_cand, (shift + 0.5) / (k - 1) if k > 1 else 0.0]
     return {
-        "dir": np.array([dirs], dtype=np.uint16),
-        "kind": np.array([kinds], dtype=np.uint16),
+        "up": np.array([ups], dtype=np.uint8),
+        "kind": np.array([kinds], dtype=np.uint8),
         "err": np.array([err]),
     }
 
@@ -435,3 +444,40 @@ def test_parameter_errors(name: str, params: dict[str, Any], field: str) -> None
     with pytest.raises(ConfigError) as err:
         make_probe(name, **params)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize("k", [2, 4, 8, 16])
+def test_dyck_xor_types_beyond_one_word(k: int) -> None:
+    # depths past 64 / slot bits need the later words of the running XOR (rows reach them or not)
+    probe = make_probe("dyck", k=k, p_open=0.8, label="depth", max_depth=400)
+    for length in (17, 65, 140, 300):
+        a = probe.sample(np.random.default_rng(length), 5, length)
+        assert a.equals(probe.reference_sample(np.random.default_rng(length), 5, length))
+    assert a.targets.max() > 64
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("n", [15, 16, 17, 31, 32, 33, 63, 64, 65, 129])
+def test_dyck_word_boundaries(k: int, n: int) -> None:
+    # n opens of random types, then the n matching closes: balanced exactly at the end
+    rng = np.random.default_rng(n)
+    word = "".join("([{<"[i] for i in rng.integers(0, k, n))
+    word += "".join(")]}>"["([{<".index(c)] for c in reversed(word))
+    probe = make_probe("dyck", k=k, p_error=0.0)
+    b = probe.build(dyck_draws(word, k), 1, 2 * n)
+    assert "".join(row_labels(probe, b)[0]) == word
+    assert b.targets[0].tolist() == [0] * (2 * n - 1) + [1]
+    assert b.equals(probe.build_reference(dyck_draws(word, k), 1, 2 * n))
+
+
+@pytest.mark.parametrize(("n", "p"), [(1, 0.5), (13, 0.3), (100, 0.5), (33000, 0.5)])
+def test_reflected_walk_matches_loop(n: int, p: float) -> None:
+    # blocks of 8 steps, ragged ends, and 32-bit lanes from 2**15 steps on
+    up = np.random.default_rng(n).random((2, n)) < p
+    d = reflected_walk(up)
+    for row in range(2):
+        depth, expected = 0, []
+        for u in up[row].tolist():
+            depth = depth + 1 if depth == 0 or u else depth - 1
+            expected.append(depth)
+        assert d[row].tolist() == expected
