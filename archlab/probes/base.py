@@ -76,7 +76,8 @@ class Batch:
 def make_batch(tokens: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> Batch:
     """Build a Batch with the contract's dtypes and C-contiguous arrays."""
     mask = np.ascontiguousarray(mask, dtype=bool)
-    targets = np.where(mask, targets, 0) if not mask.all() else targets
+    if not mask.all():
+        targets = targets * mask  # zero where not scored (cheaper than np.where)
     return Batch(
         np.ascontiguousarray(tokens, dtype=np.int64),
         np.ascontiguousarray(targets, dtype=np.int64),

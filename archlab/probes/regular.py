@@ -290,12 +290,13 @@ class FlipFlop(Probe):
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         kind, bits = self._instructions(draws["kind"]), draws["bits"]
-        tokens = np.where(kind == 2, np.uint8(4), 2 * kind + bits)
+        is_read = kind == 2
+        tokens = 2 * kind + bits * ~is_read  # w0 w1 i0 i1 → 0..3, r → 4
         # Forward-fill the last written bit: at writes store 2·t + bit (increasing in t), carry the
         # running maximum, and its low bit is the bit of the latest write.
-        code = np.where(kind == 0, 2 * np.arange(length, dtype=np.int32) + bits, 0)
+        code = (2 * np.arange(length, dtype=np.int32) + bits) * (kind == 0)
         value = np.maximum.accumulate(code, axis=1) & 1
-        return make_batch(tokens, value, kind == 2)
+        return make_batch(tokens, value, is_read)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         kind = self._instructions(draws["kind"])
