@@ -218,11 +218,9 @@ def probe_facts(
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as a JSON object.")] = False,
 ) -> None:
     """The facts of a finite group computed by sympy (order, abelian, solvable, derived series …)."""
-    from archlab.probes.groups import group_facts, looks_like_group, parse_group_name
+    from archlab.probes.groups import group_facts
 
-    if not looks_like_group(group):
-        parse_group_name(group)  # raises a ConfigError that explains the naming scheme
-    facts = group_facts(group)
+    facts = group_facts(group)  # a bad name raises a ConfigError that explains the naming scheme
     if as_json:
         echo_json(facts)
         return

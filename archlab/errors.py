@@ -23,8 +23,7 @@ class UnknownNameError(ArchlabError, KeyError):
         self.valid = sorted(valid)
         self.closest = closest_match(name, self.valid)
         msg = f"unknown {kind} {name!r}"
-        if self.closest:
-            msg += f"; did you mean {self.closest!r}?"
+        msg += f"; did you mean {self.closest!r}?" if self.closest else "."
         msg += f" Valid: {', '.join(self.valid)}"
         if hint:
             msg += f" ({hint})"

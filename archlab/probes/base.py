@@ -338,18 +338,6 @@ def residues(values: np.ndarray, m: int, low: int, high: int) -> np.ndarray:
     return table.take(values - low if low else values)
 
 
-def uniform_words(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Uniform uint32 words from the bit generator (two per 64-bit output)."""
-    n = int(np.prod(shape))
-    words = np.asarray(rng.bit_generator.random_raw(-(-n // 2)), dtype="<u8")
-    return words.view(np.uint32)[:n].reshape(shape)
-
-
-def word_threshold(p: float) -> np.uint32:
-    """``words < word_threshold(p)`` holds with probability p (to within 2⁻³²) for uniform uint32 words."""
-    return np.uint32(min(round(p * 2.0**32), 2**32 - 1))
-
-
 def random_bits(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Fair bits as uint8, unpacked from 64-bit words of the bit generator."""
     rows, cols = shape

@@ -22,6 +22,7 @@ from archlab.probes.base import (
     make_batch,
     prefix_sums,
     random_bits,
+    uniform_digits,
     uniform_ints,
 )
 from archlab.registry import PROBES
@@ -539,6 +540,33 @@ class ReverseString(Probe):
         return make_batch(np.array(tokens), np.array(targets), np.array(mask))
 
 
+@functools.lru_cache(maxsize=1)
+def _compact_table() -> np.ndarray:
+    """[256 · 256] uint8: for a survivor byte s and a data byte d (bit i: step i), the bits of d
+    where s is set, in reverse order (the latest first) in the low popcount(s) bits."""
+    table = np.zeros(256 * 256, dtype=np.uint8)
+    for s in range(256):
+        steps = [i for i in range(8) if s >> i & 1][::-1]
+        for d in range(256):
+            table[s * 256 + d] = sum((d >> i & 1) << j for j, i in enumerate(steps))
+    return table
+
+
+@functools.lru_cache(maxsize=4)
+def _positions(n: int) -> np.ndarray:
+    """``np.arange(n)`` (int64), read-only and cached."""
+    out = np.arange(n, dtype=np.int64)
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _staircase(length: int) -> np.ndarray:
+    """[length + 1, length] bool, read-only: row j is ``length - j`` True then j False."""
+    z = np.concatenate([np.ones(length, dtype=bool), np.zeros(length, dtype=bool)])
+    return np.lib.stride_tricks.sliding_window_view(z, length)
+
+
 @PROBES.register("stack_manipulation")
 class StackManipulation(Probe):
     """Final content of a stack after a sequence of actions (Delétang et al.).
@@ -549,6 +577,9 @@ class StackManipulation(Probe):
     blanks are the final stack read from the top, then ``EMPTY`` for every remaining blank (the
     final stack has at most L elements, so it always fits). All blanks are labelled.
     Example (L = 4): ``0 1 POP PUSH1 | _ _ _ _`` → ``. . . . . 1 0 EMPTY EMPTY``.
+
+    Draws: ``stack_size``; per position an exactly uniform ``action`` in 0..2 (PUSH0 PUSH1 POP;
+    :func:`~archlab.probes.base.uniform_digits`) and a fair ``bit`` (row-major [B, L]).
     """
 
     name = "stack_manipulation"
@@ -569,63 +600,121 @@ class StackManipulation(Probe):
         return 2 * length + 1
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        n = batch * length
-        raw = np.asarray(rng.bit_generator.random_raw(-(-n // 4)), dtype="<u8")
+        shape = (batch, length)
         return {
             "stack_size": rng.integers(0, length + 1, size=batch),
-            # time-major: r[t, b] is the draw of column t of row b
-            "r": raw.view(np.uint16)[:n].reshape(length, batch),
+            # per position: an action (0 PUSH0, 1 PUSH1, 2 POP; exactly uniform) and a stack bit
+            "action": uniform_digits(rng, 3, shape),
+            "bit": random_bits(rng, shape),
         }
 
     def _input(self, draws: Draws, length: int) -> np.ndarray:
-        """Input tokens, time-major [L, B]: a stack bit (r >> 15) before the stack size, an
-        action 2 + (3r >> 16) after (3r >> 16 is 1 from r = 21846 on and 2 from r = 43691 on)."""
-        r = draws["r"]
-        t = np.arange(length, dtype=np.int32)[:, None]
-        stack_part = (t < draws["stack_size"].astype(np.int32)[None, :]).view(np.int8)
-        action = (r >= 21846).view(np.int8) + (r >= 43691).view(np.int8)
-        action += 2
-        bit = (r >= 32768).view(np.int8)
+        """Input tokens [B, L] (int8): the stack bit before the stack size, the action
+        (2 + action) after."""
+        stack_part = _staircase(length).take(length - draws["stack_size"], axis=0).view(np.int8)
+        x = draws["action"].astype(np.int8)
+        x += np.int8(2)
         # where(stack_part, bit, action) without np.where (slow on these shapes)
-        action += stack_part * (bit - action)
-        return action
+        bit = draws["bit"].astype(np.int8)
+        bit -= x
+        bit *= stack_part
+        x += bit
+        return x
+
+    @staticmethod
+    @functools.lru_cache(maxsize=2)
+    def _survivor_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tables over a block of 8 steps coded by a byte v (bit i set: step i pushes): the walk
+        S (+1 push, -1 pop) at the block end relative to its start, and its minimum over the
+        block ([256], int16); and the pushes of the block that S never goes below afterwards,
+        as a byte, given the minimum of S after the block relative to its start, clipped to
+        [-9, 9]: ``table[19 v + 9 + clipped]``."""
+        bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+        rel = np.cumsum(2 * bits - 1, axis=1)
+        surv = np.zeros((256, 19), dtype=np.uint8)
+        for v in range(256):
+            for after in range(-9, 10):
+                byte = 0
+                for i in range(8):
+                    later = min([*rel[v, i + 1 :].tolist(), after])
+                    if bits[v, i] and rel[v, i] <= later:
+                        byte |= 1 << i
+                surv[v, after + 9] = byte
+        return rel[:, 7].astype(np.int16), rel.min(axis=1).astype(np.int16), surv.reshape(-1)
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        # Time-major throughout. With S the free walk (+1 push, -1 pop), a push at t is never
-        # popped iff S never goes below S_t after t (a pop on an empty stack cannot happen
-        # while it is on the stack); the survivors read backwards are the final stack.
+        # With S the free walk (+1 push, -1 pop), a push at t is never popped iff S never goes
+        # below S_t after t (a pop on an empty stack cannot happen while it is on the stack);
+        # the survivors read backwards are the final stack. S is handled in blocks of 8 steps
+        # (one packed byte each): scans over the blocks only, and a table for the survivors
+        # inside a block given the minimum of S after it.
         x = self._input(draws, length)
         push = x != self.POP
-        s = scan_time(push.view(np.int8).astype(np.int16) * 2 - 1, np.add)
-        suffix_min = scan_time(s, np.minimum, reverse=True)
-        survives = (push & (suffix_min >= s)).view(np.int8)
-        count = (s[-1] - np.minimum(suffix_min[0], 0)).astype(np.int64)  # final stack size
-        # survivors row by row, top first (compacted), then EMPTY: code 2 marks the others
-        code = survives * ((x & 1) - 2)
-        code += 2
-        code_rows = np.ascontiguousarray(code.T[:, ::-1])
-        vals = np.extract(code_rows != 2, code_rows)
-        n = vals.size
-        vals = np.append(vals, np.int8(self.EMPTY))
-        start = np.cumsum(count) - count
-        k = np.arange(length)
-        out = vals.take(np.minimum(start[:, None] + k, n))
-        beyond = (k >= count[:, None]).view(np.int8)
-        out += beyond * (np.int8(self.EMPTY) - out)  # where(beyond, EMPTY, out), without np.where
+        blocks = -(-length // 8)
+        if length % 8:  # pad with pushes: they never pop anything before them
+            padded = np.ones((batch, 8 * blocks), dtype=bool)
+            padded[:, :length] = push
+            push = padded
+        packed = np.packbits(push, axis=1, bitorder="little")  # bit i of byte j: step 8 j + i
+        total, low, table = self._survivor_table()
+        dt = np.int16 if length < 2**15 - 8 else np.int32
+        tot = total.take(packed).astype(dt, copy=False)
+        before = np.cumsum(tot, axis=1, dtype=dt)
+        np.subtract(before, tot, out=before)  # S before each block
+        lowest = low.take(packed).astype(dt, copy=False)
+        np.add(lowest, before, out=lowest)  # min of S within each block
+        after = np.empty_like(lowest)  # min of S after each block
+        after[:, -1] = before[:, -1] + 9  # nothing after the last block
+        np.minimum.accumulate(lowest[:, :0:-1], axis=1, out=after[:, -2::-1])
+        after -= before
+        np.clip(after, -9, 9, out=after)
+        index = packed.astype(np.intp)
+        index *= 19
+        index += after
+        index += 9
+        surv_bytes = table.take(index)
+        if length % 8:
+            surv_bytes[:, -1] &= np.uint8((1 << (length % 8)) - 1)
+        # the survivors' bits, top first: per block, its survivors' bits compacted and reversed
+        # (one table), placed at bit count - (survivors before the block and in it) of the row
+        n = np.bitwise_count(surv_bytes)
+        below = np.cumsum(n, axis=1, dtype=np.int32)  # survivors up to each block's end
+        count = below[:, -1].astype(np.int64)  # final stack size
+        pos = count[:, None].astype(np.int32) - below  # top-first bit offset of each block
+        data = np.packbits(x & np.int8(1), axis=1, bitorder="little")
+        chunk = _compact_table().take(surv_bytes.astype(np.intp) * 256 + data).astype(np.int32)
+        chunk <<= pos & 7
+        row = (np.arange(batch, dtype=np.int32) * (blocks + 2))[:, None]
+        where = np.empty((2, batch, blocks), dtype=np.intp)
+        np.add(pos >> 3, row, out=where[0])
+        np.add(where[0], 1, out=where[1])
+        weight = np.empty((2, batch, blocks), dtype=np.float64)  # sums stay below 256: exact
+        np.bitwise_and(chunk, 255, out=weight[0], casting="unsafe")
+        np.right_shift(chunk, 8, out=weight[1], casting="unsafe")
+        packed_out = np.bincount(where.reshape(-1), weight.reshape(-1), batch * (blocks + 2))
+        bits = np.unpackbits(
+            packed_out.astype(np.uint8).reshape(batch, blocks + 2), axis=1, count=length, bitorder="little"
+        ).view(np.int8)
+        beyond = _staircase(length).take(length - count, axis=0).view(np.int8)  # True below count
+        beyond -= np.int8(1)
+        beyond *= np.int8(-self.EMPTY)
+        bits += beyond  # EMPTY from count on
+        out = bits
 
         big = 2 * length + 1
         tokens = np.empty((batch, big), dtype=np.int64)
-        tokens[:, :length] = x.T
+        tokens[:, :length] = x
         tokens[:, length] = self.SEP
         tokens[:, length + 1 :] = self.BLANK
-        targets = np.zeros((batch, big), dtype=np.int64)
+        targets = np.empty((batch, big), dtype=np.int64)
+        targets[:, : length + 1] = 0
         targets[:, length + 1 :] = out
         mask = np.zeros((batch, big), dtype=bool)
         mask[:, length + 1 :] = True
         return Batch(tokens, targets, mask)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        x = self._input(draws, length).T
+        x = self._input(draws, length)
         tokens, targets, mask = [], [], []
         for seq in x.tolist():
             stack: list[int] = []
@@ -663,6 +752,11 @@ class ModularArithmeticBrackets(Probe):
     bracket closed after it, plus ``=`` fits in T; the last term closes all open brackets. Such
     an expression has 2 (opens + terms) tokens with ``=`` (always even), so it leaves between 0
     and 5 ``PAD`` columns at the end. The first term's opens are limited so that it always fits.
+
+    Draws: per term slot a uniform uint16 ``digit`` (digit ``(u · m) >> 16``) and three uniform
+    bytes ``shape``, all from one ``rng.bytes`` call. The fast build finds every digit's sign
+    from a scan of the open groups' signs (:meth:`_enclosing_parity`) and lays the tokens out
+    by reading, for every position, one entry of a table of per-term token blocks.
     """
 
     name = "modular_arithmetic_brackets"
@@ -691,10 +785,12 @@ class ModularArithmeticBrackets(Probe):
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
         slots = length // 2
+        n = batch * slots
+        raw = np.frombuffer(rng.bytes(5 * n), dtype=np.uint8)  # uniform bytes, ~1 ns each
         return {
-            "digit": rng.integers(0, U16, size=(batch, slots), dtype=np.uint16),
+            "digit": raw[: 2 * n].view(np.uint16).reshape(batch, slots),
             # [opens, wanted closes, operator (< 128: +)]
-            "shape": rng.integers(0, 256, size=(batch, slots, 3), dtype=np.uint8),
+            "shape": raw[2 * n :].reshape(batch, slots, 3),
         }
 
     def _terms(self, draws: Draws, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -712,68 +808,180 @@ class ModularArithmeticBrackets(Probe):
         o[:, 0] = np.minimum(o[:, 0], (length - 2) // 2)
         return digit, minus, o, c
 
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _token_table(m: int, length: int) -> np.ndarray:
+        """Token ids read by :meth:`build`: for every term code ((digit·3 + opens)·2 + has an
+        operator)·2 + minus, a block of 8 (operator, opens, digit, then closes); then ``length``
+        closes (the closing run before ``=``), then ``=`` and ``length`` PADs."""
+        plus_id, minus_id, open_id, close_id, eq_id, pad_id = m, m + 1, m + 2, m + 3, m + 4, m + 5
+        blocks = []
+        for d in range(m):
+            for o in range(3):
+                for has_op in range(2):
+                    for minus in range(2):
+                        block = ([minus_id if minus else plus_id] if has_op else []) + [open_id] * o + [d]
+                        blocks.append(block + [close_id] * (8 - len(block)))
+        flat = [t for block in blocks for t in block] + [close_id] * length + [eq_id] + [pad_id] * length
+        table = np.array(flat, dtype=np.int64)
+        table.setflags(write=False)
+        return table
+
+    @staticmethod
+    def _enclosing_parity(
+        minus: np.ndarray, depth: np.ndarray, before: np.ndarray, bits: int = 64
+    ) -> np.ndarray:
+        """Time-major [slots, rows]: for every term, the parity of the minus signs of the open
+        groups that enclose it (before its own brackets).
+
+        The signs of the open groups form a 64-bit word A per row, bit h the sign of the group
+        opened at depth h (0 for a group opened by a second "(" of a term: it has no operator).
+        A term maps A to ``(A & mask(depth after it)) ^ V`` (V: its minus sign at bit ``before``
+        when its first "(" is still open after it), an affine map over GF(2)⁶⁴, so the words
+        after every term are a scan: compositions inside chunks of 16 terms, a scan over the
+        chunks, then one application per term. Exact while the depth stays <= ``bits`` (32 or
+        64: the word size; other rows are redone by :meth:`build`)."""
+        slots, rows = depth.shape
+        word: type[np.unsignedinteger] = np.uint32 if bits == 32 else np.uint64
+        ones = word(-1 & ((1 << bits) - 1))
+        k = 16
+        chunks = -(-slots // k)
+        v = np.zeros((chunks * k, rows), dtype=word)
+        mk = np.full((chunks * k, rows), ones, dtype=word)
+        rise = (depth > before).view(np.uint8)
+        rise &= minus
+        np.left_shift(rise, before.astype(word), out=v[:slots], dtype=word)
+        np.left_shift(ones, depth.astype(word), out=mk[:slots])
+        np.invert(mk[:slots], out=mk[:slots])
+        vc = v.reshape(chunks, k, rows)
+        mc = mk.reshape(chunks, k, rows)
+        tmp = np.empty((chunks, rows), dtype=word)
+        for j in range(1, k):  # compositions of the first j + 1 maps of every chunk
+            np.bitwise_and(vc[:, j - 1], mc[:, j], out=tmp)
+            vc[:, j] ^= tmp
+            mc[:, j] &= mc[:, j - 1]
+        start = np.zeros((chunks, rows), dtype=word)  # the word before every chunk
+        for c in range(1, chunks):
+            np.bitwise_and(start[c - 1], mc[c - 1, k - 1], out=start[c])
+            start[c] ^= vc[c - 1, k - 1]
+        mc &= start[:, None, :]
+        vc ^= mc  # the word after every term
+        out = np.zeros((slots, rows), dtype=np.uint8)
+        np.bitwise_count(v[: slots - 1], out=out[1:])
+        out &= np.uint8(1)
+        return out
+
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        # Time-major [slots, batch] term arithmetic, then every position reads one table entry:
+        # its term's block at the offset from the term's first token.
         m = self.params["m"]
-        plus_id, minus_id, open_id, close_id, eq_id, pad_id = self._ids()
-        digit, minus, o, cw = self._terms(draws, length)
-        dt = o.dtype
-        i = np.arange(o.shape[1], dtype=dt)
-        o_cum = np.cumsum(o, axis=1, dtype=dt)
-        n_terms = np.sum(2 * (o_cum + i + 1) <= length, axis=1)  # total tokens is increasing in i
-        used = i < n_terms[:, None]
-        s = np.cumsum(o - cw, axis=1, dtype=dt)
-        depth = s - np.minimum(np.minimum.accumulate(s, axis=1), 0)  # after each term's closes
-        depth_before = np.zeros_like(depth)
-        depth_before[:, 1:] = depth[:, :-1]
-        # position of the digit of term i: 2 O_i - D_{i-1} + 2 i + o_i (O_i: opens before term i)
-        q = 2 * (o_cum - o) - depth_before + 2 * i + o
-        eq_pos = (
-            2 * np.take_along_axis(o_cum, (n_terms - 1)[:, None], axis=1) + 2 * n_terms[:, None] - 1
-        ).astype(np.int64)
+        a, b = self.BRACKET_THRESHOLDS
+        shape = draws["shape"]
+        slots = shape.shape[1]
+        dt = _small_int(length)
+        s0, s1, s2 = shape[..., 0], shape[..., 1], shape[..., 2]
+        code = (s0 < a).view(np.uint8) + (s0 < b).view(np.uint8)
+        wanted = (s1 < a).view(np.uint8) + (s1 < b).view(np.uint8)
+        wanted <<= np.uint8(2)
+        code |= wanted
+        minus_bit = (s2 >= 128).view(np.uint8)
+        minus_bit <<= np.uint8(4)
+        code |= minus_bit
+        code = np.ascontiguousarray(code.T)  # o | wanted closes << 2 | minus << 4
+        o = (code & np.uint8(3)).astype(dt)
+        o[0] = np.minimum(o[0], (length - 2) // 2)
+        minus = code >> np.uint8(4)
+        minus[0] = 0
+        step = o - ((code >> np.uint8(2)) & np.uint8(3)).astype(dt)
+        o_cum = scan_time(o, np.add)
+        i = np.arange(slots, dtype=dt)[:, None]
+        used = o_cum + i < length // 2  # 2 (opens so far + terms) <= length
+        n = np.count_nonzero(used, axis=0)
+        s = scan_time(step, np.add)
+        depth = s - np.minimum(scan_time(s, np.minimum), 0)  # after each term's closes
+        before = np.empty_like(depth)
+        before[0] = 0
+        before[1:] = depth[:-1]
 
-        # scatter the terms into rows of ")"; unused term slots write to the "=" column, which
-        # is written last (and whose sign flip comes after every digit)
-        t = np.arange(length)
-        base = (np.arange(batch) * length)[:, None]
+        # signs: the parity of the enclosing groups' signs, XOR the term's own operator
+        top = int(n.max())  # the slots that any row uses
+        sign = np.zeros((slots, batch), dtype=np.uint8)
+        reach = depth[:top].max(axis=0)
+        bits = 32 if reach.max() <= 32 else 64
+        sign[:top] = self._enclosing_parity(minus[:top], depth[:top], before[:top], bits)
+        for r in np.flatnonzero(reach > bits).tolist():
+            sign[:top, r] = self._parity_loop(
+                minus[:top, r].tolist(), o[:top, r].tolist(), depth[:top, r].tolist()
+            )
+        sign ^= minus
+        digit = np.ascontiguousarray(draws["digit"].T).astype(np.uint32)
+        digit *= np.uint32(m)
+        digit >>= np.uint32(16)
+        d = digit.view(np.int32)
+        neg = sign.astype(np.int32)
+        contrib = d ^ -neg
+        contrib += neg  # ±digit
+        contrib *= used
+        value = contrib.sum(axis=0, dtype=np.int64) % m
 
-        def at(where_: np.ndarray, pos: np.ndarray) -> np.ndarray:
-            return (np.where(where_, pos, eq_pos) + base).reshape(-1)
-
-        before_eq = t < eq_pos
-        tokens = np.where(before_eq, close_id, pad_id)
-        delta = np.negative(before_eq, dtype=np.int8)  # +1 open, -1 close, 0 other
-        flip = np.zeros((batch, length), dtype=np.int8)
-        tf, df, ff = tokens.reshape(-1), delta.reshape(-1), flip.reshape(-1)
-        idx = at(used, q)
-        tf[idx], df[idx] = digit.reshape(-1), 0
-        idx = at(used & (i > 0), q - o - 1)
-        tf[idx], df[idx] = np.where(minus, minus_id, plus_id).reshape(-1), 0
-        idx = at(used & (o >= 1), q - o)
-        tf[idx], df[idx] = open_id, 1
-        # the first open bracket of a term carries the term's minus sign
-        ff[idx] = minus.reshape(-1)
-        idx = at(used & (o == 2), q - 1)
-        tf[idx], df[idx] = open_id, 1
-        rows = np.arange(batch)
-        tokens[rows, eq_pos[:, 0]] = eq_id
-        delta[rows, eq_pos[:, 0]] = 0
-
-        # a close bracket carries the flip of the open bracket it matches (found by level)
-        tdepth = np.cumsum(delta, axis=1, dtype=dt)
-        closing = delta < 0
-        level = np.where(delta != 0, tdepth + closing, 0)
-        flip += prev_in_level(level, flip) * closing
-        parity = np.cumsum(flip, axis=1, dtype=np.int8) & 1  # flips of the enclosing brackets
-        at_digit = np.take_along_axis(parity, np.where(used, q, 0), axis=1)
-        own = minus & (o == 0)  # a term without brackets: its own operator applies directly
-        negative = (at_digit ^ own) & used
-        value = np.sum(np.where(negative, -digit, np.where(used, digit, 0)), axis=1, dtype=np.int64) % m
+        # layout: the term starts (its operator, or its first token for the first term)
+        cols = np.arange(batch)
+        last = (n - 1) * batch + cols
+        eq = 2 * o_cum.reshape(-1)[last].astype(np.int64) + 2 * n - 1
+        closer = eq - depth.reshape(-1)[last]  # the closing run of the last term
+        start = o_cum - o
+        start *= 2
+        start -= before
+        start += 2 * i
+        start[1:] -= 1
+        start += (~used).view(np.int8) * (closer.astype(dt) - start)  # unused: the closing run
+        key = digit.view(np.int32)
+        key *= 3
+        key += o
+        key *= 2
+        key[1:] += 1
+        key *= 2
+        key += minus
+        key *= 8
+        # row-major [batch, slots + 2]: the terms, the closing run, "=" and the PADs
+        gstart = np.empty((batch, slots + 2), dtype=np.int64)
+        gstart[:, :slots] = start.T
+        gstart[:, slots] = closer
+        gstart[:, slots + 1] = eq
+        gstart += (cols * length)[:, None]
+        table = self._token_table(m, length)
+        flat = np.empty(batch * (slots + 2) + 1, dtype=np.int64)
+        flat[0] = 0
+        u = flat[1:].reshape(batch, slots + 2)
+        u[:, :slots] = key.T
+        u[:, slots] = 96 * m
+        u[:, slots + 1] = 96 * m + length
+        u -= gstart
+        count = np.bincount(gstart.reshape(-1), minlength=batch * length)
+        term = np.cumsum(count)  # 1 + the row-major index of every position's term
+        index = flat.take(term)
+        index += _positions(batch * length)
+        tokens = table.take(index).reshape(batch, length)
 
         targets = np.zeros((batch, length), dtype=np.int64)
-        targets[rows, eq_pos[:, 0]] = value
+        targets[cols, eq] = value
         mask = np.zeros((batch, length), dtype=bool)
-        mask[rows, eq_pos[:, 0]] = True
+        mask[cols, eq] = True
         return Batch(tokens, targets, mask)
+
+    @staticmethod
+    def _parity_loop(minus: list[int], opens: list[int], depth: list[int]) -> list[int]:
+        """:meth:`_enclosing_parity` of one row with an explicit stack (rows deeper than 64)."""
+        stack: list[int] = []
+        parity, out = 0, []
+        for sg, o, d in zip(minus, opens, depth, strict=True):
+            out.append(parity)
+            if o:
+                stack += [sg, 0][:o]
+                parity ^= sg
+            while len(stack) > d:
+                parity ^= stack.pop()
+        return out
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         m = self.params["m"]

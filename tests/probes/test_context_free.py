@@ -273,8 +273,12 @@ def test_reverse_string_semantics() -> None:
 
 def test_stack_manipulation_docstring_example() -> None:
     probe = make_probe("stack_manipulation")
-    # stack 0 1 (r >> 15), then POP (3r >> 16 = 2) and PUSH1 (= 1)
-    draws = {"stack_size": np.array([2]), "r": np.array([[0], [32768], [65535], [32768]], dtype=np.uint16)}
+    # stack 0 1 (bits), then POP (action 2) and PUSH1 (action 1)
+    draws = {
+        "stack_size": np.array([2]),
+        "action": np.array([[0, 0, 2, 1]], dtype=np.uint8),
+        "bit": np.array([[0, 1, 0, 0]], dtype=np.uint8),
+    }
     b = probe.build(draws, 1, 4)
     toks, tgts = row_labels(probe, b)
     assert toks == words("0 1 POP PUSH1 | _ _ _ _")
@@ -481,3 +485,22 @@ def test_reflected_walk_matches_loop(n: int, p: float) -> None:
             depth = depth + 1 if depth == 0 or u else depth - 1
             expected.append(depth)
         assert d[row].tolist() == expected
+
+
+@pytest.mark.parametrize("length", [40, 130, 400])
+def test_modular_arithmetic_deep_rows(length: int) -> None:
+    # mostly opens, few closes: depths past 32 (64-bit words) and past 64 (the row-by-row stack)
+    rng = np.random.default_rng(length)
+    slots = length // 2
+    shape = rng.integers(0, 256, size=(6, slots, 3), dtype=np.uint8)
+    shape[..., 0] = rng.choice(np.array([0, 50, 255], dtype=np.uint8), size=(6, slots), p=[0.6, 0.2, 0.2])
+    shape[..., 1] = rng.choice(np.array([0, 50, 255], dtype=np.uint8), size=(6, slots), p=[0.1, 0.1, 0.8])
+    draws = {"digit": rng.integers(0, 65536, size=(6, slots), dtype=np.uint16), "shape": shape}
+    probe = make_probe("modular_arithmetic_brackets", m=7)
+    b = probe.build(draws, 6, length)
+    check_contract(probe, b, 6, length)
+    assert b.equals(probe.build_reference(draws, 6, length))
+    for row in range(6):
+        words = row_labels(probe, b, row)[0]
+        eq = words.index("=")
+        assert b.targets[row, eq] == evaluate(words[:eq], 7)
