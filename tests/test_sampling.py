@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from archlab.probes.base import count_below, prefix_sums, random_bits, residues, uniform_ints
+from archlab.probes.sampling import count_below, prefix_sums, random_bits, residues, uniform_ints
 
 
 @pytest.mark.parametrize("high", [2, 3, 5, 7, 16, 17, 60, 120, 1000, 65536])

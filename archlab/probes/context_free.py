@@ -13,18 +13,8 @@ import functools
 
 import numpy as np
 
-from archlab.probes.base import (
-    Batch,
-    Draws,
-    Param,
-    Probe,
-    TheoryTag,
-    make_batch,
-    prefix_sums,
-    random_bits,
-    uniform_digits,
-    uniform_ints,
-)
+from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.probes.sampling import prefix_sums, random_bits, uniform_digits, uniform_ints
 from archlab.registry import PROBES
 
 #: Integer draws are uint16; a probability p becomes the threshold round(p * 2**16).

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from archlab.probes.base import Batch, Draws, Probe, make_batch, random_bits
+from archlab.probes.base import Batch, Draws, Probe, make_batch
+from archlab.probes.sampling import random_bits
 from archlab.registry import PROBES
 
 

@@ -11,15 +11,10 @@ from typing import ClassVar
 import numpy as np
 
 from archlab.errors import ConfigError
-from archlab.probes.base import (
-    Batch,
-    Draws,
-    Param,
-    Probe,
-    TheoryTag,
+from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.probes.sampling import (
     bernoulli,
     count_below,
-    make_batch,
     prefix_sums,
     random_bits,
     running_sum_mod,
