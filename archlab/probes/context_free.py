@@ -10,6 +10,7 @@ close comes right after the open it matches (within one level opens and closes a
 from __future__ import annotations
 
 import functools
+from typing import ClassVar
 
 import numpy as np
 
@@ -478,21 +479,16 @@ class AnBn(Probe):
         )
 
 
-@PROBES.register("reverse_string")
-class ReverseString(Probe):
-    """Reverse a binary string (Delétang et al.).
+class BitStringTransduction(Probe):
+    """Shared layout of the Delétang et al. string-to-string probes (reverse, duplicate).
 
-    Layout (T = 2L + 1): the string w (L bits), a separator ``|``, then L blanks ``_``; the
-    targets at the blanks are w reversed (the only labelled positions).
-    Example (L = 3): ``1 1 0 | _ _ _`` → ``. . . . 0 1 1``.
+    The input w (L random bits), a separator ``|``, then ``OUTPUT_FACTOR``·L blanks ``_``; the
+    targets at the blanks are ``output(w)`` (the only labelled positions). Subclasses give
+    ``output`` (vectorised over rows) and ``output_reference`` (one row, plain Python).
     """
 
-    name = "reverse_string"
-    family = "context_free"
-    level = "context-free"
-    task = "output the input bit string reversed"
-
     SEP, BLANK = 2, 3
+    OUTPUT_FACTOR: ClassVar[int] = 1
 
     def token_labels(self) -> list[str]:
         return ["0", "1", "|", "_"]
@@ -501,33 +497,58 @@ class ReverseString(Probe):
         return ["0", "1"]
 
     def seq_len(self, length: int) -> int:
-        return 2 * length + 1
+        return (1 + self.OUTPUT_FACTOR) * length + 1
+
+    def output(self, w: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def output_reference(self, w: list[int]) -> list[int]:
+        raise NotImplementedError
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"bits": rng.integers(0, 2, size=(batch, length), dtype=np.uint8)}
+        return {"bits": random_bits(rng, (batch, length))}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         w = draws["bits"]
-        big = 2 * length + 1
+        big = self.seq_len(length)
         tokens = np.full((batch, big), self.BLANK, dtype=np.int64)
         tokens[:, :length] = w
         tokens[:, length] = self.SEP
         targets = np.zeros((batch, big), dtype=np.int64)
-        targets[:, length + 1 :] = w[:, ::-1]
+        targets[:, length + 1 :] = self.output(w)
         mask = np.zeros((batch, big), dtype=bool)
         mask[:, length + 1 :] = True
         return Batch(tokens, targets, mask)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        n_out = self.OUTPUT_FACTOR * length
         tokens, targets, mask = [], [], []
         for w in draws["bits"].tolist():
-            tokens.append(w + [self.SEP] + [self.BLANK] * length)
-            out = []
-            for i in range(length):
-                out.append(w[length - 1 - i])
-            targets.append([0] * (length + 1) + out)
-            mask.append([False] * (length + 1) + [True] * length)
+            tokens.append(w + [self.SEP] + [self.BLANK] * n_out)
+            targets.append([0] * (length + 1) + self.output_reference(w))
+            mask.append([False] * (length + 1) + [True] * n_out)
         return make_batch(np.array(tokens), np.array(targets), np.array(mask))
+
+
+@PROBES.register("reverse_string")
+class ReverseString(BitStringTransduction):
+    """Reverse a binary string (Delétang et al.).
+
+    Layout (T = 2L + 1): the string w (L bits), a separator ``|``, then L blanks ``_``; the
+    targets at the blanks are w reversed (the only labelled positions).
+    Example (L = 3): ``1 1 0 | _ _ _`` → ``· · · · 0 1 1``.
+    """
+
+    name = "reverse_string"
+    family = "context_free"
+    level = "context-free"
+    task = "output the input bit string reversed"
+
+    def output(self, w: np.ndarray) -> np.ndarray:
+        return w[:, ::-1]
+
+    def output_reference(self, w: list[int]) -> list[int]:
+        return [w[len(w) - 1 - i] for i in range(len(w))]
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,61 +8,31 @@ from __future__ import annotations
 import numpy as np
 
 from archlab.probes.base import Batch, Draws, Probe, make_batch
+from archlab.probes.context_free import BitStringTransduction
 from archlab.probes.sampling import random_bits
 from archlab.registry import PROBES
 
 
 @PROBES.register("duplicate_string")
-class DuplicateString(Probe):
+class DuplicateString(BitStringTransduction):
     """Write a binary string twice (Delétang et al.).
 
     Layout (T = 3L + 1): the string w (L bits), a separator ``|``, then 2L blanks ``_``; the
     targets at the blanks are w w (the only labelled positions).
-    Example (L = 3): ``1 1 0 | _ _ _ _ _ _`` → ``. . . . 1 1 0 1 1 0``.
+    Example (L = 3): ``1 1 0 | _ _ _ _ _ _`` → ``· · · · 1 1 0 1 1 0``.
     """
 
     name = "duplicate_string"
     family = "context_sensitive"
     level = "context-sensitive"
     task = "output the input bit string twice"
+    OUTPUT_FACTOR = 2
 
-    SEP, BLANK = 2, 3
+    def output(self, w: np.ndarray) -> np.ndarray:
+        return np.concatenate([w, w], axis=1)
 
-    def token_labels(self) -> list[str]:
-        return ["0", "1", "|", "_"]
-
-    def target_labels(self) -> list[str]:
-        return ["0", "1"]
-
-    def seq_len(self, length: int) -> int:
-        return 3 * length + 1
-
-    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        return {"bits": rng.integers(0, 2, size=(batch, length), dtype=np.uint8)}
-
-    def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        w = draws["bits"]
-        big = 3 * length + 1
-        tokens = np.full((batch, big), self.BLANK, dtype=np.int64)
-        tokens[:, :length] = w
-        tokens[:, length] = self.SEP
-        targets = np.zeros((batch, big), dtype=np.int64)
-        targets[:, length + 1 : 2 * length + 1] = w
-        targets[:, 2 * length + 1 :] = w
-        mask = np.zeros((batch, big), dtype=bool)
-        mask[:, length + 1 :] = True
-        return Batch(tokens, targets, mask)
-
-    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
-        tokens, targets, mask = [], [], []
-        for w in draws["bits"].tolist():
-            tokens.append(w + [self.SEP] + [self.BLANK] * (2 * length))
-            out = []
-            for i in range(2 * length):
-                out.append(w[i % length])
-            targets.append([0] * (length + 1) + out)
-            mask.append([False] * (length + 1) + [True] * (2 * length))
-        return make_batch(np.array(tokens), np.array(targets), np.array(mask))
+    def output_reference(self, w: list[int]) -> list[int]:
+        return [w[i % len(w)] for i in range(2 * len(w))]
 
 
 @PROBES.register("binary_addition")
