@@ -304,9 +304,9 @@ def demo() -> None:
         ("mqar", {"n_pairs": 3, "vocab": 16}, 12),
     ]
     out.rule("[bold]archlab demo: the formal-language probes")
-    rows = _probe_catalogue()
-    out.print(f"{len(rows)} probes registered (plus every finite group by name). A few examples:\n")
-    from archlab.probes import make_probe, stream_rng
+    from archlab.probes import PROBES, make_probe, stream_rng
+
+    out.print(f"{len(PROBES)} probes registered, and every finite group by name. A few examples:\n")
 
     for name, params, length in track(showcase, description="sampling probes", console=out, transient=True):
         probe = make_probe(name, **params)
