@@ -15,15 +15,8 @@ from typing import ClassVar
 import numpy as np
 
 from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
-from archlab.probes.sampling import prefix_sums, random_bits, uniform_digits, uniform_ints
+from archlab.probes.sampling import bernoulli, prefix_sums, random_bits, uniform_digits, uniform_ints
 from archlab.registry import PROBES
-
-#: Integer draws are uint16; a probability p becomes the threshold round(p * 2**16).
-U16 = 1 << 16
-
-
-def _threshold(p: float) -> int:
-    return round(p * U16)
 
 
 def _small_int(length: int) -> type[np.signedinteger]:
@@ -134,24 +127,6 @@ def _raw_bytes(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return words.view(np.uint8)[:n].reshape(shape)
 
 
-def _bernoulli(rng: np.random.Generator, p: float, shape: tuple[int, int]) -> np.ndarray:
-    """Bernoulli(p) as uint8, exactly ``word < round(p·2³²)`` for a uniform 32-bit word, of which
-    only the top byte is drawn except where it ties the threshold's top byte (as
-    :func:`archlab.probes.base.count_below`, with the bytes taken from raw 64-bit words)."""
-    t = min(round(p * 2.0**32), 2**32)
-    if t >> 24 >= 256:
-        return np.ones(shape, dtype=np.uint8)
-    top = _raw_bytes(rng, shape)
-    hi = np.uint8(t >> 24)
-    out = (top < hi).view(np.uint8)
-    if t & 0xFFFFFF:
-        tie = np.flatnonzero(top == hi)
-        if tie.size:
-            low = rng.integers(0, 1 << 24, size=tie.size, dtype=np.uint32)
-            out.reshape(-1)[tie] = low < (t & 0xFFFFFF)
-    return out
-
-
 @PROBES.register("dyck")
 class Dyck(Probe):
     """Dyck-k: well-nested brackets of k types, labelled at every position.
@@ -224,7 +199,7 @@ class Dyck(Probe):
         else:
             kind = uniform_ints(rng, k, shape)
         return {
-            "up": _bernoulli(rng, self.params["p_open"], shape),
+            "up": bernoulli(rng, self.params["p_open"], shape),
             "kind": kind,
             # [error?, which candidate, wrong-type offset]
             "err": rng.random((batch, 3)),
