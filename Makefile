@@ -32,6 +32,8 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_probes.py
+	$(BIN)/python benchmarks/bench_scans.py
+	$(BIN)/python benchmarks/bench_scan_householder.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests benchmarks

@@ -1,0 +1,1 @@
+"""Sequence-mixing layers and the scans behind them."""
