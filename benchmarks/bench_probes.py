@@ -21,29 +21,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _common import measure, reexec_with_tunables
 
-TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
 GOAL_RATIO = 50.0
 GOAL_ABSOLUTE = {"S5": 50e6, "parity": 300e6}
 EXTRA_GROUPS = ("S5", "A5", "A4xZ5", "Z60", "S3")
-
-
-def measure(fn: Callable[[], object], tokens: int, min_time: float, min_repeats: int) -> float:
-    """Median tokens/s over repeated calls (at least ``min_repeats`` calls and ``min_time`` s)."""
-    fn()  # warm-up: caches (group tables), allocator
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return tokens / statistics.median(times)
 
 
 def main() -> int:
@@ -57,9 +42,7 @@ def main() -> int:
     ap.add_argument("--system-malloc", action="store_true", help="do not set GLIBC_TUNABLES")
     args = ap.parse_args()
 
-    if not args.system_malloc and os.environ.get("GLIBC_TUNABLES") != TUNABLES and sys.platform == "linux":
-        os.environ["GLIBC_TUNABLES"] = TUNABLES
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+    reexec_with_tunables(args.system_malloc)
 
     from archlab.probes import PROBES, make_probe
 

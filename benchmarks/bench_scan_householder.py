@@ -27,7 +27,8 @@ import sys
 import time
 from collections.abc import Callable
 
-TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
+from _common import reexec_with_tunables
+
 GOAL_RATIO = 4.0
 GOAL_T = 1024
 
@@ -97,9 +98,7 @@ def main() -> int:
     ap.add_argument("--system-malloc", action="store_true", help="do not set GLIBC_TUNABLES")
     args = ap.parse_args()
 
-    if not args.system_malloc and os.environ.get("GLIBC_TUNABLES") != TUNABLES and sys.platform == "linux":
-        os.environ["GLIBC_TUNABLES"] = TUNABLES
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+    reexec_with_tunables(args.system_malloc)
 
     import torch
 

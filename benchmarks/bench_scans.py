@@ -31,14 +31,14 @@ import functools
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
+from _common import measure, reexec_with_tunables
+
 GOAL_RATIO_T = 4096
 GOAL_RATIO = 2.5
 GOAL_ROOFLINE = 0.5
@@ -54,22 +54,6 @@ class Settings:
     ref_max_T: int
     bandwidth: float  # bytes/s
     chunk: int | None = None  # scan:diag chunk length (None: auto_chunk)
-
-
-def measure(fn: Callable[[], object], tokens: int, min_time: float, min_repeats: int) -> float:
-    """Median tokens/s over repeated calls (at least ``min_repeats`` calls and ``min_time`` s).
-
-    Two warm-up calls first: on these VMs the first touch of fresh memory is very slow.
-    """
-    fn()
-    fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return tokens / statistics.median(times)
 
 
 def measure_bandwidth(min_time: float) -> float:
@@ -115,12 +99,16 @@ def section_diag(s: Settings) -> Iterator[dict[str, Any]]:
         tokens = s.batch * T
         fast = functools.partial(diag_scan, chunk=s.chunk)
         with torch.no_grad():
-            fwd = measure(lambda a=a, b=b, f=fast: f(a, b), tokens, s.min_time, s.min_repeats)
-        fwdbwd = measure(_fwd_bwd(fast, a, b, grad), tokens, s.min_time, s.min_repeats)
+            fwd = measure(lambda a=a, b=b, f=fast: f(a, b), tokens, s.min_time, s.min_repeats, warmups=2)
+        fwdbwd = measure(_fwd_bwd(fast, a, b, grad), tokens, s.min_time, s.min_repeats, warmups=2)
         ref_fwdbwd = None
         if s.ref_max_T >= T:
             ref_fwdbwd = measure(
-                _fwd_bwd(diag_scan_reference, a, b, grad), tokens, s.min_time, max(2, s.min_repeats // 2)
+                _fwd_bwd(diag_scan_reference, a, b, grad),
+                tokens,
+                s.min_time,
+                max(2, s.min_repeats // 2),
+                warmups=2,
             )
         yield {
             "mixer": "scan:diag",
@@ -166,9 +154,7 @@ def main() -> int:
     ap.add_argument("--system-malloc", action="store_true", help="do not set GLIBC_TUNABLES")
     args = ap.parse_args()
 
-    if not args.system_malloc and os.environ.get("GLIBC_TUNABLES") != TUNABLES and sys.platform == "linux":
-        os.environ["GLIBC_TUNABLES"] = TUNABLES
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+    reexec_with_tunables(args.system_malloc)
 
     import torch
 
