@@ -117,7 +117,8 @@ def probe_list(
         echo_json(rows)
         return
     table = Table(title="archlab probes", title_justify="left")
-    for col in ("name", "family", "theory class", "vocab", "classes", "parameters (default)"):
+    table.add_column("name", no_wrap=True)
+    for col in ("family", "theory class", "vocab", "classes", "parameters (default)"):
         table.add_column(col, overflow="fold")
     for r in rows:
         params = ", ".join(f"{k}={v['default']}" for k, v in r["params"].items()) or "—"
