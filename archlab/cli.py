@@ -31,6 +31,11 @@ probe_app = typer.Typer(
     help="Formal-language probes: list, sample, group facts, suites.", no_args_is_help=True
 )
 app.add_typer(probe_app, name="probe")
+model_app = typer.Typer(
+    help="Model zoo: mixers, their options and theory features; inspect one configuration.",
+    no_args_is_help=True,
+)
+app.add_typer(model_app, name="model")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -281,6 +286,177 @@ def _span(lengths: tuple[int, ...]) -> str:
     if len(lengths) <= 4:
         return ", ".join(map(str, lengths))
     return f"{lengths[0]}…{lengths[-1]} ({len(lengths)} lengths)"
+
+
+# ---------------------------------------------------------------------------------------------
+# archlab model …
+# ---------------------------------------------------------------------------------------------
+
+#: ModelConfig fields of the three search axes, shown by ``model list``
+AXIS_FIELDS = {
+    "recurrence depth": (
+        "fp_iters",
+        "fp_tol",
+        "fp_mixer",
+        "fp_rank",
+        "fp_sample",
+        "depth_repeat",
+        "halting",
+        "ponder_cost",
+    ),
+    "hierarchy": ("hier_levels", "hier_stride"),
+    "context pruning": ("prune", "prune_gamma", "prune_keep"),
+}
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["model.eig_range=signed", "layers=3"]`` → ``{"eig_range": "signed", "layers": 3}``.
+
+    Values are read as YAML scalars (``3`` → int, ``true`` → bool, ``null`` → None); the
+    ``model.`` prefix is optional.
+    """
+    import yaml
+
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip().removeprefix("model.")
+        if not sep or not key:
+            raise ConfigError("--set", f"{item!r} is not of the form key=value", "key=value")
+        try:
+            values[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            values[key] = raw
+    return values
+
+
+def _mixer_catalogue() -> list[dict[str, Any]]:
+    from archlab.config import ModelConfig
+    from archlab.models import MIXERS, model_features
+
+    rows = []
+    for name, cls in MIXERS.items():
+        cfg = ModelConfig(mixer=name)
+        options = {
+            f: {"allowed": list(allowed) if allowed else "any", "default": cls.opt(cfg, f)}
+            for f, allowed in cls.options.items()
+        }
+        rows.append(
+            {
+                "name": name,
+                "summary": cls.summary,
+                "transition": cls.transition(cfg),
+                "recurrent": cls.recurrent,
+                "supports_fixed_point": cls.recurrent,
+                "supports_noncausal": cls.supports_noncausal,
+                "supports_prune": cls.supports_prune,
+                "options": options,
+                "features": model_features(cfg, vocab_size=16, n_outputs=16).to_dict(),
+            }
+        )
+    return rows
+
+
+@model_app.command("list")
+@friendly
+def model_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
+) -> None:
+    """Every mixer: what it is, its options (allowed values, default), the axes it supports and
+    its theory features at the default configuration (width 64, 2 layers)."""
+    rows = _mixer_catalogue()
+    if as_json:
+        echo_json(rows)
+        return
+    out.print("[bold]archlab mixers[/] (features at the defaults: width 64, 2 layers)\n")
+    for r in rows:
+        opts = " · ".join(
+            f"{k}={v['default']}"
+            + (f" {{{', '.join(map(str, v['allowed']))}}}" if v["allowed"] != "any" else "")
+            for k, v in r["options"].items()
+        )
+        axes = ["depth", "hierarchy"]
+        if r["supports_fixed_point"]:
+            axes.insert(0, "fixed-point")
+        if r["supports_prune"]:
+            axes.append("pruning")
+        if r["supports_noncausal"]:
+            axes.append("non-causal")
+        f = r["features"]
+        state = (
+            "grows with T"
+            if f["state_floats_per_layer"] is None
+            else f"{f['state_floats_per_layer']} floats/layer"
+        )
+        out.print(f"[bold cyan]{r['name']}[/]  {r['summary']}")
+        out.print(f"  transition {r['transition']} · state {state} · {f['params_body']:,} params")
+        out.print(f"  options    {opts or '—'}")
+        out.print(f"  axes       {', '.join(axes)}")
+    out.print()
+    for axis, fields in AXIS_FIELDS.items():
+        out.print(f"[bold]{axis}[/]: {', '.join(fields)}")
+    out.print("Inspect one: archlab model show --set mixer=householder --set householder_factors=2")
+
+
+@model_app.command("show")
+@friendly
+def model_show(
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="A ModelConfig field, key=value (repeatable).")
+    ] = None,
+    config: Annotated[str | None, typer.Option("--config", help="YAML file with ModelConfig fields.")] = None,
+    vocab: Annotated[int, typer.Option(help="Input vocabulary size (for the parameter count).", min=1)] = 16,
+    outputs: Annotated[int, typer.Option(help="Output classes (for the parameter count).", min=1)] = 16,
+    length: Annotated[int, typer.Option(help="Sequence length for the FLOPs estimate.", min=1)] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of text.")] = False,
+) -> None:
+    """One architecture: parameter count, state size, FLOPs per token and theory features.
+
+    Example: archlab model show --set mixer=diag_rnn --set eig_range=signed --set fp_iters=8
+    """
+    import torch
+
+    from archlab.config import ModelConfig, load_yaml, validate
+    from archlab.models import build_model
+
+    data: dict[str, Any] = {}
+    if config:
+        loaded = load_yaml(config) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(config, "expected a mapping of ModelConfig fields")
+        data.update(loaded.get("model", loaded))
+    data.update(parse_sets(sets))
+    cfg = validate(ModelConfig, data, source=config or "--set")
+    feats = build_model(cfg, vocab, outputs, device="meta").features(seq_len=length, dtype=torch.float32)
+    if as_json:
+        echo_json({"config": cfg.model_dump(), "features": feats.to_dict()})
+        return
+    f = feats.to_dict()
+    table = Table(
+        title=f"{cfg.mixer} (vocab {vocab}, {outputs} outputs)", title_justify="left", show_header=False
+    )
+    table.add_column("feature", style="bold")
+    table.add_column("value", overflow="fold")
+    state = (
+        "grows with the context (KV cache)"
+        if f["state_floats"] is None
+        else f"{f['state_floats']:,} floats = {f['state_bits']:,} bits ({f['state_bits_bound']})"
+    )
+    rows = [
+        ("parameters", f"{f['params']:,} ({f['params_body']:,} without embedding and head)"),
+        ("state", state),
+        ("FLOPs per token", f"{f['flops_per_token']:,.0f} (forward, T = {length}; fixed-point at its cap)"),
+    ]
+    rows += [
+        (k, str(v))
+        for k, v in f.items()
+        if k not in ("params", "params_body", "state_bits_bound", "flops_per_token", "flops_seq_len")
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+    changed = {k: v for k, v in cfg.model_dump(exclude_defaults=True).items()}
+    out.print(f"config (non-default fields): {changed or '{}'}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,18 +1,25 @@
 """Typed configuration (pydantic v2) and YAML loading with errors that name the field.
 
 Every config model forbids unknown keys, so a typo in a YAML file is an error that names the
-key instead of a silently ignored setting. Later issues add ModelConfig, TrainConfig and
-StudyConfig here.
+key instead of a silently ignored setting. Later issues add TrainConfig and StudyConfig here.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from archlab.errors import ArchlabError, ConfigError
 
@@ -140,3 +147,219 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
 def load_config(model: type[M], path: str | os.PathLike[str]) -> M:
     """Read a YAML file into ``model``."""
     return validate(model, load_yaml(path), source=str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Model configuration
+# ---------------------------------------------------------------------------------------------
+
+#: ModelConfig fields every mixer accepts; every other field belongs to the mixers that list it
+#: in their ``options`` (or to an axis with its own rule, checked below).
+COMMON_MODEL_FIELDS = frozenset(
+    {"mixer", "layers", "width", "mlp_ratio", "norm", "dropout", "head", "pool", "init_seed"}
+)
+
+
+def _mixer_class(info: ValidationInfo) -> Any | None:
+    """The mixer class named by the already validated ``mixer`` field, or None if it failed."""
+    name = info.data.get("mixer")
+    if name is None:
+        return None
+    from archlab.models import MIXERS
+
+    return MIXERS.get(name)
+
+
+class ModelConfig(StrictModel):
+    """One architecture: a mixer from the registry plus the three search axes.
+
+    Layout: embedding → ``layers`` residual blocks (norm, mixer, channel MLP) → head. Options
+    that only some mixers understand (``eig_range``, ``householder_factors``, ``heads``,
+    ``pos_enc`` …) are rejected with the field's name when set for a mixer that ignores them,
+    so a search never silently varies a knob that does nothing. ``archlab model list`` shows
+    which mixer takes which option.
+
+    Search axes:
+
+    * recurrence depth — ``fp_iters`` (fixed-point iterations of a recurrent mixer, Movahedi et
+      al. 2025) with ``fp_tol``, ``fp_mixer``, ``fp_rank``, ``fp_sample``; and ``depth_repeat``
+      (a weight-tied block applied k times) with optional ``halting: act`` and ``ponder_cost``;
+    * hierarchy — ``hier_levels`` and ``hier_stride``;
+    * context pruning — ``prune`` with ``prune_gamma`` (sparsity weight) and ``prune_keep``.
+    """
+
+    mixer: str = "diag_rnn"
+    layers: int = Field(default=2, ge=1, le=64)
+    width: int = Field(default=64, ge=2, le=8192)
+    mlp_ratio: float = Field(default=2.0, ge=0.0, le=16.0)
+    norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    head: Literal["token", "pooled"] = "token"
+    pool: Literal["mean", "last"] = "mean"
+    init_seed: int | None = None
+
+    # mixer options (each mixer lists the ones it uses)
+    heads: int | None = Field(default=None, ge=1)
+    state_size: int | None = Field(default=None, ge=1, le=8192)
+    eig_range: Literal["unit", "signed", "complex"] | None = None
+    householder_factors: int | None = Field(default=None, ge=1, le=16)
+    gate: bool | None = None
+    pos_enc: Literal["none", "sinusoidal", "rope", "alibi"] | None = None
+    conv_kernel: int | None = Field(default=None, ge=2, le=64)
+    conv_depth: int | None = Field(default=None, ge=1, le=16)
+    causal: bool = True
+
+    # recurrence depth
+    fp_iters: int | None = Field(default=None, ge=1, le=1000)
+    fp_tol: float = Field(default=0.1, gt=0.0)
+    fp_mixer: Literal["householder", "lowrank"] = "householder"
+    fp_rank: int = Field(default=2, ge=1, le=64)
+    fp_sample: bool = False
+    depth_repeat: int = Field(default=1, ge=1, le=64)
+    halting: Literal["none", "act"] = "none"
+    ponder_cost: float = Field(default=0.01, ge=0.0)
+
+    # hierarchy
+    hier_levels: int = Field(default=1, ge=1, le=8)
+    hier_stride: int = Field(default=4, ge=2, le=1024)
+
+    # context pruning
+    prune: bool = False
+    prune_gamma: float = Field(default=0.01, ge=0.0)
+    prune_keep: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    @field_validator("mixer")
+    @classmethod
+    def _known_mixer(cls, v: str) -> str:
+        from archlab.models import MIXERS
+
+        try:
+            MIXERS.get(v)
+        except ArchlabError as exc:
+            raise ValueError(str(exc)) from None
+        return v.lower()
+
+    @field_validator(
+        "heads",
+        "state_size",
+        "eig_range",
+        "householder_factors",
+        "gate",
+        "pos_enc",
+        "conv_kernel",
+        "conv_depth",
+    )
+    @classmethod
+    def _mixer_option(cls, v: Any, info: ValidationInfo) -> Any:
+        mixer = _mixer_class(info)
+        if mixer is None or v is None:
+            return v
+        assert info.field_name is not None
+        allowed = mixer.allowed_values(info.field_name)
+        if allowed is None:
+            users = _mixers_with_option(info.field_name)
+            raise ValueError(
+                f"mixer {mixer.name!r} does not use {info.field_name}; it is an option of {', '.join(users)}"
+            )
+        if allowed and v not in allowed:
+            raise ValueError(
+                f"mixer {mixer.name!r} takes {info.field_name} in "
+                f"{{{', '.join(map(str, allowed))}}}, got {v!r}"
+            )
+        return v
+
+    @field_validator("heads", mode="after")
+    @classmethod
+    def _heads_divide_width(cls, v: int | None, info: ValidationInfo) -> int | None:
+        width = info.data.get("width")
+        if v is not None and width is not None and width % v:
+            divisors = [d for d in range(1, min(width, 64) + 1) if width % d == 0]
+            raise ValueError(
+                f"width {width} is not divisible by heads={v} (divisors of width up to 64: {divisors})"
+            )
+        return v
+
+    @field_validator("causal")
+    @classmethod
+    def _causal(cls, v: bool, info: ValidationInfo) -> bool:
+        mixer = _mixer_class(info)
+        if mixer is not None and not v and not mixer.supports_noncausal:
+            ok = [m.name for _, m in _all_mixers() if m.supports_noncausal]
+            raise ValueError(
+                f"mixer {mixer.name!r} is causal only; causal=false is allowed for {', '.join(ok)}"
+            )
+        return v
+
+    @field_validator("fp_iters")
+    @classmethod
+    def _fp(cls, v: int | None, info: ValidationInfo) -> int | None:
+        mixer = _mixer_class(info)
+        if v is not None and mixer is not None and not mixer.recurrent:
+            ok = [m.name for _, m in _all_mixers() if m.recurrent]
+            raise ValueError(
+                f"fixed-point iterations need a recurrent mixer; {mixer.name!r} is not one "
+                f"(recurrent: {', '.join(ok)})"
+            )
+        return v
+
+    @field_validator("fp_tol", "fp_mixer", "fp_rank", "fp_sample")
+    @classmethod
+    def _fp_option(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.data.get("fp_iters", 0) is None:
+            raise ValueError(f"{info.field_name} is an option of the fixed-point wrapper: set fp_iters too")
+        return v
+
+    @field_validator("halting", "ponder_cost")
+    @classmethod
+    def _halting(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "halting" and v == "act" and info.data.get("depth_repeat", 2) < 2:
+            raise ValueError("halting 'act' needs depth_repeat >= 2 (the most steps a token may take)")
+        if info.field_name == "ponder_cost" and info.data.get("halting", "act") != "act":
+            raise ValueError("ponder_cost is only used with halting: act")
+        return v
+
+    @field_validator("hier_stride")
+    @classmethod
+    def _hier(cls, v: int, info: ValidationInfo) -> int:
+        if info.data.get("hier_levels", 2) < 2:
+            raise ValueError("hier_stride is only used with hier_levels >= 2")
+        return v
+
+    @field_validator("prune")
+    @classmethod
+    def _prune(cls, v: bool, info: ValidationInfo) -> bool:
+        mixer = _mixer_class(info)
+        if v and mixer is not None and not mixer.supports_prune:
+            ok = [m.name for _, m in _all_mixers() if m.supports_prune]
+            raise ValueError(
+                f"mixer {mixer.name!r} has no context pruning; prune is supported by {', '.join(ok)}"
+            )
+        if v and info.data.get("causal") is False:
+            raise ValueError("context pruning drops keys for later queries: it needs causal: true")
+        return v
+
+    @field_validator("prune_gamma", "prune_keep")
+    @classmethod
+    def _prune_option(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.data.get("prune") is False:
+            raise ValueError(f"{info.field_name} is an option of context pruning: set prune: true too")
+        return v
+
+    def resolved(self, field: str) -> Any:
+        """The value a mixer uses for ``field``: the explicit one, else the mixer's default."""
+        v = getattr(self, field)
+        if v is not None:
+            return v
+        from archlab.models import MIXERS
+
+        return MIXERS.get(self.mixer).default_value(field, self)
+
+
+def _all_mixers() -> list[tuple[str, Any]]:
+    from archlab.models import MIXERS
+
+    return MIXERS.items()
+
+
+def _mixers_with_option(field: str) -> list[str]:
+    return [name for name, m in _all_mixers() if m.allowed_values(field) is not None]

@@ -9,7 +9,7 @@ one decorator plus nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from archlab.errors import UnknownNameError
 
@@ -59,3 +59,6 @@ class Registry(Generic[T]):
 
 #: Every probe class, by name (filled by the modules of :mod:`archlab.probes`).
 PROBES: Registry[type] = Registry("probe")
+
+#: Every sequence mixer class, by name (filled by the modules of :mod:`archlab.models`).
+MIXERS: Registry[Any] = Registry("mixer")

@@ -133,3 +133,63 @@ def test_version_and_help() -> None:
     assert code == 0 and out.startswith("archlab ")
     code, out, _ = run("probe", "sample", "--help")
     assert code == 0 and "--length" in out
+
+
+def test_model_list_json() -> None:
+    code, out, _ = run("model", "list", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert {"diag_rnn", "householder", "dense_rnn", "lstm", "gru", "elman", "attention", "conv"} <= set(rows)
+    diag = rows["diag_rnn"]
+    assert diag["options"]["eig_range"] == {"allowed": ["unit", "signed", "complex"], "default": "unit"}
+    assert diag["supports_fixed_point"] and diag["features"]["transition"] == "diagonal_real"
+    assert rows["attention"]["features"]["state_floats"] is None
+    assert not rows["lstm"]["supports_prune"]
+
+
+def test_model_list_text() -> None:
+    code, out, _ = run("model", "list")
+    assert code == 0 and "householder" in out and "fixed-point" in out
+
+
+def test_model_show_json_matches_built_model() -> None:
+    from archlab.config import ModelConfig
+    from archlab.models import build_model
+
+    code, out, _ = run(
+        "model", "show", "--set", "mixer=householder", "--set", "model.householder_factors=2",
+        "--set", "eig_range=signed", "--set", "width=32", "--vocab", "9", "--outputs", "3", "--json",
+    )  # fmt: skip
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["config"]["householder_factors"] == 2
+    feats = shown["features"]
+    assert (feats["transition"], feats["eig_range"], feats["householder_factors"]) == (
+        "householder_product",
+        "signed",
+        2,
+    )
+    cfg = ModelConfig(mixer="householder", householder_factors=2, eig_range="signed", width=32)
+    assert feats["params"] == sum(p.numel() for p in build_model(cfg, 9, 3, device="cpu").parameters())
+
+
+def test_model_show_text_and_config_file(tmp_path: Path) -> None:
+    spec = tmp_path / "m.yaml"
+    spec.write_text("model:\n  mixer: diag_rnn\n  eig_range: complex\n  fp_iters: 4\n")
+    code, out, _ = run("model", "show", "--config", str(spec), "--set", "layers=1")
+    assert code == 0
+    assert "parameters" in out and "diagonal_complex" in out and "FLOPs per token" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "mixer=lstm", "--set", "householder_factors=2"], "householder_factors"),
+        (["--set", "mixer=transformer"], "Valid:"),
+        (["--set", "hier_levels=2", "--set", "hier_stride=1"], "hier_stride"),
+        (["--set", "width"], "key=value"),
+    ],
+)
+def test_model_show_bad_input(args: list[str], needle: str) -> None:
+    code, _, err = run("model", "show", *args)
+    assert code == 2 and needle in err and "Traceback" not in err

@@ -1,0 +1,291 @@
+"""``ModelConfig`` → :class:`SequenceModel`, and the features theory rules read from a config.
+
+Layout::
+
+    tokens [B, T] → embedding → layers × Block → norm → head → logits [B, T, C] (token) or [B, C] (pooled)
+    Block(x) = x + mixer(norm(x));  x + MLP(norm(x))          (pre-norm residual)
+
+The block's mixer is the registry entry ``cfg.mixer``, wrapped by the search axes, inner to outer:
+fixed-point iteration (``fp_iters``, :mod:`.fixed_point`) → hierarchy (``hier_levels``,
+:mod:`.hierarchy`); the whole block is then repeated with tied weights (``depth_repeat``,
+``halting``, :mod:`.depth`). Context pruning lives inside the mixers (``prune``).
+
+After each forward pass the model holds ``last_aux_loss`` (the sum of the regularisers its modules
+reported — sparsity, ponder cost; add it to the task loss) and ``last_stats`` (means over layers of
+what they measured: ``fp_iters``, ``kept_fraction``, ``act_steps`` …, plus ``fp_iters_max``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from archlab.config import ModelConfig
+from archlab.models.base import Mixer, Reporting
+from archlab.models.depth import DepthLoop, depth_loop_param_count
+from archlab.models.fixed_point import FixedPoint, fixed_point_param_count
+from archlab.models.hierarchy import Hierarchy, hierarchy_param_count
+from archlab.registry import MIXERS
+
+__all__ = ["Block", "ModelFeatures", "SequenceModel", "build_model", "model_features", "resolve_device"]
+
+#: significand bits per float (the generous state-size bound of THEORY.md §1)
+MANTISSA_BITS = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; anything else is passed to torch.device."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _norm(kind: str, width: int) -> nn.Module:
+    if kind == "layernorm":
+        return nn.LayerNorm(width)
+    if kind == "rmsnorm":
+        return nn.RMSNorm(width)
+    return nn.Identity()
+
+
+def _norm_params(kind: str, width: int) -> int:
+    return {"layernorm": 2 * width, "rmsnorm": width}.get(kind, 0)
+
+
+def _mlp_hidden(cfg: ModelConfig) -> int:
+    return round(cfg.mlp_ratio * cfg.width)
+
+
+def make_mixer(cfg: ModelConfig, width: int) -> nn.Module:
+    """The block's mixer: the registry entry, fixed-point wrapped and/or hierarchical per cfg."""
+    cls = MIXERS.get(cfg.mixer)
+
+    def one() -> nn.Module:
+        m = cls(cfg, width)
+        return FixedPoint(m, cfg, width) if cfg.fp_iters is not None else m
+
+    if cfg.hier_levels > 1:
+        return Hierarchy(one, cfg.hier_levels, cfg.hier_stride, width, cfg.causal)
+    return one()
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: ``x + mixer(norm(x))``, then ``x + MLP(norm(x))`` (if mlp_ratio > 0)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        self.norm1 = _norm(cfg.norm, w)
+        self.mixer = make_mixer(cfg, w)
+        hidden = _mlp_hidden(cfg)
+        self.mlp: nn.Module | None = None
+        if hidden > 0:
+            self.norm2 = _norm(cfg.norm, w)
+            self.mlp = nn.Sequential(nn.Linear(w, hidden), nn.GELU(), nn.Linear(hidden, w))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop(self.mixer(self.norm1(x)))
+        if self.mlp is not None:
+            x = x + self.drop(self.mlp(self.norm2(x)))
+        return x
+
+
+class SequenceModel(nn.Module):
+    """Embedding → blocks → head, built from a :class:`~archlab.config.ModelConfig`."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, n_outputs: int) -> None:
+        super().__init__()
+        if vocab_size < 1 or n_outputs < 1:
+            raise ValueError(f"vocab_size and n_outputs must be >= 1, got {vocab_size}, {n_outputs}")
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        self.n_outputs = n_outputs
+        w = cfg.width
+        self.embed = nn.Embedding(vocab_size, w)
+        blocks: list[nn.Module] = []
+        for _ in range(cfg.layers):
+            block: nn.Module = Block(cfg)
+            if cfg.depth_repeat > 1:
+                block = DepthLoop(block, cfg, w)
+            blocks.append(block)
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = _norm(cfg.norm, w)
+        self.head = nn.Linear(w, n_outputs)
+        self._reporters = [m for m in self.modules() if isinstance(m, Reporting)]
+        self.last_aux_loss: Tensor = torch.zeros(())
+        self.last_stats: dict[str, float] = {}
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """``tokens [B, T]`` (int) → logits ``[B, T, n_outputs]`` or ``[B, n_outputs]`` (pooled)."""
+        for r in self._reporters:
+            r.clear_reports()
+        x = self.embed(tokens)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        if self.cfg.head == "pooled":
+            x = x.mean(dim=1) if self.cfg.pool == "mean" else x[:, -1]
+        logits: Tensor = self.head(x)
+        self._collect(logits)
+        return logits
+
+    def _collect(self, like: Tensor) -> None:
+        losses = [loss for r in self._reporters for loss in r._losses]
+        self.last_aux_loss = torch.stack(losses).sum() if losses else like.new_zeros(())
+        values: dict[str, list[float]] = {}
+        for r in self._reporters:
+            for k, v in r._stats.items():
+                values.setdefault(k, []).extend(v)
+        stats = {k: sum(v) / len(v) for k, v in values.items()}
+        if "fp_iters_max" in values:
+            stats["fp_iters_max"] = max(values["fp_iters_max"])
+        self.last_stats = stats
+
+    def set_progress(self, progress: float) -> None:
+        """Tell annealed parts (pruning temperatures) how far training is, in [0, 1]."""
+        for r in self._reporters:
+            r.set_progress(progress)
+
+    def mixers(self) -> Iterator[Mixer]:
+        return (m for m in self.modules() if isinstance(m, Mixer))
+
+    def set_reference(self, on: bool = True) -> None:
+        """Switch every mixer to its plain per-step reference (or back to the fast path)."""
+        for m in self.mixers():
+            m.reference = on
+
+    def features(self, seq_len: int = 256, dtype: torch.dtype = torch.float32) -> ModelFeatures:
+        return model_features(self.cfg, self.vocab_size, self.n_outputs, seq_len, dtype)
+
+
+def build_model(
+    cfg: ModelConfig, vocab_size: int, n_outputs: int, device: str | torch.device = "auto"
+) -> SequenceModel:
+    """Build a model on ``device`` (``"auto"``: CUDA if present); seeded by ``cfg.init_seed`` if set."""
+    dev = resolve_device(device)
+    ctx = torch.random.fork_rng(devices=[]) if cfg.init_seed is not None else contextlib.nullcontext()
+    with ctx:
+        if cfg.init_seed is not None:
+            torch.manual_seed(cfg.init_seed)
+        with torch.device(dev):
+            return SequenceModel(cfg, vocab_size, n_outputs)
+
+
+@dataclass(frozen=True)
+class ModelFeatures:
+    """What theory rules (and searches) need to know about an architecture, from its config alone."""
+
+    mixer: str
+    transition: str
+    eig_range: str | None
+    #: generalised Householder factors per token (householder mixers), else None
+    householder_factors: int | None
+    layers: int
+    width: int
+    #: floats of recurrent state per layer (all hierarchy levels); None: grows with T (attention)
+    state_floats_per_layer: int | None
+    state_floats: int | None
+    #: state_floats × significand bits of the dtype (the generous bound of THEORY.md §1)
+    state_bits: int | None
+    state_bits_bound: str
+    causal: bool
+    fp_iters: int | None
+    fp_tol: float | None
+    depth_repeat: int
+    halting: str
+    hier_levels: int
+    hier_stride: int | None
+    prune: bool
+    #: trainable parameters: the whole model / without embedding and head
+    params: int
+    params_body: int
+    flops_per_token: float
+    flops_seq_len: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recurrent(self) -> bool:
+        return self.transition not in ("attention", "convolution")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _block_params(cfg: ModelConfig) -> int:
+    cls = MIXERS.get(cfg.mixer)
+    w = cfg.width
+    one = cls.param_count(cfg, w)
+    if cfg.fp_iters is not None:
+        one += fixed_point_param_count(cfg, w, cls.fp_dim(cfg, w))
+    mixer = cfg.hier_levels * one + hierarchy_param_count(cfg.hier_levels, w)
+    hidden = _mlp_hidden(cfg)
+    mlp = (2 * w * hidden + hidden + w + _norm_params(cfg.norm, w)) if hidden > 0 else 0
+    return _norm_params(cfg.norm, w) + mixer + mlp + depth_loop_param_count(cfg, w)
+
+
+def _block_flops(cfg: ModelConfig, seq_len: int) -> float:
+    cls = MIXERS.get(cfg.mixer)
+    w = cfg.width
+    total = 0.0
+    for level in range(cfg.hier_levels):
+        rate = cfg.hier_stride ** (-level) if cfg.hier_levels > 1 else 1.0
+        length = max(1, seq_len // (cfg.hier_stride**level if cfg.hier_levels > 1 else 1))
+        one = cls.flops_per_token(cfg, w, length)
+        if cfg.fp_iters is not None:  # at the cap (an upper bound): each iteration mixes and scans
+            one = cfg.fp_iters * (one + 4.0 * cfg.fp_rank * cls.fp_dim(cfg, w))
+        total += rate * one + (2.0 * w * w * rate if level > 0 else 0.0)
+    total += 4.0 * w * _mlp_hidden(cfg)
+    return total * cfg.depth_repeat
+
+
+def model_features(
+    cfg: ModelConfig,
+    vocab_size: int,
+    n_outputs: int,
+    seq_len: int = 256,
+    dtype: torch.dtype = torch.float32,
+) -> ModelFeatures:
+    """Features of the model ``build_model(cfg, vocab_size, n_outputs)`` would build."""
+    cls = MIXERS.get(cfg.mixer)
+    w = cfg.width
+    per_mixer = cls.state_floats(cfg, w)
+    per_layer = None if per_mixer is None else per_mixer * cfg.hier_levels
+    total = None if per_layer is None else per_layer * cfg.layers
+    bits = MANTISSA_BITS.get(dtype, torch.finfo(dtype).bits if dtype.is_floating_point else 32)
+    body = cfg.layers * _block_params(cfg) + _norm_params(cfg.norm, w)
+    params = body + vocab_size * w + w * n_outputs + n_outputs
+    flops = cfg.layers * _block_flops(cfg, seq_len) + 2.0 * w * n_outputs
+    n_h = (
+        cls.opt(cfg, "householder_factors") if cls.allowed_values("householder_factors") is not None else None
+    )
+    return ModelFeatures(
+        mixer=cfg.mixer,
+        transition=cls.transition(cfg),
+        eig_range=cls.eig_range(cfg),
+        householder_factors=None if n_h is None else int(n_h),
+        layers=cfg.layers,
+        width=w,
+        state_floats_per_layer=per_layer,
+        state_floats=total,
+        state_bits=None if total is None else total * bits,
+        state_bits_bound=f"{bits} significand bits per float ({dtype}), the generous bound",
+        causal=cfg.causal,
+        fp_iters=cfg.fp_iters,
+        fp_tol=cfg.fp_tol if cfg.fp_iters is not None else None,
+        depth_repeat=cfg.depth_repeat,
+        halting=cfg.halting,
+        hier_levels=cfg.hier_levels,
+        hier_stride=cfg.hier_stride if cfg.hier_levels > 1 else None,
+        prune=cfg.prune,
+        params=params,
+        params_body=body,
+        flops_per_token=flops,
+        flops_seq_len=seq_len,
+        extra=dict(cls.extra_features(cfg, w)),
+    )
