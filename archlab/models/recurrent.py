@@ -196,7 +196,8 @@ class Householder(Mixer):
         S_t = (I − β_{t,n_h} k k ᵀ) ⋯ (I − β_{t,1} k kᵀ) S_{t−1} + (the n_h rank-one writes β k vᵀ),
         o_t = RMSNorm(S_tᵀ q_t) [⊙ silu(W_g x_t)],   y_t = W_o o_t
 
-    with unit ``k`` and ``q`` (L2-normalised projections). ``eig_range``: ``unit`` (β = σ(z) ∈
+    with unit ``k`` and ``q`` (L2-normalised projections) and a learned initial state ``S_0``
+    (the identity at initialisation, per head). ``eig_range``: ``unit`` (β = σ(z) ∈
     (0, 1): eigenvalues in [0, 1], THEORY.md R6) or ``signed`` (β = 2σ(z) ∈ (0, 2): eigenvalues
     in (−1, 1), reflections; with ``householder_factors`` ≥ 2 it can track A5, with 4 S5: R5).
     ``gate``: an output gate. Fast path: the chunkwise WY/UT scan
@@ -232,6 +233,9 @@ class Householder(Mixer):
         self.g = nn.Linear(width, width, bias=False) if self.opt(cfg, "gate") else None
         self.out = nn.Linear(width, width, bias=False)
         self.write = WriteGate(cfg, width) if cfg.prune else None
+        # learned initial state, the identity at first: S_t starts as the running product of the
+        # transitions themselves (the construction behind THEORY.md R5)
+        self.s0 = nn.Parameter(torch.eye(self.d).repeat(self.heads, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         bsz, t, _ = x.shape
@@ -243,10 +247,11 @@ class Householder(Mixer):
         beta = 2 * torch.sigmoid(z) if self.signed else torch.sigmoid(z)
         if self.write is not None:
             beta = beta * self.write(x).view(bsz, 1, t, 1)
+        s0 = self.s0.expand(bsz, h, d, d)
         if self.reference:
-            o, _ = householder_product_reference(q, k, v, beta)
+            o, _ = householder_product_reference(q, k, v, beta, s0)
         else:
-            o, _ = householder_product_scan(q, k, v, beta, n_h)
+            o, _ = householder_product_scan(q, k, v, beta, n_h, s0)
         o = F.rms_norm(o, (d,)).transpose(1, 2).reshape(bsz, t, self.width)
         if self.g is not None:
             o = o * F.silu(self.g(x))
@@ -270,7 +275,8 @@ class Householder(Mixer):
         heads, n_h = int(cls.opt(cfg, "heads")), int(cls.opt(cfg, "householder_factors"))
         gate = width * width if cls.opt(cfg, "gate") else 0
         write = WriteGate.param_count(width) if cfg.prune else 0
-        return (2 + 2 * n_h) * width * width + n_h * heads * (width + 1) + gate + write
+        s0 = width * width // heads
+        return (2 + 2 * n_h) * width * width + n_h * heads * (width + 1) + gate + write + s0
 
     @classmethod
     def flops_per_token(cls, cfg: ModelConfig, width: int, seq_len: int) -> float:
