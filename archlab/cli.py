@@ -460,6 +460,308 @@ def model_show(
 
 
 # ---------------------------------------------------------------------------------------------
+# archlab train
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` → a list of non-negative seeds."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                seeds += list(range(lo, hi + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError("--seeds", f"{text!r} is not a list of integers", "e.g. 0,1,2 or 0-4") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError("--seeds", f"{text!r} gives no non-negative seeds", "e.g. 0,1,2 or 0-4")
+    return seeds
+
+
+def split_sets(items: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set`` values → (ModelConfig fields, TrainConfig fields). ``model.``/``train.`` prefixes
+    are optional; an unprefixed key goes where it is a field."""
+    from archlab.config import ModelConfig, TrainConfig
+
+    model: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    import yaml
+
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError("--set", f"{item!r} is not of the form key=value", "key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        section, dot, name = key.partition(".")
+        if dot and section in ("model", "train"):
+            (model if section == "model" else train)[name] = value
+        elif key in ModelConfig.model_fields:
+            model[key] = value
+        elif key in TrainConfig.model_fields:
+            train[key] = value
+        else:
+            from archlab.errors import UnknownNameError
+
+            raise UnknownNameError(
+                "--set field",
+                key,
+                [*ModelConfig.model_fields, *TrainConfig.model_fields],
+                "model or train fields",
+            )
+    return model, train
+
+
+def _train_sources(probe: str | None, suite: str | None, params: list[str] | None) -> list[Any]:
+    from archlab.probes import make_probe
+    from archlab.probes.suite import ProbeSuite, find_suite
+    from archlab.train import DataSource
+
+    if (probe is None) == (suite is None):
+        raise ConfigError("--probe/--suite", "give exactly one of --probe NAME or --suite FILE")
+    if suite is not None:
+        s = ProbeSuite.load(find_suite(suite))
+        return [DataSource.from_suite(s, e) for e in s]
+    assert probe is not None
+    return [DataSource.from_probe(make_probe(probe, **parse_params(params)))]
+
+
+@app.command("train")
+@friendly
+def train_cmd(
+    probe: Annotated[str | None, typer.Option("--probe", help="Probe name (any group name works).")] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="Train on every probe of a suite.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Mixer name (archlab model list).")] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="model.FIELD=V or train.FIELD=V (prefix optional); repeatable."),
+    ] = None,
+    params: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Probe parameter key=value.")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="YAML with model: and train: sections.")
+    ] = None,
+    seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 0,1,2 or 0-4.")] = "0",
+    out_dir: Annotated[str, typer.Option("--out", help="Folder for run directories.")] = "runs",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result records as a JSON list.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a model on a probe (or each probe of a suite), then evaluate length generalisation.
+
+    Each (probe, seed) run writes OUT/<run id>/result.json (atomically) with the config, seeds,
+    versions, training curve and per-length accuracies. Example:
+
+      archlab train --probe parity --model diag_rnn --set eig_range=signed --seeds 0,1,2
+    """
+    from pathlib import Path
+
+    from archlab.config import ModelConfig, TrainConfig, load_yaml, validate
+    from archlab.train import run_id, train_run
+
+    model_data: dict[str, Any] = {}
+    train_data: dict[str, Any] = {}
+    if config:
+        loaded = load_yaml(config) or {}
+        if not isinstance(loaded, dict) or set(loaded) - {"model", "train"}:
+            raise ConfigError(config, "expected a mapping with 'model' and/or 'train' sections")
+        model_data.update(loaded.get("model") or {})
+        train_data.update(loaded.get("train") or {})
+    if model:
+        model_data["mixer"] = model
+    set_model, set_train = split_sets(sets)
+    model_data.update(set_model)
+    train_data.update(set_train)
+    model_cfg = validate(ModelConfig, model_data, source="model")
+    train_cfg = validate(TrainConfig, train_data, source="train")
+    sources = _train_sources(probe, suite, params)
+    seed_list = parse_seeds(seeds)
+    show = not (quiet or as_json) and out.is_terminal
+    records = []
+    for source in sources:
+        for seed in seed_list:
+            tcfg = train_cfg.model_copy(update={"seed": seed})
+            run_dir = Path(out_dir) / run_id(source.probe, model_cfg, tcfg)
+            label = f"{source.probe.spec()} · {model_cfg.mixer} · seed {seed}"
+            with _progress(label, tcfg.steps, show) as hook:
+                rec = train_run(source, model_cfg, tcfg, out_dir=run_dir, progress=hook)
+            rec["run_dir"] = str(run_dir)
+            records.append(rec)
+            if not as_json:
+                _print_record(rec)
+    if as_json:
+        echo_json(records)
+    elif len(records) > 1:
+        _print_seed_summary(records)
+
+
+def _progress(label: str, total: int, show: bool) -> Any:
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not show:
+        return contextlib.nullcontext(None)
+
+    @contextlib.contextmanager
+    def ctx() -> Any:
+        bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"), console=out, transient=True,
+        )  # fmt: skip
+        with bar:
+            task = bar.add_task(label, total=total, info="")
+
+            def hook(step: int, _total: int, m: dict[str, float]) -> None:
+                info = f"loss {m['loss']:.4f}"
+                if "val_seq_acc" in m:
+                    info += f" · val seq acc {m['val_seq_acc']:.3f}"
+                bar.update(task, completed=step, info=info)
+
+            yield hook
+
+    return ctx()
+
+
+def _print_record(rec: dict[str, Any]) -> None:
+    colour = {"solved": "green", "completed": "yellow"}.get(rec["status"], "red")
+    reason = f" ({rec['reason']})" if rec["reason"] else ""
+    out.print(
+        f"[bold]{rec['probe']}[/] · {rec['model']['mixer']} · seed {rec['seed']}: "
+        f"[{colour}]{rec['status']}[/]{reason} after {rec['steps_run']} steps, "
+        f"{rec['tokens_seen']:,} tokens, {rec['wall_time_s']:.1f} s → {rec.get('run_dir', '')}"
+    )
+    if rec["range_eval"]:
+        table = Table(show_edge=False, box=None, pad_edge=False)
+        for col in ("length", "token acc", "seq acc", "scaled acc"):
+            table.add_column(col, justify="right")
+        for r in rec["range_eval"]:
+            table.add_row(
+                str(r["length"]), f"{r['token_acc']:.3f}", f"{r['seq_acc']:.3f}", f"{r['scaled_acc']:.3f}"
+            )
+        out.print(table)
+
+
+def _print_seed_summary(records: list[dict[str, Any]]) -> None:
+    import statistics
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(r["probe"], []).append(r)
+    for probe_name, recs in groups.items():
+        table = Table(
+            title=f"{probe_name}: mean ± sd over {len(recs)} seeds "
+            "(sequence accuracy; scaled token accuracy)",
+            title_justify="left",
+        )
+        for col in ("length", "seq acc", "scaled acc"):
+            table.add_column(col, justify="right")
+        lengths = sorted({row["length"] for r in recs for row in r["range_eval"]})
+        for length in lengths:
+            seq = [row["seq_acc"] for r in recs for row in r["range_eval"] if row["length"] == length]
+            sc = [row["scaled_acc"] for r in recs for row in r["range_eval"] if row["length"] == length]
+            sd = statistics.stdev if len(seq) > 1 else (lambda _: 0.0)
+            table.add_row(
+                str(length),
+                f"{statistics.mean(seq):.3f} ± {sd(seq):.3f}",
+                f"{statistics.mean(sc):.3f} ± {sd(sc):.3f}",
+            )
+        out.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# archlab reproduce
+# ---------------------------------------------------------------------------------------------
+
+
+@app.command("reproduce")
+@friendly
+def reproduce_cmd(
+    quick: Annotated[bool, typer.Option("--quick", help="Rows 1–3, one seed, smaller budgets.")] = False,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds per case (default 1 quick, 3 full).", min=1)
+    ] = None,
+    rows: Annotated[str | None, typer.Option("--rows", help="Only these row ids, e.g. 1,2,3-A5.")] = None,
+    out_dir: Annotated[
+        str, typer.Option("--out", help="Folder for the table and the runs.")
+    ] = "reports/reproduce",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as a JSON list.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Rerun the published expressivity verdicts (THEORY.md) at CPU scale: measured vs expected.
+
+    Each case trains one architecture on one probe (same budget within a row) and is scored by
+    its mean scaled accuracy on test lengths beyond training (solves if >= 0.9). A "fails"
+    expectation is marked inconclusive when no "solves" case of its row succeeded.
+    """
+    from archlab.errors import UnknownNameError
+    from archlab.reproduce import ROWS, run_matrix, summarise
+
+    chosen = [r for r in ROWS if r.in_quick] if quick else list(ROWS)
+    if rows:
+        wanted = [x.strip() for x in rows.split(",") if x.strip()]
+        known = {r.id for r in ROWS}
+        for w in wanted:
+            if w not in known:
+                raise UnknownNameError("reproduction row", w, known)
+        chosen = [r for r in ROWS if r.id in wanted]
+    n_seeds = seeds if seeds is not None else (1 if quick else 3)
+    show = not (quiet or as_json) and out.is_terminal
+
+    def factory(label: str, total: int) -> Any:
+        return _progress(label, total, True)
+
+    def on_case(row: Any, case: Any, seed: int, rec: dict[str, Any]) -> None:
+        if not as_json:
+            from archlab.reproduce import measured_value
+
+            v = measured_value(rec, max(rec["train_lengths"]))
+            val = "—" if v is None else f"{v:.3f}"
+            err.print(
+                f"row {row.id} · {case.label} · seed {seed}: {rec['status']}, "
+                f"scaled acc beyond training {val} ({rec['wall_time_s']:.0f} s)"
+            )
+
+    results = run_matrix(
+        chosen,
+        list(range(n_seeds)),
+        quick,
+        out_dir,
+        on_case=on_case,
+        progress_factory=factory if show else None,
+    )
+    json_path, csv_path = summarise(results, out_dir)
+    if as_json:
+        echo_json(results)
+        return
+    table = Table(
+        title=f"reproduction matrix ({'quick' if quick else 'full'}, {n_seeds} seed(s)); metric: mean scaled "
+        "token accuracy over test lengths beyond training, solves if >= 0.9",
+        title_justify="left",
+    )
+    for col in ("row", "probe", "architecture", "rule", "expected", "measured (mean ± sd)", "agrees"):
+        table.add_column(col)
+    for r in results:
+        m = "—" if r["measured_mean"] is None else f"{r['measured_mean']:.3f} ± {r['measured_sd']:.3f}"
+        verdict = "[green]yes[/]" if r["agrees"] else "[red]NO[/]"
+        if not r["conclusive"]:
+            verdict += " (inconclusive: no success in this row)"
+        table.add_row(
+            r["row"], r["probe"], r["case"], r["rule"], r["expected"], f"{m} → {r['measured']}", verdict
+        )
+    out.print(table)
+    n_agree = sum(r["agrees"] for r in results)
+    out.print(f"{n_agree}/{len(results)} cases agree with the literature. Table: {csv_path} · {json_path}")
+
+
+# ---------------------------------------------------------------------------------------------
 # archlab demo
 # ---------------------------------------------------------------------------------------------
 

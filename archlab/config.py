@@ -363,3 +363,53 @@ def _all_mixers() -> list[tuple[str, Any]]:
 
 def _mixers_with_option(field: str) -> list[str]:
     return [name for name, m in _all_mixers() if m.allowed_values(field) is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training configuration
+# ---------------------------------------------------------------------------------------------
+
+
+class TrainConfig(StrictModel):
+    """How one model is trained on one probe and evaluated on longer sequences.
+
+    Steps (or a token budget, whichever ends first) of AdamW with linear warm-up and cosine decay
+    to ``min_lr_ratio × lr``, gradient clipping, a curriculum over the training lengths, early
+    stop once the validation sequence accuracy at the longest training length is at least
+    ``solve_threshold`` for ``solve_patience`` evaluations in a row, then range evaluation on
+    ``test_lengths`` from the probe's test seed stream.
+
+    ``train_lengths`` / ``test_lengths`` override the suite's (or the defaults for a single probe:
+    train 1–40, test 41–256 as in Delétang et al. 2023, scaled down for CPUs).
+    """
+
+    steps: int = Field(default=2000, ge=1)
+    token_budget: int | None = Field(default=None, ge=1)
+    batch: int = Field(default=64, ge=1)
+    lr: float = Field(default=1e-3, gt=0.0)
+    warmup: int = Field(default=100, ge=0)
+    min_lr_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
+    weight_decay: float = Field(default=0.01, ge=0.0)
+    clip: float | None = Field(default=1.0, gt=0.0)
+    curriculum: Literal["uniform", "increasing"] = "uniform"
+    train_lengths: Lengths | None = None
+    test_lengths: Lengths | None = None
+    eval_every: int = Field(default=100, ge=1)
+    val_batch: int = Field(default=128, ge=1)
+    eval_batch: int = Field(default=256, ge=1)
+    solve_threshold: float = Field(default=0.99, gt=0.0, le=1.0)
+    solve_patience: int = Field(default=3, ge=1)
+    early_stop: bool = True
+    seed: int = Field(default=0, ge=0)
+    device: str = "auto"
+    dtype: Literal["float32", "float64", "bfloat16"] = "float32"
+    checkpoint: bool = False
+
+    _check = field_validator("train_lengths", "test_lengths")(_check_length_list)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "auto" and v.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"unknown device {v!r} (allowed: auto, cpu, cuda, cuda:N, mps)")
+        return v

@@ -1,0 +1,369 @@
+"""The reproduction matrix: published expressivity verdicts, rerun at CPU scale.
+
+Each **row** is one published contrast (THEORY.md §1): a probe, a training protocol, and a few
+**cases** — an architecture with the verdict the literature expects (``solves`` or ``fails``
+length generalisation). Every case is trained with :func:`archlab.train.train_run` for each seed,
+and its **measured** value is the mean over the test lengths *longer than any training length*
+of the scaled token accuracy (1 = perfect, 0 = chance; see :mod:`archlab.train`). A case
+*solves* when that mean is at least :data:`SOLVED` (0.9); ``agrees`` compares the seed mean with
+the expected verdict.
+
+A "fails" verdict is only evidence when the row's "solves" cases succeed with the same budget:
+``conclusive`` is false for a "fails" case in a row where no expected-success case succeeded (the
+budget may simply be too small), and the table says so. Nothing is tuned per verdict: every case of
+a row shares the probe, lengths, steps, batch and learning rate; only the architecture differs.
+
+``quick`` runs rows 1–3 with one seed and small budgets (minutes on 2 CPU cores); the full run
+adds rows 4–7 and uses ≥ 3 seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archlab.config import ModelConfig, TrainConfig
+from archlab.probes import make_probe
+from archlab.train import run_id, train_run, write_json_atomic
+
+__all__ = ["ROWS", "SOLVED", "Case", "Row", "run_matrix", "summarise"]
+
+#: mean scaled accuracy on the lengths beyond training that counts as "solves"
+SOLVED = 0.9
+
+
+@dataclass(frozen=True)
+class Case:
+    """One architecture in a row and the verdict the literature expects for it."""
+
+    label: str
+    model: dict[str, Any]
+    expected: str  # "solves" | "fails"
+    rule: str = ""  # THEORY.md rule id
+
+
+@dataclass(frozen=True)
+class Row:
+    """One published contrast: a probe, a shared training protocol, and its cases."""
+
+    id: str
+    title: str
+    source: str
+    probe: str
+    cases: tuple[Case, ...]
+    train: dict[str, Any]
+    probe_params: dict[str, Any] = field(default_factory=dict)
+    quick_train: dict[str, Any] = field(default_factory=dict)
+    in_quick: bool = False
+    #: cases run in quick mode (labels); empty = all
+    quick_cases: tuple[str, ...] = ()
+
+
+def _diag(eig: str, **kw: Any) -> dict[str, Any]:
+    return {"mixer": "diag_rnn", "eig_range": eig, **kw}
+
+
+def _hh(n_h: int, eig: str, **kw: Any) -> dict[str, Any]:
+    return {"mixer": "householder", "householder_factors": n_h, "eig_range": eig, "heads": 4, **kw}
+
+
+#: Grazzi et al. protocol (train 1–40, test beyond), CPU-sized: width 32, 2 layers
+_FORMAL = {
+    "batch": 64, "lr": 1e-2, "eval_every": 50, "train_lengths": {"min": 1, "max": 40},
+    "test_lengths": [41, 64, 128, 256], "val_batch": 128, "eval_batch": 128,
+}  # fmt: skip
+#: Merrill et al. protocol (train at 16, test longer) with a short-to-long range for CPU budgets
+_GROUPS = {
+    "batch": 64, "lr": 3e-3, "steps": 2000, "eval_every": 100, "train_lengths": {"min": 2, "max": 16},
+    "test_lengths": [16, 24, 32, 64], "val_batch": 128, "eval_batch": 128,
+}  # fmt: skip
+_W32 = {"width": 32, "layers": 2}
+_W64 = {"width": 64, "layers": 1}
+#: the word problems use the group's generators as tokens: the same NC1-complete problem for A5
+#: and S5 (any element is a word of bounded length in the generators), learnable in CPU budgets
+_GEN = {"generators": "generators"}
+
+ROWS: tuple[Row, ...] = (
+    Row(
+        id="1",
+        title="parity: negative eigenvalues unlock it, LSTM solves it, a transformer does not generalise",
+        source="Grazzi et al. ICLR 2025 Thm 1 + §4; Sarrof et al. 2024; Delétang et al. ICLR 2023",
+        probe="parity",
+        train={**_FORMAL, "steps": 800},
+        quick_train={"steps": 600},
+        in_quick=True,
+        cases=(
+            Case("diag_rnn eig [0,1]", _diag("unit", **_W32), "fails", "R1"),
+            Case("diag_rnn eig [-1,1]", _diag("signed", **_W32), "solves", "R2"),
+            Case("lstm", {"mixer": "lstm", **_W32}, "solves", "R9"),
+            Case("transformer (RoPE)", {"mixer": "attention", "pos_enc": "rope", **_W32}, "fails", "R16"),
+        ),
+    ),
+    Row(
+        id="2",
+        title="counting mod 3 (Z3): real eigenvalues cannot, complex (rotations) can",
+        source="Grazzi et al. ICLR 2025 Thms 2–3",
+        probe="Z3",
+        train={**_FORMAL, "steps": 1000},
+        quick_train={"steps": 800},
+        in_quick=True,
+        cases=(
+            Case("diag_rnn eig [0,1]", _diag("unit", **_W32), "fails", "R1/R3"),
+            Case("diag_rnn eig [-1,1]", _diag("signed", **_W32), "fails", "R3"),
+            Case("diag_rnn complex", _diag("complex", **_W32), "solves", "R4"),
+        ),
+    ),
+    Row(
+        id="3-A5",
+        title="A5 (non-solvable): diagonal fails; LSTM, dense RNN, Householder n_h=2 [-1,1] solve; "
+        "[0,1] fails",
+        source="Merrill et al. ICML 2024 Cor 4.7, Thms 5.1–5.2; Grazzi et al. Thm 3; DeltaProduct 2025",
+        probe="A5",
+        probe_params=_GEN,
+        train=_GROUPS,
+        in_quick=True,
+        quick_cases=("diag_rnn complex", "lstm", "householder n_h=2 [-1,1]", "householder n_h=2 [0,1]"),
+        cases=(
+            Case("diag_rnn complex", _diag("complex", width=64, layers=2), "fails", "R7"),
+            Case("lstm", {"mixer": "lstm", **_W64}, "solves", "R9"),
+            Case("dense_rnn", {"mixer": "dense_rnn", "state_size": 16, **_W64}, "solves", "R9"),
+            Case("householder n_h=2 [-1,1]", _hh(2, "signed", **_W64), "solves", "R5"),
+            Case("householder n_h=2 [0,1]", _hh(2, "unit", **_W64), "fails", "R6"),
+        ),
+    ),
+    Row(
+        id="3-S5",
+        title="S5: Householder n_h=2 is not enough, n_h=4 is; LSTM solves; diagonal fails",
+        source="Grazzi et al. Thm 3; DeltaProduct (Siems et al. 2025); Merrill et al. 2024",
+        probe="S5",
+        probe_params=_GEN,
+        train=_GROUPS,
+        in_quick=True,
+        quick_cases=("lstm", "householder n_h=2 [-1,1]", "householder n_h=4 [-1,1]"),
+        cases=(
+            Case("diag_rnn complex", _diag("complex", width=64, layers=2), "fails", "R7"),
+            Case("lstm", {"mixer": "lstm", **_W64}, "solves", "R9"),
+            Case("householder n_h=2 [-1,1]", _hh(2, "signed", **_W64), "fails", "R5"),
+            Case("householder n_h=4 [-1,1]", _hh(4, "signed", **_W64), "solves", "R5"),
+            Case("householder n_h=4 [0,1]", _hh(4, "unit", **_W64), "fails", "R6"),
+        ),
+    ),
+    Row(
+        id="3-Z60",
+        title="Z60 (abelian): a complex diagonal RNN solves it",
+        source="Grazzi et al. Thm 3 (R4); Merrill et al. 2024",
+        probe="Z60",
+        probe_params=_GEN,
+        train=_GROUPS,
+        cases=(
+            Case("diag_rnn complex", _diag("complex", width=64, layers=2), "solves", "R4"),
+            Case("lstm", {"mixer": "lstm", **_W64}, "solves", "R9"),
+        ),
+    ),
+    Row(
+        id="3-A4xZ5",
+        title="A4xZ5 (solvable, non-abelian): fixed-depth diagonal fails at length, LSTM solves",
+        source="Merrill et al. ICML 2024 Fig. 3 (empirical, R8)",
+        probe="A4xZ5",
+        probe_params=_GEN,
+        train=_GROUPS,
+        cases=(
+            Case("diag_rnn complex", _diag("complex", width=64, layers=2), "fails", "R8"),
+            Case("lstm", {"mixer": "lstm", **_W64}, "solves", "R9"),
+        ),
+    ),
+    Row(
+        id="4",
+        title="fixed-point RNN on A5: a larger iteration cap generalises further; a tiny cap does not",
+        source="Movahedi et al. NeurIPS 2025 (R10)",
+        probe="A5",
+        probe_params=_GEN,
+        train=_GROUPS,
+        cases=(
+            Case("diag_rnn fp cap 1", _diag("signed", fp_iters=1, fp_tol=0.01, **_W64), "fails", "R10"),
+            Case("diag_rnn fp cap 4", _diag("signed", fp_iters=4, fp_tol=0.01, **_W64), "fails", "R10"),
+            Case("diag_rnn fp cap 32", _diag("signed", fp_iters=32, fp_tol=0.01, **_W64), "solves", "R10"),
+        ),
+    ),
+    Row(
+        id="5",
+        title="copy: attention copies longer strings than trained; a small fixed state cannot",
+        source="Jelassi et al. ICML 2024 (R13)",
+        probe="copy",
+        probe_params={"alphabet": 8},
+        train={
+            **_FORMAL,
+            "steps": 2000,
+            "lr": 3e-3,
+            "train_lengths": {"min": 4, "max": 20},
+            "test_lengths": [24, 32, 40],
+        },
+        cases=(
+            Case(
+                "transformer (ALiBi)",
+                {"mixer": "attention", "pos_enc": "alibi", "width": 64, "layers": 2},
+                "solves",
+                "R13",
+            ),
+            Case("diag_rnn 16 floats", _diag("complex", width=64, layers=2, state_size=8), "fails", "R13"),
+        ),
+    ),
+    Row(
+        id="6",
+        title="MQAR: attention recalls at small width; a recurrent state too small for the pairs fails",
+        source="Arora et al. (Zoology 2023, Based 2024) (R14)",
+        probe="mqar",
+        probe_params={"vocab": 64, "n_pairs": 16},
+        train={**_FORMAL, "steps": 2000, "lr": 3e-3, "train_lengths": [96], "test_lengths": [96]},
+        cases=(
+            Case(
+                "attention",
+                {"mixer": "attention", "pos_enc": "rope", "width": 64, "layers": 2},
+                "solves",
+                "R14",
+            ),
+            Case("diag_rnn 8 floats", _diag("signed", width=64, layers=2, state_size=8), "fails", "R14"),
+        ),
+    ),
+    Row(
+        id="7",
+        title="Dyck (balanced?): the LSTM generalises, the transformer does not",
+        source="Delétang et al. ICLR 2023 (R15/R16, empirical)",
+        probe="dyck",
+        train={**_FORMAL, "steps": 2000, "lr": 3e-3},
+        cases=(
+            Case("lstm", {"mixer": "lstm", **_W32}, "solves", "R15"),
+            Case("transformer (RoPE)", {"mixer": "attention", "pos_enc": "rope", **_W32}, "fails", "R16"),
+        ),
+    ),
+)
+
+
+def _case_train(row: Row, quick: bool, seed: int) -> TrainConfig:
+    data = {**row.train, **(row.quick_train if quick else {}), "seed": seed}
+    return TrainConfig(**data)
+
+
+def measured_value(record: dict[str, Any], train_max: int) -> float | None:
+    """Mean scaled accuracy over the test lengths longer than ``train_max`` — or over every test
+    length when none is longer (MQAR: recall at the trained length). None: no evaluation."""
+    evals = record.get("range_eval", [])
+    rows = [r for r in evals if r["length"] > train_max] or evals
+    if not rows:
+        return None
+    return statistics.fmean(r["scaled_acc"] for r in rows)
+
+
+def run_matrix(
+    rows: tuple[Row, ...] | list[Row],
+    seeds: list[int],
+    quick: bool,
+    out_dir: str | Path | None = None,
+    on_case: Callable[[Row, Case, int, dict[str, Any]], None] | None = None,
+    progress_factory: Callable[[str, int], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every case of ``rows`` for every seed; return one summary dict per case."""
+    results: list[dict[str, Any]] = []
+    for row in rows:
+        probe = make_probe(row.probe, **row.probe_params)
+        for case in row.cases:
+            if quick and row.quick_cases and case.label not in row.quick_cases:
+                continue
+            values: list[float] = []
+            statuses: list[str] = []
+            run_dirs: list[str] = []
+            for seed in seeds:
+                tcfg = _case_train(row, quick, seed)
+                mcfg = ModelConfig(**case.model)
+                run_dir = Path(out_dir) / "runs" / run_id(probe, mcfg, tcfg) if out_dir is not None else None
+                hook = (
+                    progress_factory(f"row {row.id} · {case.label} · seed {seed}", tcfg.steps)
+                    if progress_factory
+                    else None
+                )
+                if hook is not None:
+                    with hook as cb:
+                        rec = train_run(probe, mcfg, tcfg, out_dir=run_dir, progress=cb)
+                else:
+                    rec = train_run(probe, mcfg, tcfg, out_dir=run_dir)
+                train_max = max(rec["train_lengths"])
+                value = measured_value(rec, train_max)
+                statuses.append(rec["status"])
+                if run_dir is not None:
+                    run_dirs.append(str(run_dir))
+                if value is not None:
+                    values.append(value)
+                if on_case is not None:
+                    on_case(row, case, seed, rec)
+            results.append(_summary(row, case, values, statuses, run_dirs))
+    _mark_conclusive(results)
+    return results
+
+
+def _summary(
+    row: Row, case: Case, values: list[float], statuses: list[str], run_dirs: list[str]
+) -> dict[str, Any]:
+    mean = statistics.fmean(values) if values else None
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
+    solved = mean is not None and mean >= SOLVED
+    return {
+        "row": row.id,
+        "title": row.title,
+        "source": row.source,
+        "probe": make_probe(row.probe, **row.probe_params).spec(),
+        "case": case.label,
+        "rule": case.rule,
+        "model": case.model,
+        "expected": case.expected,
+        "metric": f"mean scaled token accuracy over test lengths beyond training (solves if >= {SOLVED})",
+        "measured_mean": mean,
+        "measured_sd": sd,
+        "measured_per_seed": values,
+        "n_seeds": len(values),
+        "statuses": statuses,
+        "measured": "solves" if solved else "fails",
+        "agrees": (case.expected == "solves") == solved,
+        "conclusive": True,
+        "run_dirs": run_dirs,
+    }
+
+
+def _mark_conclusive(results: list[dict[str, Any]]) -> None:
+    """A "fails" expectation is inconclusive when no expected-success case of its row succeeded."""
+    by_row: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_row.setdefault(r["row"], []).append(r)
+    for rows in by_row.values():
+        positives = [r for r in rows if r["expected"] == "solves"]
+        ok = any(r["measured"] == "solves" for r in positives)
+        for r in rows:
+            if r["expected"] == "fails" and positives and not ok:
+                r["conclusive"] = False
+
+
+def summarise(results: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``reproduce.json`` and ``reproduce.csv`` (atomically) into ``out_dir``."""
+    import csv
+    import io
+    import os
+    import tempfile
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "reproduce.json"
+    write_json_atomic(json_path, results)
+    cols = ["row", "probe", "case", "rule", "expected", "measured", "measured_mean", "measured_sd", "n_seeds",
+            "agrees", "conclusive", "source"]  # fmt: skip
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(results)
+    csv_path = out / "reproduce.csv"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".reproduce.csv.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, csv_path)
+    return json_path, csv_path

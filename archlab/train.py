@@ -1,0 +1,517 @@
+"""Train one model on one probe, then measure length generalisation: one readable loop.
+
+    record = train_run(probe, ModelConfig(...), TrainConfig(...))
+
+1. **Data.** Every step draws a fresh batch from the probe's *training* seed stream at a length
+   chosen by the curriculum (``uniform`` over the training lengths, or ``increasing``: the
+   longest allowed length grows linearly over the first half of training). Validation batches
+   come from a separate stream of the training distribution; range evaluation uses the *test*
+   stream only (:func:`archlab.probes.base.stream_rng`: the streams never share a state). Inside a
+   suite, ``forbid_test_in_train`` keeps test sequences out of training (:mod:`archlab.probes.suite`).
+2. **Optimisation.** AdamW (weight decay on matrices only), linear warm-up then cosine decay to
+   ``min_lr_ratio·lr``, gradient clipping; the loss is the cross-entropy at the probe's masked
+   positions plus the model's auxiliary losses (sparsity, ponder cost).
+3. **Stopping.** Every ``eval_every`` steps the validation accuracy at the longest training length
+   is measured; the run ends as ``solved`` once its sequence accuracy is ≥ ``solve_threshold`` for
+   ``solve_patience`` evaluations in a row. A NaN/inf loss ends it as ``diverged``, running out of
+   memory as ``oom`` — recorded with the reason, not raised.
+4. **Range evaluation** (Delétang et al. 2023): for every test length, per-token accuracy (over
+   masked positions), whole-sequence accuracy (every masked position right), and scaled accuracy
+   ``(token_acc − chance) / (1 − chance)`` (Grazzi et al. 2025: 1 = perfect, 0 = chance), with
+   ``chance`` the accuracy of always predicting the most frequent target class of that test set
+   (a stricter baseline than 1/classes when labels are imbalanced; it is stored beside it, and
+   scaled accuracy is not clipped, so below-chance shows as negative).
+5. **Record.** A JSON-ready dict: status, seed, configs, versions, git SHA, device, wall time,
+   tokens seen, training curve, range evaluation, model features and telemetry. ``out_dir``
+   gets it as ``result.json`` (written atomically), and ``checkpoint.pt`` if asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import archlab
+from archlab.config import ModelConfig, TrainConfig, expand_lengths
+from archlab.errors import ConfigError
+from archlab.models import SequenceModel, build_model, resolve_device
+from archlab.probes.base import Batch, Probe, stream_rng
+from archlab.probes.suite import ProbeSuite, SuiteEntry
+
+__all__ = [
+    "DEFAULT_TEST_LENGTHS",
+    "DEFAULT_TRAIN_LENGTHS",
+    "DataSource",
+    "evaluate_lengths",
+    "provenance",
+    "train_run",
+    "write_json_atomic",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRAIN_LENGTHS = list(range(1, 41))
+DEFAULT_TEST_LENGTHS = [41, 48, 64, 96, 128, 192, 256]
+#: sequences per forward pass during evaluation (bounds memory at long lengths)
+EVAL_CHUNK = 128
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+#: a hook called after every step with (step, total steps, metrics); the CLI draws its progress bar
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataSource:
+    """Where batches come from: a probe alone, or one entry of a suite (which may filter)."""
+
+    probe: Probe
+    train_lengths: list[int]
+    test_lengths: list[int]
+    suite: ProbeSuite | None = None
+    entry: SuiteEntry | None = None
+
+    @classmethod
+    def from_probe(
+        cls, probe: Probe, train: list[int] | None = None, test: list[int] | None = None
+    ) -> DataSource:
+        lo = probe.min_length
+        return cls(
+            probe,
+            train or [n for n in DEFAULT_TRAIN_LENGTHS if n >= lo] or [lo],
+            test or [n for n in DEFAULT_TEST_LENGTHS if n >= lo] or [lo],
+        )
+
+    @classmethod
+    def from_suite(cls, suite: ProbeSuite, entry: SuiteEntry) -> DataSource:
+        return cls(entry.probe, list(entry.train_lengths), list(entry.test_lengths), suite, entry)
+
+    @property
+    def index(self) -> int:
+        return self.entry.index if self.entry is not None else 0
+
+    def rng(self, split: str, seed: int, *sub: int) -> np.random.Generator:
+        """``split``: "train", "val" (a sub-stream of train) or "test"."""
+        if split == "val":
+            return stream_rng(seed, "train", self.index, 1)
+        return stream_rng(seed, split, self.index, *sub)
+
+    def batch(self, split: str, rng: np.random.Generator, batch: int, length: int) -> Batch:
+        if self.suite is not None and self.entry is not None:
+            fn = self.suite.test_batch if split == "test" else self.suite.train_batch
+            return fn(self.entry, rng, batch, length)
+        return self.probe.sample(rng, batch, length)
+
+
+def _lengths(spec: Any, default: list[int]) -> list[int]:
+    return expand_lengths(spec) if spec is not None else default
+
+
+def curriculum_length(lengths: list[int], kind: str, step: int, steps: int, rng: np.random.Generator) -> int:
+    """The training length for ``step``: uniform over ``lengths``, or over a growing prefix."""
+    if kind == "increasing":
+        frac = min(1.0, (step + 1) / max(1, steps // 2))
+        lengths = lengths[: max(1, math.ceil(frac * len(lengths)))]
+    return int(lengths[int(rng.integers(len(lengths)))])
+
+
+def to_device(b: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.from_numpy(b.tokens).to(device, non_blocking=True),
+        torch.from_numpy(b.targets).to(device, non_blocking=True),
+        torch.from_numpy(b.mask).to(device, non_blocking=True),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the masked positions."""
+    flat = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
+    m = mask.flatten().to(flat.dtype)
+    return (flat * m).sum() / m.sum().clamp(min=1.0)
+
+
+@torch.no_grad()
+def accuracy_counts(
+    model: SequenceModel, tokens: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> tuple[int, int, int, int, torch.Tensor]:
+    """(correct tokens, masked tokens, correct sequences, sequences with a masked position,
+    predictions)."""
+    pred = model(tokens).argmax(-1)
+    right = (pred == targets) | ~mask
+    has = mask.any(dim=1)
+    return (
+        int(((pred == targets) & mask).sum()),
+        int(mask.sum()),
+        int((right.all(dim=1) & has).sum()),
+        int(has.sum()),
+        pred,
+    )
+
+
+@torch.no_grad()
+def evaluate_lengths(
+    model: SequenceModel,
+    source: DataSource,
+    lengths: list[int],
+    n_sequences: int,
+    seed: int,
+    device: torch.device,
+    split: str = "test",
+) -> list[dict[str, Any]]:
+    """Per-length token / sequence / scaled accuracy on ``n_sequences`` sequences of ``split``."""
+    was_training = model.training
+    model.eval()
+    rows = []
+    for length in lengths:
+        rng = source.rng(split, seed) if split == "val" else source.rng(split, seed, 1_000_000 + length)
+        ct = nt = cs = ns = 0
+        counts = np.zeros(source.probe.n_classes, dtype=np.int64)
+        stats: dict[str, list[float]] = {}
+        left = n_sequences
+        while left > 0:
+            b = source.batch(split, rng, min(EVAL_CHUNK, left), length)
+            left -= b.tokens.shape[0]
+            counts += np.bincount(b.targets[b.mask], minlength=counts.size)
+            a, n, s, m, _ = accuracy_counts(model, *to_device(b, device))
+            ct, nt, cs, ns = ct + a, nt + n, cs + s, ns + m
+            for k, v in model.last_stats.items():
+                stats.setdefault(k, []).append(v)
+        token_acc = ct / max(nt, 1)
+        chance = float(counts.max() / max(counts.sum(), 1))
+        row: dict[str, Any] = {
+            "length": int(length),
+            "token_acc": token_acc,
+            "seq_acc": cs / max(ns, 1),
+            "scaled_acc": (token_acc - chance) / (1 - chance) if chance < 1 else float(token_acc == 1.0),
+            "chance": chance,
+            "n_sequences": n_sequences,
+            "n_tokens": nt,
+        }
+        row.update({k: float(np.mean(v)) for k, v in stats.items()})
+        rows.append(row)
+    model.train(was_training)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance and files
+# ---------------------------------------------------------------------------------------------
+
+
+def _git_sha() -> str | None:
+    root = Path(archlab.__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Versions, git SHA and machine: what a result needs to be traced back."""
+    return {
+        "versions": {
+            "archlab": archlab.__version__,
+            "torch": torch.__version__,
+            "optuna": _version("optuna"),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "git_sha": _git_sha(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "torch_threads": torch.get_num_threads(),
+        "host": platform.node(),
+    }
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write JSON to a temporary file in the same folder, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, default=_json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def save_checkpoint_atomic(path: Path, model: SequenceModel, extra: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"model": model.state_dict(), **extra}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def run_id(probe: Probe, model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
+    """A readable, unique folder name: ``<probe>-<mixer>-s<seed>-<config hash>``."""
+    blob = json.dumps(
+        [probe.spec(), model_cfg.model_dump(), train_cfg.model_dump(exclude={"seed"})],
+        sort_keys=True,
+        default=str,
+    )
+    digest = hashlib.sha1(blob.encode()).hexdigest()[:8]
+    safe = "".join(c if c.isalnum() or c in "-_=" else "_" for c in probe.spec())
+    return f"{safe}-{model_cfg.mixer}-s{train_cfg.seed}-{digest}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_lr_ratio·lr`` at the end."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    span = max(1, cfg.steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / span)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+@contextlib.contextmanager
+def _autocast(device: torch.device, dtype: str) -> Iterator[None]:
+    if dtype == "bfloat16":
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def train_run(
+    probe: Probe | DataSource,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Train ``model_cfg`` on ``probe`` with ``train_cfg``, evaluate, return the result record.
+
+    ``probe`` may be a :class:`DataSource` (a suite entry). The record is also written to
+    ``out_dir/result.json`` when ``out_dir`` is given. Divergence and out-of-memory end the run
+    with that status; Ctrl-C writes the record with status ``interrupted`` and re-raises.
+    """
+    source = probe if isinstance(probe, DataSource) else DataSource.from_probe(probe)
+    source.train_lengths = _lengths(train_cfg.train_lengths, source.train_lengths)
+    source.test_lengths = _lengths(train_cfg.test_lengths, source.test_lengths)
+    for split, lengths in (("train_lengths", source.train_lengths), ("test_lengths", source.test_lengths)):
+        if lengths[0] < source.probe.min_length:
+            raise ConfigError(
+                f"train.{split}", f"length {lengths[0]} is below the minimum of probe {source.probe.name!r}",
+                f">= {source.probe.min_length}",
+            )  # fmt: skip
+    if model_cfg.head != "token":
+        raise ConfigError("model.head", "probes label every position; use head: token", "token")
+
+    device = resolve_device(train_cfg.device)
+    seed = train_cfg.seed
+    torch.manual_seed(seed)
+    if model_cfg.init_seed is None:
+        model_cfg = model_cfg.model_copy(update={"init_seed": seed})
+    record: dict[str, Any] = {
+        "status": "running",
+        "reason": "",
+        "seed": seed,
+        "probe": source.probe.spec(),
+        "probe_name": source.probe.name,
+        "probe_params": dict(source.probe.params),
+        "theory": source.probe.theory.to_dict(),
+        "suite": source.suite.name if source.suite is not None else None,
+        "model": model_cfg.model_dump(),
+        "train": train_cfg.model_dump(),
+        "train_lengths": source.train_lengths,
+        "test_lengths": source.test_lengths,
+        **provenance(device),
+    }
+    out_path = Path(out_dir) if out_dir is not None else None
+    start = time.perf_counter()
+    curve: list[dict[str, Any]] = []
+    record["curve"] = curve
+    tokens_seen = 0
+    step = 0
+    model: SequenceModel | None = None
+    try:
+        model = build_model(model_cfg, source.probe.vocab_size, source.probe.n_classes, device=device)
+        if train_cfg.dtype == "float64":
+            model = model.double()
+        record["features"] = model.features(seq_len=max(source.test_lengths)).to_dict()
+        record["n_params"] = sum(p.numel() for p in model.parameters())
+        opt = make_optimizer(model, train_cfg)
+        rng = source.rng("train", seed)
+        longest = max(source.train_lengths)
+        streak = 0
+        status = "completed"
+        model.train()
+        for step in range(train_cfg.steps):
+            length = curriculum_length(source.train_lengths, train_cfg.curriculum, step, train_cfg.steps, rng)
+            tokens, targets, mask = to_device(source.batch("train", rng, train_cfg.batch, length), device)
+            lr = lr_at(step, train_cfg)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            model.set_progress(step / train_cfg.steps)
+            with _autocast(device, train_cfg.dtype):
+                logits = model(tokens)
+            task_loss = masked_loss(logits, targets, mask)
+            loss = task_loss + model.last_aux_loss.float()
+            if not torch.isfinite(loss):
+                status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_cfg.clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip)
+            opt.step()
+            tokens_seen += tokens.numel()
+            last = step + 1 == train_cfg.steps or (
+                train_cfg.token_budget is not None and tokens_seen >= train_cfg.token_budget
+            )
+            metrics = {"loss": float(task_loss.detach()), "lr": lr}
+            if (step + 1) % train_cfg.eval_every == 0 or last:
+                val = evaluate_lengths(
+                    model, source, [longest], train_cfg.val_batch, seed, device, split="val"
+                )[0]
+                point = {
+                    "step": step + 1,
+                    "tokens": tokens_seen,
+                    "elapsed_s": time.perf_counter() - start,
+                    "loss": metrics["loss"],
+                    "aux_loss": float(model.last_aux_loss.detach()),
+                    "lr": lr,
+                    "val_length": longest,
+                    "val_token_acc": val["token_acc"],
+                    "val_seq_acc": val["seq_acc"],
+                    **{k: v for k, v in model.last_stats.items()},
+                }
+                curve.append(point)
+                metrics.update(val_token_acc=val["token_acc"], val_seq_acc=val["seq_acc"])
+                streak = streak + 1 if val["seq_acc"] >= train_cfg.solve_threshold else 0
+                if train_cfg.early_stop and streak >= train_cfg.solve_patience:
+                    status = "solved"
+            if progress is not None:
+                progress(step + 1, train_cfg.steps, metrics)
+            if status == "solved" or last:
+                break
+        record["status"] = status
+        if status != "diverged" and curve and curve[-1]["val_seq_acc"] >= train_cfg.solve_threshold:
+            record["solved_train"] = True
+        else:
+            record["solved_train"] = False
+        record["range_eval"] = (
+            evaluate_lengths(model, source, source.test_lengths, train_cfg.eval_batch, seed, device)
+            if status != "diverged"
+            else []
+        )
+    except KeyboardInterrupt:
+        record["status"], record["reason"] = "interrupted", f"interrupted at step {step}"
+        _finish(record, start, tokens_seen, step, out_path, model, train_cfg)
+        raise
+    except Exception as exc:
+        if not _is_oom(exc):
+            raise
+        record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
+        record.setdefault("range_eval", [])
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    _finish(record, start, tokens_seen, step, out_path, model, train_cfg)
+    return record
+
+
+def _finish(
+    record: dict[str, Any],
+    start: float,
+    tokens_seen: int,
+    step: int,
+    out_path: Path | None,
+    model: SequenceModel | None,
+    train_cfg: TrainConfig,
+) -> None:
+    record["wall_time_s"] = time.perf_counter() - start
+    record["tokens_seen"] = tokens_seen
+    record["steps_run"] = step + 1 if record["status"] in ("completed", "solved") else step
+    record.setdefault("range_eval", [])
+    if out_path is None:
+        return
+    out_path.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_path / "result.json", record)
+    if train_cfg.checkpoint and model is not None:
+        save_checkpoint_atomic(out_path / "checkpoint.pt", model, {"model_config": record["model"]})
