@@ -32,8 +32,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_probes.py
-	$(BIN)/python benchmarks/bench_scans.py
-	$(BIN)/python benchmarks/bench_scan_householder.py
+	$(BIN)/python benchmarks/bench_mixers.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests benchmarks

@@ -56,14 +56,15 @@ class Settings:
     chunk: int | None = None  # scan:diag chunk length (None: auto_chunk)
 
 
-def measure_bandwidth(min_time: float) -> float:
-    """Best bytes/s of ``torch.add(x, y, out=z)`` on 256 MiB fp32 tensors (3 × 256 MiB per call).
+def measure_bandwidth(min_time: float, mib: int = 256) -> float:
+    """Best bytes/s of ``torch.add(x, y, out=z)`` on ``mib`` MiB fp32 tensors (3 × ``mib`` MiB per
+    call; keep it well above the L3 cache).
 
     The best call, not the median: the ceiling should not be lowered by a noisy neighbour.
     """
     import torch
 
-    n = 64 * 2**20
+    n = mib * 2**18
     x, y, z = torch.rand(n), torch.rand(n), torch.empty(n)
     torch.add(x, y, out=z)
     best = float("inf")

@@ -44,15 +44,25 @@ def test_measured_value_uses_lengths_beyond_training() -> None:
 def test_fails_is_inconclusive_without_a_success_in_the_row() -> None:
     row = rp.Row("x", "t", "s", "parity", cases=(), train={})
     pos, neg = rp.Case("a", {}, "solves"), rp.Case("b", {}, "fails")
-    results = [rp._summary(row, pos, [0.2], ["completed"], []), rp._summary(row, neg, [0.1], ["completed"], [])]
+    results = [rp._summary(row, pos, [0.2], ["done"], []), rp._summary(row, neg, [0.1], ["done"], [])]
     rp._mark_conclusive(results)
     assert [r["agrees"] for r in results] == [False, True]
     assert [r["conclusive"] for r in results] == [True, False]
-    results = [rp._summary(row, pos, [0.95, 0.99], ["solved"] * 2, []), rp._summary(row, neg, [0.97], ["solved"], [])]
+    results = [
+        rp._summary(row, pos, [0.95, 0.99], ["solved"] * 2, []),
+        rp._summary(row, neg, [0.97], ["solved"], []),
+    ]
     rp._mark_conclusive(results)
     assert results[0]["measured_sd"] == pytest.approx(0.0283, abs=1e-3)
     assert results[1]["agrees"] is False and results[1]["conclusive"] is True
 
+
+TINY_TRAIN: dict[str, Any] = {
+    "steps": 150, "batch": 32, "lr": 1e-2, "eval_every": 50, "train_lengths": {"min": 1, "max": 8},
+    "test_lengths": [12], "val_batch": 32, "eval_batch": 64, "device": "cpu",
+}  # fmt: skip
+SIGNED = {"mixer": "diag_rnn", "eig_range": "signed", "width": 16, "layers": 1}
+UNIT = {**SIGNED, "eig_range": "unit"}
 
 TINY = (
     rp.Row(
@@ -60,12 +70,11 @@ TINY = (
         title="tiny parity",
         source="smoke test",
         probe="parity",
-        train={"steps": 150, "batch": 32, "lr": 1e-2, "eval_every": 50, "train_lengths": {"min": 1, "max": 8},
-               "test_lengths": [12], "val_batch": 32, "eval_batch": 64, "device": "cpu"},  # fmt: skip
+        train=TINY_TRAIN,
         in_quick=True,
         cases=(
-            rp.Case("signed", {"mixer": "diag_rnn", "eig_range": "signed", "width": 16, "layers": 1}, "solves", "R2"),
-            rp.Case("unit", {"mixer": "diag_rnn", "eig_range": "unit", "width": 16, "layers": 1}, "fails", "R1"),
+            rp.Case("signed", SIGNED, "solves", "R2"),
+            rp.Case("unit", UNIT, "fails", "R1"),
         ),
     ),
 )

@@ -40,7 +40,17 @@ def test_signed_diagonal_rnn_learns_parity_and_generalises(tmp_path: Path) -> No
     # the record on disk is the returned one
     on_disk = json.loads((tmp_path / "run" / "result.json").read_text())
     assert on_disk == json.loads(json.dumps(rec))
-    for key in ("seed", "model", "train", "versions", "git_sha", "device", "wall_time_s", "tokens_seen", "curve"):
+    for key in (
+        "seed",
+        "model",
+        "train",
+        "versions",
+        "git_sha",
+        "device",
+        "wall_time_s",
+        "tokens_seen",
+        "curve",
+    ):
         assert key in on_disk
     assert on_disk["versions"]["torch"] == torch.__version__
     assert on_disk["model"]["init_seed"] == 0 and on_disk["features"]["eig_range"] == "signed"
@@ -103,7 +113,9 @@ def test_out_of_memory_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert rec["status"] == "oom" and "simulated" in rec["reason"]
 
 
-def test_interrupt_writes_a_complete_record_and_reraises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_interrupt_writes_a_complete_record_and_reraises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     calls = {"n": 0}
     import archlab.train as train_mod
 
@@ -162,8 +174,8 @@ runner = CliRunner()
 def test_cli_train_json(tmp_path: Path) -> None:
     r = runner.invoke(
         app,
-        ["train", "--probe", "parity", "--model", "diag_rnn", "--set", "eig_range=signed", "--set", "width=16",
-         "--set", "layers=1", "--set", "train.steps=30", "--set", "eval_every=10",
+        ["train", "--probe", "parity", "--model", "diag_rnn", "--set", "eig_range=signed",
+         "--set", "width=16", "--set", "layers=1", "--set", "train.steps=30", "--set", "eval_every=10",
          "--set", "test_lengths=[21]", "--set", "train_lengths={min: 1, max: 10}", "--seeds", "0,1",
          "--out", str(tmp_path), "--json"],
     )  # fmt: skip
@@ -172,7 +184,9 @@ def test_cli_train_json(tmp_path: Path) -> None:
     assert [rec["seed"] for rec in records] == [0, 1]
     for rec in records:
         assert rec["status"] in ("solved", "completed")
-        assert [set(row) >= {"length", "token_acc", "seq_acc", "scaled_acc"} for row in rec["range_eval"]] == [True]
+        assert [
+            set(row) >= {"length", "token_acc", "seq_acc", "scaled_acc"} for row in rec["range_eval"]
+        ] == [True]
         assert Path(rec["run_dir"], "result.json").is_file()
 
 

@@ -56,8 +56,10 @@ def _divisor_heads(width: int, prefer: tuple[int, ...] = (4, 2, 1)) -> int:
 class DiagRNN(Mixer):
     """Input-dependent diagonal linear recurrence with a learned initial state.
 
-    ``h_t = a_t ⊙ h_{t−1} + (1 − |a_t|) ⊙ v_t``, ``y_t = W_o (h_t ⊙ silu(g_t))`` with ``a_t``,
-    ``v_t``, ``g_t`` linear in ``x_t`` (GLA/Mamba-style gates; the ``1 − |a|`` input scale keeps
+    ``h_t = a_t ⊙ h_{t−1} + (1 − |a_t|) ⊙ v_t``, ``y_t = W_o h_t`` (``W_o (h_t ⊙ silu(g_t))`` with
+    ``gate: true``) with ``a_t``, ``v_t``, ``g_t`` linear in ``x_t`` (GLA/Mamba-style gates; the output
+    gate is optional as in LRU, off by default: it costs a third more projection FLOPs and theory does
+    not depend on it; the ``1 − |a|`` input scale keeps
     the scan's gain ≤ 1, the form the fixed-point iteration of Movahedi et al. uses). ``eig_range``:
 
     * ``unit``: ``a = σ(z) ∈ (0, 1)`` — cannot express parity (THEORY.md R1) nor mod-m counting (R3);
@@ -75,8 +77,9 @@ class DiagRNN(Mixer):
     options: ClassVar[dict[str, tuple[Any, ...]]] = {
         "state_size": (),
         "eig_range": ("unit", "signed", "complex"),
+        "gate": (True, False),
     }
-    defaults: ClassVar[dict[str, Any]] = {"eig_range": "unit"}
+    defaults: ClassVar[dict[str, Any]] = {"eig_range": "unit", "gate": False}
     recurrent = True
     supports_prune = True
 
@@ -88,12 +91,17 @@ class DiagRNN(Mixer):
     def _sizes(cls, cfg: ModelConfig) -> tuple[int, bool]:
         return int(cls.opt(cfg, "state_size")), cls.opt(cfg, "eig_range") == "complex"
 
+    @classmethod
+    def _n_in(cls, cfg: ModelConfig) -> int:
+        """Input-projection columns: z_a | (θ) | v | (v_im) | (g)."""
+        n, cplx = cls._sizes(cfg)
+        return ((4 if cplx else 2) + (1 if cls.opt(cfg, "gate") else 0)) * n
+
     def __init__(self, cfg: ModelConfig, width: int) -> None:
         super().__init__(cfg, width)
         n, cplx = self._sizes(cfg)
         self.n, self.complex, self.signed = n, cplx, self.opt(cfg, "eig_range") == "signed"
-        # columns: z_a | (θ) | v | (v_im) | g
-        self.proj = nn.Linear(width, (5 if cplx else 3) * n)
+        self.proj = nn.Linear(width, self._n_in(cfg))
         self.out = nn.Linear((2 if cplx else 1) * n, width, bias=False)
         self.h0 = nn.Parameter(torch.zeros((2 if cplx else 1) * n))
         self.write = WriteGate(cfg, width) if cfg.prune else None
@@ -109,18 +117,18 @@ class DiagRNN(Mixer):
         n = self.n
         p = self.proj(x)
         if self.complex:
-            z_a, theta, v_re, v_im, g = p.split(n, dim=-1)
+            z_a, theta, v_re, v_im, *g = p.split(n, dim=-1)
             r = torch.sigmoid(z_a)
             ang = math.pi * torch.tanh(theta)
             a = torch.polar(r, ang)
             scale = 1 - r
             u = torch.cat([v_re, v_im], dim=-1)
         else:
-            z_a, u, g = p.split(n, dim=-1)
+            z_a, u, *g = p.split(n, dim=-1)
             a = 2 * torch.sigmoid(z_a) - 1 if self.signed else torch.sigmoid(z_a)
             scale = 1 - a.abs()
         w = self.write(x) if self.write is not None else None
-        return u, (a, scale, w, g)
+        return u, (a, scale, w, g[0] if g else None)
 
     def fp_core(self, u: Tensor, ctx: Any) -> Tensor:
         a, scale, w, _ = ctx
@@ -139,6 +147,8 @@ class DiagRNN(Mixer):
         return torch.cat([h.real, h.imag], dim=-1) if self.complex else h
 
     def fp_out(self, h: Tensor, ctx: Any) -> Tensor:
+        if ctx[3] is None:
+            return self.out(h)
         g = F.silu(ctx[3])
         if self.complex:
             g = torch.cat([g, g], dim=-1)
@@ -168,7 +178,7 @@ class DiagRNN(Mixer):
     @classmethod
     def param_count(cls, cfg: ModelConfig, width: int) -> int:
         n, cplx = cls._sizes(cfg)
-        n_in = (5 if cplx else 3) * n
+        n_in = cls._n_in(cfg)
         s = 2 * n if cplx else n
         gate = WriteGate.param_count(width) if cfg.prune else 0
         return width * n_in + n_in + s * width + s + gate
@@ -176,7 +186,7 @@ class DiagRNN(Mixer):
     @classmethod
     def flops_per_token(cls, cfg: ModelConfig, width: int, seq_len: int) -> float:
         n, cplx = cls._sizes(cfg)
-        n_in = (5 if cplx else 3) * n
+        n_in = cls._n_in(cfg)
         s = 2 * n if cplx else n
         scan = 8 * n if cplx else 2 * n
         return float(2 * width * n_in + 2 * s * width + scan + 2 * s)
