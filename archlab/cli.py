@@ -750,7 +750,9 @@ def reproduce_cmd(
         table.add_column(col)
     for r in results:
         m = "—" if r["measured_mean"] is None else f"{r['measured_mean']:.3f} ± {r['measured_sd']:.3f}"
-        verdict = "[green]yes[/]" if r["agrees"] else "[red]NO[/]"
+        verdict = {"agree": "[green]yes[/]", "not-learned": "[yellow]no: not learned[/]"}.get(
+            r["verdict"], "[bold red]NO: VIOLATION[/]"
+        )
         if not r["conclusive"]:
             verdict += " (inconclusive: no success in this row)"
         table.add_row(
@@ -758,7 +760,12 @@ def reproduce_cmd(
         )
     out.print(table)
     n_agree = sum(r["agrees"] for r in results)
-    out.print(f"{n_agree}/{len(results)} cases agree with the literature. Table: {csv_path} · {json_path}")
+    n_nl = sum(r["verdict"] == "not-learned" for r in results)
+    n_v = sum(r["verdict"] == "violation" for r in results)
+    out.print(
+        f"{n_agree}/{len(results)} cases agree with the literature; {n_nl} not learned within the budget "
+        f"(expressible, training did not find it); {n_v} violations. Table: {csv_path} · {json_path}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

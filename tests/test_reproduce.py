@@ -47,6 +47,7 @@ def test_fails_is_inconclusive_without_a_success_in_the_row() -> None:
     results = [rp._summary(row, pos, [0.2], ["done"], []), rp._summary(row, neg, [0.1], ["done"], [])]
     rp._mark_conclusive(results)
     assert [r["agrees"] for r in results] == [False, True]
+    assert [r["verdict"] for r in results] == ["not-learned", "agree"]
     assert [r["conclusive"] for r in results] == [True, False]
     results = [
         rp._summary(row, pos, [0.95, 0.99], ["solved"] * 2, []),
@@ -55,6 +56,7 @@ def test_fails_is_inconclusive_without_a_success_in_the_row() -> None:
     rp._mark_conclusive(results)
     assert results[0]["measured_sd"] == pytest.approx(0.0283, abs=1e-3)
     assert results[1]["agrees"] is False and results[1]["conclusive"] is True
+    assert results[1]["verdict"] == "violation"
 
 
 TINY_TRAIN: dict[str, Any] = {

@@ -309,16 +309,19 @@ class Householder(Mixer):
 class DenseRNN(Mixer):
     """Input-dependent dense linear RNN (IDS4-like, Merrill et al. 2024 §5).
 
-    ``h_t = Â_t h_{t−1} + B x_t``, ``y_t = C h_t`` with ``A_t = I + W_A x_t + b_A`` reshaped to
-    ``d × d`` (initialised near the identity) and ``Â_t = A_t / max(1, √(‖A_t‖₁‖A_t‖_∞))``: the
-    bound ``‖A‖₂ ≤ √(‖A‖₁‖A‖_∞)`` keeps every step non-expansive, and permutation matrices (what a
-    group word problem needs) pass unchanged. ``state_size`` = d (default min(width, 32)); cost
-    grows as d² per token. A per-step loop (there is no cheaper exact parallel form for dense
-    transitions on a CPU).
+    ``h_t = Â_t h_{t−1} + B x_t``, ``y_t = C h_t``, with a learned ``h_0`` and ``A_t = I + W_A x_t + b_A``
+    reshaped to ``d × d`` (initialised near the identity), scaled to
+    ``Â_t = A_t / max(1, ‖A_t‖_F / √d)``: the root-mean-square singular value is at most 1, and
+    orthogonal matrices — the permutation matrices a group word problem needs among them — pass
+    unchanged. (A bound on the spectral norm, ``√(‖A‖₁‖A‖_∞)``, was tried first: it made A5 unlearnable
+    in 2000 steps, val. sequence accuracy ≤ 0.03, where this one solves it in 400 and generalises from
+    length 16 to 64; with no scaling at all length 64 fails.) ``state_size`` = d (default
+    min(width, 32)); cost grows as d² per token. A per-step loop (there is no cheaper exact parallel
+    form for dense transitions on a CPU).
     """
 
     name = "dense_rnn"
-    summary = "input-dependent dense linear RNN (IDS4-like), A(x) ≈ I at init, non-expansive"
+    summary = "input-dependent dense linear RNN (IDS4-like), A(x) ≈ I at init, RMS singular value ≤ 1"
     options: ClassVar[dict[str, tuple[Any, ...]]] = {"state_size": ()}
     recurrent = True
     supports_prune = True
@@ -336,6 +339,9 @@ class DenseRNN(Mixer):
         self.b = nn.Linear(width, d, bias=False)
         self.c = nn.Linear(d, width, bias=False)
         self.write = WriteGate(cfg, width) if cfg.prune else None
+        # learned initial state (a unit-norm random vector at first): the state can then track a
+        # product of transitions applied to it, the construction behind THEORY.md R9
+        self.h0 = nn.Parameter(torch.randn(d) / math.sqrt(d))
         nn.init.normal_(self.a.weight, std=self.INIT_STD / math.sqrt(width))
         nn.init.zeros_(self.a.bias)
 
@@ -345,8 +351,8 @@ class DenseRNN(Mixer):
         d = self.d
         eye = torch.eye(d, dtype=x.dtype, device=x.device)
         a = self.a(x).view(bsz, t, d, d) + eye
-        norm = torch.sqrt(a.abs().sum(-1).amax(-1) * a.abs().sum(-2).amax(-1))
-        a = a / norm.clamp(min=1.0)[..., None, None]
+        rms = a.square().sum((-1, -2)).sqrt() / math.sqrt(d)
+        a = a / rms.clamp(min=1.0)[..., None, None]
         b = self.b(x)
         if self.write is not None:
             w = self.write(x)
@@ -356,7 +362,7 @@ class DenseRNN(Mixer):
 
     def forward(self, x: Tensor) -> Tensor:
         a, b = self.transitions(x)
-        h = x.new_zeros(x.shape[0], self.d, 1)
+        h = self.h0.to(x.dtype).expand(x.shape[0], self.d).unsqueeze(-1)
         hs = []
         for a_t, b_t in zip(a.unbind(1), b.unbind(1), strict=True):
             h = torch.baddbmm(b_t.unsqueeze(-1), a_t, h)
@@ -377,7 +383,7 @@ class DenseRNN(Mixer):
     def param_count(cls, cfg: ModelConfig, width: int) -> int:
         d = int(cls.opt(cfg, "state_size"))
         write = WriteGate.param_count(width) if cfg.prune else 0
-        return width * d * d + d * d + 2 * width * d + write
+        return width * d * d + d * d + 2 * width * d + d + write
 
     @classmethod
     def flops_per_token(cls, cfg: ModelConfig, width: int, seq_len: int) -> float:
