@@ -165,7 +165,8 @@ ROWS: tuple[Row, ...] = (
         title="Z60 (abelian): a complex diagonal RNN solves it",
         source="Grazzi et al. Thm 3 (R4); Merrill et al. 2024",
         probe="Z60",
-        probe_params=_GEN,
+        # all elements as tokens: Z60's generating set is one 60-cycle, and with it alone the
+        # label is a function of the position, with classes beyond the training lengths never seen
         train=_GROUPS,
         cases=(
             Case("diag_rnn complex", _diag("complex", width=64, layers=2), "solves", "R4"),
