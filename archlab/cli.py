@@ -12,12 +12,12 @@ import shutil
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from archlab import __version__
+from archlab.atomic import json_default
 from archlab.errors import ArchlabError, ConfigError
 
 app = typer.Typer(
@@ -69,19 +69,7 @@ def parse_params(items: list[str] | None) -> dict[str, str]:
 
 
 def echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, default=_json_default))
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    typer.echo(json.dumps(obj, default=json_default))
 
 
 @app.callback(invoke_without_command=True)
@@ -309,25 +297,29 @@ AXIS_FIELDS = {
 }
 
 
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """``["model.eig_range=signed", "layers=3"]`` → ``{"eig_range": "signed", "layers": 3}``.
-
-    Values are read as YAML scalars (``3`` → int, ``true`` → bool, ``null`` → None); the
-    ``model.`` prefix is optional.
-    """
+def set_pairs(items: list[str] | None) -> list[tuple[str, Any]]:
+    """``--set`` items → ``(key, value)`` pairs, values read as YAML scalars (``3`` → int,
+    ``true`` → bool, ``null`` → None, ``[1, 2]`` → list; unparsable text stays a string)."""
     import yaml
 
-    values: dict[str, Any] = {}
+    pairs: list[tuple[str, Any]] = []
     for item in items or []:
         key, sep, raw = item.partition("=")
-        key = key.strip().removeprefix("model.")
+        key = key.strip()
         if not sep or not key:
             raise ConfigError("--set", f"{item!r} is not of the form key=value", "key=value")
         try:
-            values[key] = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
-            values[key] = raw
-    return values
+            value = raw
+        pairs.append((key, value))
+    return pairs
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["model.eig_range=signed", "layers=3"]`` → ``{"eig_range": "signed", "layers": 3}``
+    (the ``model.`` prefix is optional)."""
+    return {key.removeprefix("model."): value for key, value in set_pairs(items)}
 
 
 def _mixer_catalogue() -> list[dict[str, Any]]:
@@ -489,17 +481,7 @@ def split_sets(items: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]
 
     model: dict[str, Any] = {}
     train: dict[str, Any] = {}
-    import yaml
-
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError("--set", f"{item!r} is not of the form key=value", "key=value")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+    for key, value in set_pairs(items):
         section, dot, name = key.partition(".")
         if dot and section in ("model", "train"):
             (model if section == "model" else train)[name] = value

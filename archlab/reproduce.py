@@ -21,15 +21,17 @@ adds rows 4–7 and uses ≥ 3 seeds.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from archlab.atomic import atomic_write, write_json_atomic
 from archlab.config import ModelConfig, TrainConfig
 from archlab.probes import make_probe
-from archlab.train import run_id, train_run, write_json_atomic
+from archlab.train import run_id, train_run
 
 __all__ = ["ROWS", "SOLVED", "Case", "Row", "run_matrix", "summarise"]
 
@@ -275,7 +277,10 @@ def run_matrix(
     on_case: Callable[[Row, Case, int, dict[str, Any]], None] | None = None,
     progress_factory: Callable[[str, int], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every case of ``rows`` for every seed; return one summary dict per case."""
+    """Run every case of ``rows`` for every seed; return one summary dict per case.
+
+    ``progress_factory(label, steps)``, if given, returns a context manager that yields the
+    progress hook of one training run."""
     results: list[dict[str, Any]] = []
     for row in rows:
         probe = make_probe(row.probe, **row.probe_params)
@@ -289,16 +294,12 @@ def run_matrix(
                 tcfg = _case_train(row, quick, seed)
                 mcfg = ModelConfig(**case.model)
                 run_dir = Path(out_dir) / "runs" / run_id(probe, mcfg, tcfg) if out_dir is not None else None
-                hook = (
-                    progress_factory(f"row {row.id} · {case.label} · seed {seed}", tcfg.steps)
-                    if progress_factory
-                    else None
+                label = f"row {row.id} · {case.label} · seed {seed}"
+                bar = (
+                    progress_factory(label, tcfg.steps) if progress_factory else contextlib.nullcontext(None)
                 )
-                if hook is not None:
-                    with hook as cb:
-                        rec = train_run(probe, mcfg, tcfg, out_dir=run_dir, progress=cb)
-                else:
-                    rec = train_run(probe, mcfg, tcfg, out_dir=run_dir)
+                with bar as hook:
+                    rec = train_run(probe, mcfg, tcfg, out_dir=run_dir, progress=hook)
                 train_max = max(rec["train_lengths"])
                 value = measured_value(rec, train_max)
                 statuses.append(rec["status"])
@@ -367,9 +368,6 @@ def _mark_conclusive(results: list[dict[str, Any]]) -> None:
 def summarise(results: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``reproduce.json`` and ``reproduce.csv`` (atomically) into ``out_dir``."""
     import csv
-    import io
-    import os
-    import tempfile
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -377,13 +375,12 @@ def summarise(results: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path,
     write_json_atomic(json_path, results)
     cols = ["row", "probe", "case", "rule", "expected", "measured", "measured_mean", "measured_sd", "n_seeds",
             "agrees", "verdict", "conclusive", "source"]  # fmt: skip
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(results)
+
+    def write_csv(f: Any) -> None:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(results)
+
     csv_path = out / "reproduce.csv"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".reproduce.csv.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, csv_path)
+    atomic_write(csv_path, write_csv)
     return json_path, csv_path

@@ -36,7 +36,6 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 import archlab
+from archlab.atomic import atomic_write, write_json_atomic
 from archlab.config import ModelConfig, TrainConfig, expand_lengths
 from archlab.errors import ConfigError
 from archlab.models import SequenceModel, build_model, resolve_device
@@ -62,7 +62,6 @@ __all__ = [
     "evaluate_lengths",
     "provenance",
     "train_run",
-    "write_json_atomic",
 ]
 
 log = logging.getLogger(__name__)
@@ -272,43 +271,6 @@ def provenance(device: torch.device) -> dict[str, Any]:
     }
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def save_checkpoint_atomic(path: Path, model: SequenceModel, extra: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"model": model.state_dict(), **extra}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def run_id(probe: Probe, model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
     """A readable, unique folder name: ``<probe>-<mixer>-s<seed>-<config hash>``."""
     blob = json.dumps(
@@ -514,4 +476,5 @@ def _finish(
     out_path.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_path / "result.json", record)
     if train_cfg.checkpoint and model is not None:
-        save_checkpoint_atomic(out_path / "checkpoint.pt", model, {"model_config": record["model"]})
+        state = {"model": model.state_dict(), "model_config": record["model"]}
+        atomic_write(out_path / "checkpoint.pt", lambda f: torch.save(state, f), mode="wb")

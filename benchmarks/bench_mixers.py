@@ -89,7 +89,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -102,6 +101,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # siblings, also when 
 import bench_scan_householder
 import bench_scans
 from _common import measure, reexec_with_tunables
+
+from archlab.atomic import atomic_write
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 GOAL_VS_LSTM = 2.0
@@ -635,18 +636,6 @@ def slopes(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_atomic(path: Path, write: Callable[[Any], None], mode: str = "w") -> None:
-    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     """Log-log plot of fwd+bwd seconds per batch against T, one line per mixer, with guides."""
     import matplotlib
@@ -691,7 +680,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=110), mode="wb")
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), mode="wb")
     plt.close(fig)
 
 
@@ -893,7 +882,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"meta": meta, "machine": machine, "rows": rows, "slopes": scaling}
-    write_atomic(args.out / "bench_mixers.json", lambda f: json.dump(report, f, indent=1))
+    atomic_write(args.out / "bench_mixers.json", lambda f: json.dump(report, f, indent=1))
     title = f"mixers fwd+bwd, B={run.batch} W={run.width} fp32, {meta['threads']} threads"
     plot(rows, args.out / "bench_mixers.png", title)
     log(f"wrote {args.out / 'bench_mixers.json'} and {args.out / 'bench_mixers.png'}")

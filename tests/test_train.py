@@ -204,3 +204,17 @@ def test_cli_train_json(tmp_path: Path) -> None:
 def test_cli_train_bad_input(args: list[str], needle: str) -> None:
     r = runner.invoke(app, ["train", *args])
     assert r.exit_code == 2 and needle in r.stderr, r.stderr
+
+
+def test_checkpoint_is_written_and_loads(tmp_path: Path) -> None:
+    rec = train_run(make_probe("parity"), SMALL, quick(steps=5, checkpoint=True), out_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["model_config"] == rec["model"]
+    assert set(state["model"]) == set(train_mod_state_keys())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "result.json"]
+
+
+def train_mod_state_keys() -> list[str]:
+    from archlab.models import build_model
+
+    return list(build_model(SMALL, 2, 2, device="cpu").state_dict())
