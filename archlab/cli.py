@@ -758,7 +758,7 @@ def reproduce_cmd(
 @app.command("demo")
 @friendly
 def demo() -> None:
-    """A short tour of the probe suite (the full demo study arrives with the search)."""
+    """A short tour: the probes, the group facts, and parity trained on two diagonal RNNs."""
     from rich.progress import track
 
     showcase = [
@@ -801,7 +801,36 @@ def demo() -> None:
         "Z60, A4xZ5 and A5 all have 60 elements and differ only in structure: theory predicts that "
         "no fixed-depth diagonal model tracks A5 (non-solvable) at all lengths."
     )
-    out.print("Next: archlab probe list · archlab probe sample S5 --length 8 · archlab probe facts A5")
+    _demo_parity()
+    out.print(
+        "Next: archlab probe list · archlab model list · archlab reproduce --quick · "
+        "archlab train --probe S5 -p generators=generators --model householder --set householder_factors=4"
+    )
+
+
+def _demo_parity() -> None:
+    """Train two diagonal RNNs on parity (eigenvalues in [0,1] vs [−1,1]) and test them longer."""
+    from archlab.config import ModelConfig, TrainConfig
+    from archlab.probes import make_probe
+    from archlab.train import train_run
+
+    out.rule("[bold]parity: a diagonal RNN needs negative eigenvalues (THEORY.md R1, R2)")
+    tcfg = TrainConfig(
+        steps=300, batch=64, lr=1e-2, eval_every=50, train_lengths={"min": 1, "max": 40},
+        test_lengths=[41, 64, 128], val_batch=64, eval_batch=128, device="auto",
+    )  # fmt: skip
+    table = Table(
+        title="trained on lengths 1–40, tested longer (sequence accuracy, seed 0)", title_justify="left"
+    )
+    for col in ("model", "status", "41", "64", "128"):
+        table.add_column(col)
+    for eig in ("unit", "signed"):
+        cfg = ModelConfig(mixer="diag_rnn", eig_range=eig, width=32, layers=1)
+        with _progress(f"diag_rnn eig_range={eig}", tcfg.steps, out.is_terminal) as hook:
+            rec = train_run(make_probe("parity"), cfg, tcfg, progress=hook)
+        accs = [f"{r['seq_acc']:.2f}" for r in rec["range_eval"]]
+        table.add_row(f"diag_rnn eig_range={eig}", rec["status"], *accs)
+    out.print(table)
 
 
 def main() -> None:

@@ -126,6 +126,7 @@ def test_probe_suite(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_demo_runs() -> None:
     code, out, _ = run("demo")
     assert code == 0 and "A5" in out and "parity" in out
+    assert "diag_rnn eig_range=signed" in out and "diag_rnn eig_range=unit" in out
 
 
 def test_version_and_help() -> None:
