@@ -816,7 +816,7 @@ def _demo_parity() -> None:
 
     out.rule("[bold]parity: a diagonal RNN needs negative eigenvalues (THEORY.md R1, R2)")
     tcfg = TrainConfig(
-        steps=300, batch=64, lr=1e-2, eval_every=50, train_lengths={"min": 1, "max": 40},
+        steps=300, batch=64, lr=1e-2, eval_every=50, train_lengths=list(range(1, 41)),
         test_lengths=[41, 64, 128], val_batch=64, eval_batch=128, device="auto",
     )  # fmt: skip
     table = Table(
