@@ -288,6 +288,9 @@ AXIS_FIELDS = {
         "fp_mixer",
         "fp_rank",
         "fp_sample",
+        "fp_shift",
+        "fp_grad",
+        "fp_eval_iters",
         "depth_repeat",
         "halting",
         "ponder_cost",
@@ -676,12 +679,25 @@ def reproduce_cmd(
     ] = "reports/reproduce",
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as a JSON list.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="Training runs at once, in separate processes (cores split between them).",
+        ),
+    ] = 1,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Retrain runs whose finished record is already in --out.")
+    ] = False,
 ) -> None:
     """Rerun the published expressivity verdicts (THEORY.md) at CPU scale: measured vs expected.
 
     Each case trains one architecture on one probe (same budget within a row) and is scored by
     its mean scaled accuracy on test lengths beyond training (solves if >= 0.9). A "fails"
-    expectation is marked inconclusive when no "solves" case of its row succeeded.
+    expectation is marked inconclusive when no "solves" case of its row succeeded. Runs already
+    finished in --out (same configuration and seed) are reused, so an interrupted matrix resumes.
     """
     from archlab.errors import UnknownNameError
     from archlab.reproduce import ROWS, run_matrix, summarise
@@ -717,7 +733,9 @@ def reproduce_cmd(
         quick,
         out_dir,
         on_case=on_case,
-        progress_factory=factory if show else None,
+        progress_factory=factory if show and workers == 1 else None,
+        workers=workers,
+        resume=not fresh,
     )
     json_path, csv_path = summarise(results, out_dir)
     if as_json:

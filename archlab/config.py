@@ -182,7 +182,8 @@ class ModelConfig(StrictModel):
     Search axes:
 
     * recurrence depth — ``fp_iters`` (fixed-point iterations of a recurrent mixer, Movahedi et
-      al. 2025) with ``fp_tol``, ``fp_mixer``, ``fp_rank``, ``fp_sample``; and ``depth_repeat``
+      al. 2025) with ``fp_tol``, ``fp_mixer``, ``fp_rank``, ``fp_sample``, ``fp_shift``, ``fp_grad``,
+      ``fp_eval_iters``; and ``depth_repeat``
       (a weight-tied block applied k times) with optional ``halting: act`` and ``ponder_cost``;
     * hierarchy — ``hier_levels`` and ``hier_stride``;
     * context pruning — ``prune`` with ``prune_gamma`` (sparsity weight) and ``prune_keep``.
@@ -215,6 +216,9 @@ class ModelConfig(StrictModel):
     fp_mixer: Literal["householder", "lowrank"] = "householder"
     fp_rank: int = Field(default=2, ge=1, le=64)
     fp_sample: bool = False
+    fp_shift: bool = False
+    fp_grad: Literal["last", "all"] = "last"
+    fp_eval_iters: int | None = Field(default=None, ge=1, le=4096)
     depth_repeat: int = Field(default=1, ge=1, le=64)
     halting: Literal["none", "act"] = "none"
     ponder_cost: float = Field(default=0.01, ge=0.0)
@@ -302,7 +306,7 @@ class ModelConfig(StrictModel):
             )
         return v
 
-    @field_validator("fp_tol", "fp_mixer", "fp_rank", "fp_sample")
+    @field_validator("fp_tol", "fp_mixer", "fp_rank", "fp_sample", "fp_shift", "fp_grad", "fp_eval_iters")
     @classmethod
     def _fp_option(cls, v: Any, info: ValidationInfo) -> Any:
         if info.data.get("fp_iters", 0) is None:

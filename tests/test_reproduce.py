@@ -97,6 +97,34 @@ def test_reproduce_smoke_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert (tmp_path / "reproduce.csv").read_text().splitlines()[0].startswith("row,probe,case")
 
 
+def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[str] = []
+    real = rp.train_run
+
+    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(str(kwargs.get("out_dir")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rp, "train_run", counting)
+    first = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path)
+    assert len(calls) == 4
+    # an interrupted run is redone; finished ones are reused
+    victim = Path(first[0]["run_dirs"][1]) / "result.json"
+    rec = json.loads(victim.read_text())
+    victim.write_text(json.dumps({**rec, "status": "interrupted"}))
+    calls.clear()
+    again = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path)
+    assert calls == [first[0]["run_dirs"][1]]
+    assert [r["measured_per_seed"] for r in again] == [r["measured_per_seed"] for r in first]
+    # two worker processes, fresh: the same numbers (each run is seeded), in the same order
+    par = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path / "par", workers=2)
+    assert [r["case"] for r in par] == [r["case"] for r in first]
+    for a, b in zip(par, first, strict=True):
+        assert a["measured_per_seed"] == pytest.approx(b["measured_per_seed"], abs=1e-6)
+
+
 def test_reproduce_unknown_row() -> None:
     r = CliRunner().invoke(app, ["reproduce", "--rows", "9"])
     assert r.exit_code == 2 and "unknown reproduction row '9'" in r.stderr

@@ -197,6 +197,8 @@ class ModelFeatures:
     causal: bool
     fp_iters: int | None
     fp_tol: float | None
+    #: the fixed point's transition also depends on the previous state (a nonlinear RNN)
+    fp_shift: bool
     depth_repeat: int
     halting: str
     hier_levels: int
@@ -238,7 +240,8 @@ def _block_flops(cfg: ModelConfig, seq_len: int) -> float:
         length = max(1, seq_len // (cfg.hier_stride**level if cfg.hier_levels > 1 else 1))
         one = cls.flops_per_token(cfg, w, length)
         if cfg.fp_iters is not None:  # at the cap (an upper bound): each iteration mixes and scans
-            one = cfg.fp_iters * (one + 4.0 * cfg.fp_rank * cls.fp_dim(cfg, w))
+            n = cls.fp_dim(cfg, w)
+            one = cfg.fp_iters * (one + 4.0 * cfg.fp_rank * n + (2.0 * n * w if cfg.fp_shift else 0.0))
         total += rate * one + (2.0 * w * w * rate if level > 0 else 0.0)
     total += 4.0 * w * _mlp_hidden(cfg)
     return total * cfg.depth_repeat
@@ -278,6 +281,7 @@ def model_features(
         causal=cfg.causal,
         fp_iters=cfg.fp_iters,
         fp_tol=cfg.fp_tol if cfg.fp_iters is not None else None,
+        fp_shift=cfg.fp_iters is not None and cfg.fp_shift,
         depth_repeat=cfg.depth_repeat,
         halting=cfg.halting,
         hier_levels=cfg.hier_levels,

@@ -83,9 +83,8 @@ def test_fixed_point_needs_more_iterations_for_longer_prefixes() -> None:
     assert per_pos[-1] > per_pos[0]
 
 
-def test_fixed_point_gradient_flows_through_one_iteration_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = ModelConfig(mixer="diag_rnn", width=W, fp_iters=6, fp_tol=1e-30)
-    fp = FixedPoint(DiagRNN(cfg, W), cfg, W)
+def _record_grad_mode(monkeypatch: pytest.MonkeyPatch, fp: FixedPoint) -> list[bool]:
+    """Patch ``fp``'s core to record, per call, whether gradients were enabled."""
     calls: list[bool] = []
     core = fp.mixer.fp_core
 
@@ -94,6 +93,13 @@ def test_fixed_point_gradient_flows_through_one_iteration_only(monkeypatch: pyte
         return core(u, ctx)
 
     monkeypatch.setattr(fp.mixer, "fp_core", counting)
+    return calls
+
+
+def test_fixed_point_gradient_flows_through_one_iteration_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = ModelConfig(mixer="diag_rnn", width=W, fp_iters=6, fp_tol=1e-30)
+    fp = FixedPoint(DiagRNN(cfg, W), cfg, W)
+    calls = _record_grad_mode(monkeypatch, fp)
     fp(torch.randn(2, 5, W)).sum().backward()
     assert calls == [False] * 5 + [True]
 
@@ -106,6 +112,69 @@ def test_fixed_point_sampled_cap_varies_in_training_only() -> None:
     assert len(caps) > 3 and min(caps) >= 1 and max(caps) <= 24
     fp.eval()
     assert {fp.cap() for _ in range(20)} == {6}
+
+
+def test_fixed_point_eval_cap_is_used_in_evaluation_only() -> None:
+    cfg = ModelConfig(mixer="diag_rnn", width=W, fp_iters=3, fp_eval_iters=9, fp_tol=1e-30)
+    fp = FixedPoint(DiagRNN(cfg, W), cfg, W)
+    fp(torch.randn(2, 5, W))
+    assert fp.last_iters == 3
+    fp.eval()
+    fp(torch.randn(2, 5, W))
+    assert fp.last_iters == 9
+
+
+def test_fixed_point_grad_all_backpropagates_through_every_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = ModelConfig(mixer="diag_rnn", width=W, fp_iters=4, fp_tol=1e-30, fp_grad="all")
+    fp = FixedPoint(DiagRNN(cfg, W), cfg, W)
+    calls = _record_grad_mode(monkeypatch, fp)
+    x = torch.randn(2, 5, W, requires_grad=True)
+    fp(x).sum().backward()
+    assert calls == [True] * 4
+    with torch.no_grad():  # evaluation under no_grad stays gradient-free
+        calls.clear()
+        fp(x)
+    assert calls == [False] * 4
+
+
+def test_fixed_point_shift_starts_as_the_plain_iteration_and_is_a_nonlinear_rnn() -> None:
+    """fp_shift: W = 0 at init gives the unshifted model; with W ≠ 0 and enough iterations the
+    output is the sequential fixed point of h_t = F(h_{t−1}, x_t), computed here position by position."""
+    torch.manual_seed(0)
+    t_len = 6
+    plain = ModelConfig(mixer="diag_rnn", width=W, eig_range="signed", fp_iters=t_len + 2, fp_tol=1e-30)
+    shifted = plain.model_copy(update={"fp_shift": True})
+    a = FixedPoint(DiagRNN(plain, W), plain, W)
+    b = FixedPoint(DiagRNN(shifted, W), shifted, W)
+    b.load_state_dict(a.state_dict(), strict=False)
+    x = torch.randn(2, t_len, W)
+    torch.testing.assert_close(b(x), a(x))
+    assert b.shift is not None
+    with torch.no_grad():
+        b.shift.weight.normal_(std=0.5)
+        y = b(x)
+        # sequential reference: at position t the inputs depend on the converged h_{t-1}; solve the
+        # per-position implicit equation with many plain iterations on the prefix
+        h_prev = torch.zeros(2, b.n)
+        hs: list[torch.Tensor] = []
+        for t in range(t_len):
+            xt = x[:, t : t + 1] + b.shift(h_prev)[:, None]
+            u0, ctx = b.mixer.fp_in(xt)
+            q = b.make_q(xt)
+            h = torch.zeros(2, 1, b.n)
+            for _ in range(200):
+                # one position: the scan's state before t is the converged prefix state
+                u = h + b.apply_q(q, u0 - h)
+                a_t, scale, _, _ = ctx
+                prev = hs[-1][:, None] if hs else b.mixer.h0.expand(2, 1, b.n)
+                h = a_t * prev + scale * u
+            hs.append(h[:, 0])
+            h_prev = h[:, 0]
+        expected = b.mixer.fp_out(
+            torch.stack(hs, 1),
+            b.mixer.fp_in(x + b.shift(torch.nn.functional.pad(torch.stack(hs, 1), (0, 0, 1, 0))[:, :-1]))[1],
+        )
+    torch.testing.assert_close(y, expected, atol=1e-4, rtol=1e-3)
 
 
 class _AddOne(nn.Module):

@@ -43,6 +43,8 @@ def zoo_configs() -> list[dict[str, Any]]:
             out.append({**base, "causal": False, "head": "pooled"})
         if cls.recurrent:
             out.append({**base, "fp_iters": 3})
+            out.append({**base, "fp_iters": 5, "fp_shift": True, "fp_tol": 1e-3})
+            out.append({**base, "fp_iters": 3, "fp_shift": True, "fp_grad": "all", "fp_eval_iters": 7})
             out.append({**base, "fp_iters": 4, "fp_mixer": "lowrank", "fp_rank": 3, "fp_sample": True})
         if cls.supports_prune:
             out.append({**base, "prune": True, "prune_keep": 0.5})
