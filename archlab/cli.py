@@ -851,6 +851,12 @@ def _demo_parity() -> None:
     out.print(table)
 
 
+# ``archlab theory …`` lives in its own module; imported here, after the helpers it uses
+from archlab.cli_theory import theory_app  # noqa: E402
+
+app.add_typer(theory_app, name="theory")
+
+
 def main() -> None:
     app()
 

@@ -294,6 +294,12 @@ class ModelConfig(StrictModel):
             )
         return v
 
+    @classmethod
+    def _is_default(cls, v: Any, info: ValidationInfo) -> bool:
+        """An option left at its default (as in a dumped config) is accepted whatever gates it."""
+        assert info.field_name is not None
+        return bool(v == cls.model_fields[info.field_name].default)
+
     @field_validator("fp_iters")
     @classmethod
     def _fp(cls, v: int | None, info: ValidationInfo) -> int | None:
@@ -309,7 +315,7 @@ class ModelConfig(StrictModel):
     @field_validator("fp_tol", "fp_mixer", "fp_rank", "fp_sample", "fp_shift", "fp_grad", "fp_eval_iters")
     @classmethod
     def _fp_option(cls, v: Any, info: ValidationInfo) -> Any:
-        if info.data.get("fp_iters", 0) is None:
+        if info.data.get("fp_iters", 0) is None and not cls._is_default(v, info):
             raise ValueError(f"{info.field_name} is an option of the fixed-point wrapper: set fp_iters too")
         return v
 
@@ -318,14 +324,18 @@ class ModelConfig(StrictModel):
     def _halting(cls, v: Any, info: ValidationInfo) -> Any:
         if info.field_name == "halting" and v == "act" and info.data.get("depth_repeat", 2) < 2:
             raise ValueError("halting 'act' needs depth_repeat >= 2 (the most steps a token may take)")
-        if info.field_name == "ponder_cost" and info.data.get("halting", "act") != "act":
+        if (
+            info.field_name == "ponder_cost"
+            and info.data.get("halting", "act") != "act"
+            and not cls._is_default(v, info)
+        ):
             raise ValueError("ponder_cost is only used with halting: act")
         return v
 
     @field_validator("hier_stride")
     @classmethod
     def _hier(cls, v: int, info: ValidationInfo) -> int:
-        if info.data.get("hier_levels", 2) < 2:
+        if info.data.get("hier_levels", 2) < 2 and not cls._is_default(v, info):
             raise ValueError("hier_stride is only used with hier_levels >= 2")
         return v
 
@@ -345,7 +355,7 @@ class ModelConfig(StrictModel):
     @field_validator("prune_gamma", "prune_keep")
     @classmethod
     def _prune_option(cls, v: Any, info: ValidationInfo) -> Any:
-        if info.data.get("prune") is False:
+        if info.data.get("prune") is False and not cls._is_default(v, info):
             raise ValueError(f"{info.field_name} is an option of context pruning: set prune: true too")
         return v
 

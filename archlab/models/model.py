@@ -197,6 +197,8 @@ class ModelFeatures:
     causal: bool
     fp_iters: int | None
     fp_tol: float | None
+    #: the iteration cap at evaluation (fp_eval_iters, default fp_iters)
+    fp_eval_iters: int | None
     #: the fixed point's transition also depends on the previous state (a nonlinear RNN)
     fp_shift: bool
     depth_repeat: int
@@ -281,6 +283,7 @@ def model_features(
         causal=cfg.causal,
         fp_iters=cfg.fp_iters,
         fp_tol=cfg.fp_tol if cfg.fp_iters is not None else None,
+        fp_eval_iters=None if cfg.fp_iters is None else (cfg.fp_eval_iters or cfg.fp_iters),
         fp_shift=cfg.fp_iters is not None and cfg.fp_shift,
         depth_repeat=cfg.depth_repeat,
         halting=cfg.halting,

@@ -151,6 +151,11 @@ def test_param_count_matches_features(cfg: ModelConfig) -> None:
         assert feats.state_floats > 0 and feats.state_bits == 24 * feats.state_floats
 
 
+def test_dumped_config_round_trips(cfg: ModelConfig) -> None:
+    """A result record stores ``model_dump()`` (every field, defaults included): it must load back."""
+    assert ModelConfig(**cfg.model_dump()) == cfg
+
+
 def test_meta_device(cfg: ModelConfig) -> None:
     model = build_model(cfg, VOCAB, N_OUT, device="meta")
     assert all(p.device.type == "meta" for p in model.parameters())

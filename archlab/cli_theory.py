@@ -1,0 +1,287 @@
+"""``archlab theory …``: predictions with citations, agreement with measurements, rule texts,
+and the spectral checks of a trained model. Registered on the main app by :mod:`archlab.cli`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from archlab.cli import echo_json, err, friendly, out, parse_params, parse_sets
+from archlab.errors import ConfigError
+
+theory_app = typer.Typer(
+    help="Theory engine: predictions (impossible / expressible / unknown) with the rule and its "
+    "citation, agreement with measured results, rule statements, spectral checks.",
+    no_args_is_help=True,
+)
+
+VERDICT_STYLE = {"impossible": "red", "expressible": "green", "unknown": "dim"}
+CLASS_STYLE = {
+    "agree-impossible": "green",
+    "agree-solved": "green",
+    "not-learned": "yellow",
+    "violation": "bold red",
+    "unknown": "dim",
+    "in-training": "dim",
+}
+DEFAULT_LENGTHS = (64, 256)
+
+
+def _lengths(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise ConfigError(
+            "--lengths", f"{text!r} is not a comma-separated list of integers", "e.g. 16,64,256"
+        ) from None
+    if not values or values[0] < 1:
+        raise ConfigError("--lengths", f"{text!r} gives no positive lengths", "e.g. 16,64,256")
+    return values
+
+
+def _probe_list(spec: str, lengths: list[int] | None) -> list[tuple[Any, list[int]]]:
+    """A suite file/name (its probes with their test lengths) or comma-separated probe names."""
+    from archlab.probes import make_probe
+    from archlab.probes.suite import ProbeSuite, find_suite
+
+    path = Path(spec)
+    if spec.endswith((".yaml", ".yml")) or path.exists() or (Path("probes") / f"{spec}.yaml").exists():
+        suite = ProbeSuite.load(find_suite(spec))
+        return [(e.probe, lengths or list(e.test_lengths)) for e in suite]
+    return [
+        (make_probe(name.strip()), lengths or list(DEFAULT_LENGTHS))
+        for name in spec.split(",")
+        if name.strip()
+    ]
+
+
+def _model_list(spec: str) -> list[tuple[str, Any]]:
+    """A zoo YAML (``models:`` mapping label → ModelConfig fields, or a list with ``name``) or
+    comma-separated mixer names (each with its defaults)."""
+    import yaml
+
+    from archlab.config import ModelConfig, validate
+    from archlab.theory import config_label
+
+    path = Path(spec)
+    if spec.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError("--models", f"{spec} does not exist", "a zoo YAML file or mixer names")
+        data = yaml.safe_load(path.read_text()) or {}
+        entries = data.get("models", data) if isinstance(data, dict) else data
+        items = entries.items() if isinstance(entries, dict) else [(e.pop("name", None), e) for e in entries]
+        models: list[tuple[str, Any]] = []
+        for label, fields in items:
+            if not isinstance(fields, dict):
+                raise ConfigError(
+                    f"models.{label}", "must be a mapping of ModelConfig fields", "e.g. {mixer: lstm}"
+                )
+            cfg = validate(ModelConfig, fields, source=f"{spec}: models.{label}")
+            models.append((str(label) if label else config_label(cfg), cfg))
+        return models
+    out_models = []
+    for name in spec.split(","):
+        if name.strip():
+            cfg = validate(ModelConfig, {"mixer": name.strip()}, source="--models")
+            out_models.append((name.strip(), cfg))
+    return out_models
+
+
+def _verdict_cell(verdict: str, rule: str) -> str:
+    return f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/] ({rule})"
+
+
+@theory_app.command("predict")
+@friendly
+def predict_cmd(
+    probes: Annotated[
+        str | None,
+        typer.Option("--probes", "--suite", help="A suite YAML (or name in probes/) or probe names a,b,c."),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="A zoo YAML (search/zoo.yaml) or mixer names a,b.")
+    ] = None,
+    probe: Annotated[str | None, typer.Option("--probe", help="One probe (single-pair form).")] = None,
+    params: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Probe parameter key=value.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="One mixer (single-pair form).")] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="ModelConfig field=value; repeatable.")
+    ] = None,
+    lengths: Annotated[
+        str | None,
+        typer.Option(
+            "--lengths", help="Lengths, e.g. 16,64,256 (default: the suite's test lengths, else 64,256)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of predictions.")] = False,
+) -> None:
+    """What theory predicts for each (probe, model, length): impossible / expressible / unknown,
+    with the deciding rule, its citation and a one-line reason.
+
+    Examples:
+
+      archlab theory predict --probe S5 --model householder --set householder_factors=2 --set eig_range=signed
+
+      archlab theory predict --probes probes/state_tracking.yaml --models search/zoo.yaml
+    """
+    from archlab.config import ModelConfig, validate
+    from archlab.probes import make_probe
+    from archlab.theory import config_label, predict, probe_facts
+
+    wanted = _lengths(lengths)
+    if probe is not None or model is not None:
+        if probe is None or model is None or probes or models:
+            raise ConfigError(
+                "--probe/--model",
+                "the single-pair form needs both --probe and --model (and no --probes/--models)",
+            )
+        pairs_p = [(make_probe(probe, **parse_params(params)), wanted or list(DEFAULT_LENGTHS))]
+        cfg = validate(ModelConfig, {"mixer": model, **parse_sets(sets)}, source="--model/--set")
+        pairs_m = [(config_label(cfg), cfg)]
+    else:
+        if probes is None or models is None:
+            raise ConfigError("--probes/--models", "give --probes and --models, or --probe and --model")
+        if params or sets:
+            raise ConfigError("--param/--set", "only used with the single-pair form (--probe, --model)")
+        pairs_p = _probe_list(probes, wanted)
+        pairs_m = _model_list(models)
+    rows: list[dict[str, Any]] = []
+    for p, lens in pairs_p:
+        facts = probe_facts(p)
+        for label, cfg in pairs_m:
+            for pred in predict(p, cfg, lens, facts=facts):
+                d = pred.to_dict()
+                d["name"] = label
+                rows.append(d)
+    if as_json:
+        echo_json(rows)
+        return
+    table = Table(title="theory predictions (impossible / expressible / unknown)", title_justify="left")
+    for col in ("probe", "model", "length", "verdict (rule)", "reason"):
+        table.add_column(col, overflow="fold")
+    for d in rows:
+        table.add_row(
+            d["probe"], d["name"], str(d["length"]), _verdict_cell(d["verdict"], d["rule"]), d["reason"]
+        )
+    out.print(table)
+    conflicts = [d for d in rows if d["conflict"]]
+    for d in conflicts:
+        err.print(f"[bold red]rule conflict[/] {d['probe']} × {d['name']} at {d['length']}: {d['conflict']}")
+    out.print("Rules: archlab theory explain RULE_ID. Citations: --json.")
+
+
+@theory_app.command("check")
+@friendly
+def check_cmd(
+    results: Annotated[
+        list[str],
+        typer.Argument(help="result.json files or folders of runs (archlab train / reproduce --out)."),
+    ],
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Solved = mean metric over seeds >= this.", min=0.0, max=1.0)
+    ] = 0.9,
+    metric: Annotated[str, typer.Option("--metric", help="seq_acc | token_acc | scaled_acc.")] = "seq_acc",
+    show_all: Annotated[bool, typer.Option("--all", help="Also list unknown and in-training cells.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the agreement report as JSON.")] = False,
+) -> None:
+    """Set every measured (model, probe, length) cell beside its prediction: agree-impossible,
+    agree-solved, not-learned (expressible, not found by training), violation (predicted
+    impossible, measured solved: explained in red), unknown, in-training (an all-lengths statement
+    at a trained length: not evidence)."""
+    from archlab.theory import check_records, load_records
+
+    records = load_records(results)
+    if not records:
+        raise ConfigError(
+            "RESULTS", f"no result records found in {', '.join(results)}", "result.json files or run folders"
+        )
+    report = check_records(records, threshold=threshold, metric=metric)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    table = Table(
+        title=f"agreement: {len(records)} run(s); solved = mean {metric} over seeds >= {threshold}",
+        title_justify="left",
+    )
+    for col in ("probe", "model", "length", "predicted (rule)", f"{metric} mean ± sd", "class"):
+        table.add_column(col, overflow="fold")
+    for c in report.cells:
+        if not show_all and c.cls in ("unknown", "in-training"):
+            continue
+        m, p = c.measurement, c.prediction
+        table.add_row(
+            p.probe, p.model, str(m.length), _verdict_cell(p.verdict, p.rule),
+            f"{m.mean:.3f} ± {m.sd:.3f} (n={len(m.values)})", f"[{CLASS_STYLE[c.cls]}]{c.cls}[/]",
+        )  # fmt: skip
+    out.print(table)
+    counts = report.counts
+    out.print("counts: " + ", ".join(f"[{CLASS_STYLE[k]}]{k}[/] {v}" for k, v in counts.items()))
+    for c in report.violations:
+        from archlab.theory.agreement import explain_violation
+
+        out.print(f"[bold red]VIOLATION[/] {explain_violation(c)}")
+    if not report.violations:
+        out.print("no violations.")
+
+
+@theory_app.command("explain")
+@friendly
+def explain_cmd(
+    rule_id: Annotated[str, typer.Argument(help="A rule id, e.g. R7 (archlab theory explain all).")],
+) -> None:
+    """The statement, source and assumptions of a rule (or of every rule: ``all``)."""
+    from archlab.theory import RULES, rule_by_id
+
+    chosen = list(RULES) if rule_id.lower() == "all" else [rule_by_id(rule_id)]
+    for r in chosen:
+        out.print(f"[bold]{r.id}[/] ({r.kind})")
+        out.print(f"  architecture: {r.architecture}")
+        out.print(f"  probe:        {r.probe}")
+        out.print(f"  statement:    {r.statement}")
+        out.print(f"  source:       {r.citation}")
+        out.print(f"  assumptions:  {r.assumptions}")
+
+
+@theory_app.command("inspect")
+@friendly
+def inspect_cmd(
+    run_dir: Annotated[str, typer.Argument(help="A run folder with result.json and checkpoint.pt.")],
+    plot: Annotated[
+        str | None,
+        typer.Option("--out", help="Plot file (.png, or .svg for SVG + PNG); default RUN_DIR/inspect.png."),
+    ] = None,
+    lengths: Annotated[
+        str | None,
+        typer.Option(
+            "--lengths", help="Lengths (default: the run's test lengths + longest training length)."
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Sequences per length.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Read a trained model's transitions on real probe inputs (test stream) and compare them
+    with the mechanism theory expects: eigenvalues near −1 for parity, rotations by 2πk/m for
+    counting mod m, orthogonal products for word problems, the effective dense matrix and the
+    iterations to converge of fixed-point models. Train with --set train.checkpoint=true."""
+    from archlab.theory.inspect import TABLE_COLUMNS, format_accuracy, format_table, inspect_run, plot_report
+
+    report = inspect_run(run_dir, lengths=_lengths(lengths), batch=batch)
+    files = plot_report(report, plot or Path(run_dir) / "inspect.png")
+    if as_json:
+        echo_json({**report.to_dict(), "plots": [str(f) for f in files]})
+        return
+    table = Table(title=f"mechanism check: {report.probe}", title_justify="left")
+    for col in TABLE_COLUMNS:
+        table.add_column(col, overflow="fold")
+    for row in format_table(report):
+        table.add_row(*row)
+    out.print(table)
+    out.print(format_accuracy(report))
+    out.print("plot: " + ", ".join(str(f) for f in files))
