@@ -27,6 +27,7 @@ Memory probes carry ``info_bits`` as a sympy expression in the length symbol ``L
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,17 @@ class ProbeFacts:
         if self.info_bits is None:
             return None
         return float(self.info_bits.subs(L, length))
+
+    def max_length_for_bits(self, bits: float) -> int | None:
+        """The largest length whose information fits in ``bits`` (None: no bound in L, or no
+        memory formula); 0 when even the fixed part does not fit."""
+        if self.info_bits is None or L not in self.info_bits.free_symbols:
+            return None
+        per = float(sympy.diff(self.info_bits, L))
+        fixed = float(self.info_bits.subs(L, 0))
+        if per <= 0:
+            return None
+        return max(0, math.floor((bits - fixed) / per + 1e-9))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in ("info_bits", "extra")}

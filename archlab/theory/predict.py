@@ -41,6 +41,8 @@ class Prediction:
     scope: str = "none"
     notes: tuple[str, ...] = field(default_factory=tuple)
     conflict: str | None = None
+    #: capacity rules: the largest length at which the task is still possible (else None)
+    max_length: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class Prediction:
             "scope": self.scope,
             "notes": list(self.notes),
             "conflict": self.conflict,
+            "max_length": self.max_length,
         }
 
 
@@ -100,7 +103,7 @@ def predict_one(facts: ProbeFacts, feats: ModelFeatures, length: int, model: str
     notes = tuple(f"{r.id}: {o.reason}" for r, o in hits if r is not rule)
     return Prediction(
         facts.probe, model, length, out.verdict, rule.id, rule.citation, out.reason,
-        out.scope if out.verdict != "unknown" else "none", notes, conflict,
+        out.scope if out.verdict != "unknown" else "none", notes, conflict, out.max_length,
     )  # fmt: skip
 
 

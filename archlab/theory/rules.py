@@ -39,6 +39,8 @@ class Outcome:
     verdict: Verdict
     reason: str
     scope: Scope = "length-gen"
+    #: capacity rules: the largest length at which the task is still possible for this model
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -295,15 +297,21 @@ def _capacity(p: ProbeFacts, m: ModelFeatures, n: int, names: tuple[str, ...]) -
     bits = p.info_bits_at(n)
     if bits is None or m.state_bits is None or m.hier_levels != 1:
         return None
+    longest = p.max_length_for_bits(m.state_bits)
+    upto = "" if longest is None else f"; possible up to length {longest}"
     if bits > m.state_bits:
         return Outcome(
             "impossible",
             f"needs {bits:.0f} bits ({p.info_formula}) > {m.state_bits} bits of state "
-            f"({m.state_floats} floats, {m.state_bits_bound})",
+            f"({m.state_floats} floats, {m.state_bits_bound}){upto}",
             "length",
+            longest,
         )
     return Outcome(
-        "unknown", f"needs {bits:.0f} bits ≤ {m.state_bits} bits of state: the bound does not bind", "none"
+        "unknown",
+        f"needs {bits:.0f} bits ≤ {m.state_bits} bits of state: the bound does not bind{upto}",
+        "none",
+        longest,
     )
 
 
@@ -349,6 +357,7 @@ def _r18(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
         "impossible",
         f"the label at position {n} depends on the first token, beyond the receptive field of {rf} positions",
         "length",
+        rf,
     )
 
 

@@ -104,6 +104,7 @@ def test_copy_capacity_bound_is_exact_at_the_boundary() -> None:
     fits, over = predict(make_probe("copy", alphabet=8), ModelConfig(**small), [32, 33])
     assert (fits.verdict, over.verdict) == (U, IMP)
     assert over.rule == "R13" and over.scope == "length" and "99 bits" in over.reason
+    assert fits.max_length == over.max_length == 32
     assert _verdict("copy", {"mixer": "attention"}, 1000, alphabet=8).verdict == E
 
 
@@ -126,6 +127,7 @@ def test_convolution_receptive_field() -> None:
     conv = {"mixer": "conv", "conv_kernel": 3, "conv_depth": 2, "layers": 1}  # rf 1 + 2·3 = 7
     inside, outside = predict(make_probe("parity"), ModelConfig(**conv), [7, 8])
     assert inside.rule != "R18" and (outside.verdict, outside.rule) == (IMP, "R18")
+    assert outside.max_length == 7
 
 
 def test_hierarchy_leaves_linear_rnn_theorems_unapplied() -> None:
