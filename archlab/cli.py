@@ -6,19 +6,17 @@ and exits with status 2, without a traceback.
 
 from __future__ import annotations
 
-import functools
-import json
 import shutil
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from archlab import __version__
-from archlab.atomic import json_default
-from archlab.errors import ArchlabError, ConfigError
+from archlab.cli_common import echo_json, err, friendly, out, parse_params, parse_sets, set_pairs
+from archlab.cli_study import study_app
+from archlab.cli_theory import theory_app
+from archlab.errors import ConfigError
 
 app = typer.Typer(
     name="archlab",
@@ -36,40 +34,9 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(model_app, name="model")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly(fn: F) -> F:
-    """Turn archlab's input errors into one line on stderr and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ArchlabError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def parse_params(items: list[str] | None) -> dict[str, str]:
-    """``["m=5", "final_only=true"]`` → ``{"m": "5", "final_only": "true"}``."""
-    params: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--param", f"{item!r} is not of the form key=value", "key=value")
-        params[key.strip()] = value.strip()
-    return params
-
-
-def echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, default=json_default))
+# ``archlab theory …`` and ``archlab study …`` live in their own modules
+app.add_typer(theory_app, name="theory")
+app.add_typer(study_app, name="study")
 
 
 @app.callback(invoke_without_command=True)
@@ -298,31 +265,6 @@ AXIS_FIELDS = {
     "hierarchy": ("hier_levels", "hier_stride"),
     "context pruning": ("prune", "prune_gamma", "prune_keep"),
 }
-
-
-def set_pairs(items: list[str] | None) -> list[tuple[str, Any]]:
-    """``--set`` items → ``(key, value)`` pairs, values read as YAML scalars (``3`` → int,
-    ``true`` → bool, ``null`` → None, ``[1, 2]`` → list; unparsable text stays a string)."""
-    import yaml
-
-    pairs: list[tuple[str, Any]] = []
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError("--set", f"{item!r} is not of the form key=value", "key=value")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        pairs.append((key, value))
-    return pairs
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """``["model.eig_range=signed", "layers=3"]`` → ``{"eig_range": "signed", "layers": 3}``
-    (the ``model.`` prefix is optional)."""
-    return {key.removeprefix("model."): value for key, value in set_pairs(items)}
 
 
 def _mixer_catalogue() -> list[dict[str, Any]]:
@@ -849,12 +791,6 @@ def _demo_parity() -> None:
         accs = [f"{r['seq_acc']:.2f}" for r in rec["range_eval"]]
         table.add_row(f"diag_rnn eig_range={eig}", rec["status"], *accs)
     out.print(table)
-
-
-# ``archlab theory …`` lives in its own module; imported here, after the helpers it uses
-from archlab.cli_theory import theory_app  # noqa: E402
-
-app.add_typer(theory_app, name="theory")
 
 
 def main() -> None:

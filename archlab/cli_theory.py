@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from archlab.cli import echo_json, err, friendly, out, parse_params, parse_sets
+from archlab.cli_common import echo_json, err, friendly, out, parse_params, parse_sets
 from archlab.errors import ConfigError
 
 theory_app = typer.Typer(

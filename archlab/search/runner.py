@@ -1,0 +1,625 @@
+"""Creating, running, inspecting and repairing studies on any Optuna storage.
+
+Storages (:func:`make_storage`):
+
+* ``None`` or ``":memory:"`` → ``InMemoryStorage`` (one process: tests, notebooks);
+* ``journal:PATH`` or a path ending in ``.journal``/``.log`` → ``JournalStorage(JournalFileBackend)``
+  (several processes on one machine; no heartbeat: :func:`repair` fails stale trials);
+* ``postgresql…``/``sqlite…`` URLs → ``RDBStorage`` with ``pool_pre_ping``, the spec's heartbeat and
+  ``RetryHeartbeatStaleTrialCallback(max_retry)``: a trial whose worker died is failed by the next
+  worker that asks for a trial, and re-enqueued with the same params (``retried_from``).
+
+Life cycle: :func:`create_study` creates the study **once** (storing the spec and its hash as
+study user attrs, then enqueueing the theory-seeded architectures); workers only load it
+(:func:`run_worker`, sampler seed = ``sampler.seed + rank``). :func:`run_study` does both, with
+``workers`` spawned processes (a journal file ``studies/<name>.journal`` when no storage is given
+and ``workers > 1``).
+
+Budgets: ``budget.n_trials`` counts finished trials (complete, pruned, failed) of the whole study.
+:func:`run_study` runs the missing ones, split exactly over its workers; a resumed run continues
+the trial numbers and never re-runs a finished trial. A standalone worker without ``n_trials`` stops
+through ``MaxTrialsCallback``, which is a **soft** cap: concurrent workers may overshoot it by up to
+``workers − 1`` trials; enforce exact budgets in the analysis (first N finished trials).
+
+Theory seeding (:func:`theory_candidates`): every assignment of the model fields searched with
+``choices`` (conditions respected, at most 512 enumerated) is built on the base model; the ones
+:func:`archlab.theory.predict` calls ``expressible`` for **every** probe of the suite at its
+longest test length are enqueued, in enumeration order, at most :data:`SEED_LIMIT`; range and
+training fields are left to the sampler. Grid studies are not seeded (the grid covers them all).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import multiprocessing
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import optuna
+from optuna.storages import (
+    BaseStorage,
+    InMemoryStorage,
+    JournalStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+import archlab
+from archlab.atomic import atomic_write, json_default
+from archlab.config import ProbeSuiteConfig
+from archlab.errors import ArchlabError, ConfigError
+from archlab.search.objective import CATCH, Objective
+from archlab.search.space import build_configs, enumerate_choices, grid_space
+from archlab.search.spec import HeartbeatSpec, StudySpec, canonical, spec_hash
+
+__all__ = [
+    "FINISHED",
+    "SEED_LIMIT",
+    "StudyExistsError",
+    "create_study",
+    "export",
+    "load_study",
+    "make_pruner",
+    "make_sampler",
+    "make_storage",
+    "repair",
+    "replay",
+    "run_study",
+    "run_worker",
+    "status",
+    "storage_kind",
+    "stored_spec",
+    "theory_candidates",
+]
+
+#: the most architectures theory seeding enqueues
+SEED_LIMIT = 8
+#: states that count against a budget
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+StorageArg = str | BaseStorage | None
+
+
+class StudyExistsError(ArchlabError):
+    """The study already exists (with this or another spec)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# storages, samplers, pruners
+# ---------------------------------------------------------------------------------------------
+
+
+def storage_kind(url: StorageArg) -> Literal["memory", "journal", "rdb"]:
+    if url is None or isinstance(url, InMemoryStorage) or url == ":memory:":
+        return "memory"
+    if isinstance(url, JournalStorage):
+        return "journal"
+    if isinstance(url, BaseStorage):
+        return "rdb"
+    if url.startswith(("postgresql", "sqlite", "mysql")):
+        return "rdb"
+    if url.startswith("journal:") or url.endswith((".journal", ".log")):
+        return "journal"
+    raise ConfigError(
+        "storage",
+        f"cannot tell the storage kind of {url!r}",
+        "null/:memory:, journal:PATH, PATH.journal, PATH.log, postgresql+psycopg2://…, sqlite:///…",
+    )
+
+
+def make_storage(url: StorageArg, heartbeat: HeartbeatSpec | None = None) -> BaseStorage:
+    """An Optuna storage for ``url`` (see the module docstring); storages pass through."""
+    if isinstance(url, BaseStorage):
+        return url
+    kind = storage_kind(url)
+    if kind == "memory":
+        return InMemoryStorage()
+    assert url is not None
+    if kind == "journal":
+        path = Path(url.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    hb = heartbeat or HeartbeatSpec()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs={"pool_pre_ping": True},
+                heartbeat_interval=hb.interval_s,
+                grace_period=hb.grace_s,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=hb.max_retry),
+            )
+        except ImportError as exc:
+            raise ConfigError(
+                "storage", f"{url}: driver missing ({exc})", "pip install psycopg2-binary"
+            ) from None
+        except Exception as exc:  # sqlalchemy's connection errors: one readable line
+            raise ConfigError("storage", f"cannot open {url}: {type(exc).__name__}: {exc}") from None
+
+
+def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, always explicit (Optuna 5 defaults shift between versions)."""
+    s = spec.sampler
+    seed = s.seed if seed is None else seed
+    args = dict(s.args)
+    conditional = any(d.when for d in spec.space.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.name == "tpe":
+            args.setdefault("multivariate", True)
+            args.setdefault("group", conditional)
+            args.setdefault("constant_liar", True)
+            return optuna.samplers.TPESampler(seed=seed, **args)
+        if s.name == "gp":
+            return optuna.samplers.GPSampler(seed=seed, **args)
+        if s.name == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, **args)
+        if s.name == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.GridSampler(grid_space(spec), seed=seed)
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
+    classes: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+        "wilcoxon": optuna.pruners.WilcoxonPruner,
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+    }
+    if p.name not in classes:
+        return optuna.pruners.NopPruner()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return classes[p.name](**p.args)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("pruner.args", str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# create / load
+# ---------------------------------------------------------------------------------------------
+
+
+def theory_candidates(spec: StudySpec, limit: int = SEED_LIMIT) -> list[dict[str, Any]]:
+    """The architectures (choice params) theory predicts can express every probe (module doc)."""
+    from archlab.probes.suite import ProbeSuite
+    from archlab.theory import predict, probe_facts
+
+    suite = ProbeSuite(spec.suite_config())
+    facts = {e.index: probe_facts(e.probe) for e in suite}
+    out: list[dict[str, Any]] = []
+    for params in enumerate_choices(spec):
+        if not params:
+            continue
+        try:
+            model_cfg, _ = build_configs(spec, params)
+        except ConfigError:
+            continue
+        if all(
+            predict(e.probe, model_cfg, [max(e.test_lengths)], facts=facts[e.index])[0].verdict
+            == "expressible"
+            for e in suite
+        ):
+            out.append(params)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _load(
+    name: str, storage: BaseStorage, sampler: optuna.samplers.BaseSampler | None = None
+) -> optuna.Study:
+    try:
+        return optuna.load_study(
+            study_name=name, storage=storage, sampler=sampler or optuna.samplers.RandomSampler(seed=0)
+        )
+    except KeyError:
+        names = optuna.get_all_study_names(storage=storage)
+        from archlab.errors import UnknownNameError
+
+        raise UnknownNameError("study", name, names, "create it with `archlab study create SPEC`") from None
+
+
+def create_study(
+    spec: StudySpec, storage: StorageArg = None, *, if_exists: Literal["error", "load"] = "error"
+) -> optuna.Study:
+    """Create the study once; store the spec and its hash; enqueue the theory seeds.
+
+    If it exists: ``if_exists="load"`` loads it when its spec hash matches; otherwise (or with
+    another spec) a :class:`StudyExistsError` says so."""
+    st = make_storage(storage if storage is not None else spec.storage, spec.heartbeat)
+    digest = spec_hash(spec)
+    sampler = make_sampler(spec)
+    try:
+        study = optuna.create_study(
+            storage=st,
+            study_name=spec.name,
+            directions=spec.objective.directions,
+            sampler=sampler,
+            pruner=make_pruner(spec),
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = _load(spec.name, st, sampler)
+        theirs = study.user_attrs.get("spec_hash")
+        if theirs != digest:
+            raise StudyExistsError(
+                f"study {spec.name!r} already exists with a different spec (hash {str(theirs)[:12]} ≠ "
+                f"{digest[:12]}); rename the study or use the original spec"
+            ) from None
+        if if_exists != "load":
+            raise StudyExistsError(
+                f"study {spec.name!r} already exists (same spec); use --if-exists load to reuse it"
+            ) from None
+        return study
+    study.set_user_attr("spec", canonical(spec))
+    study.set_user_attr("suite", spec.suite_config().model_dump(mode="json"))
+    study.set_user_attr("archlab_version", archlab.__version__)
+    study.set_user_attr("created_at", time.time())
+    seeds: list[dict[str, Any]] = []
+    if spec.theory_seed and spec.sampler.name != "grid":
+        seeds = theory_candidates(spec)
+        for params in seeds:
+            study.enqueue_trial(params, user_attrs={"theory_seed": True}, skip_if_exists=True)
+    study.set_user_attr("theory_seeds", seeds)
+    study.set_user_attr("spec_hash", digest)  # last: a study with a hash is complete
+    return study
+
+
+def load_study(name: str, storage: StorageArg) -> optuna.Study:
+    """An existing study (for status, export, replay)."""
+    return _load(name, make_storage(storage))
+
+
+def stored_spec(study: optuna.Study) -> tuple[StudySpec, ProbeSuiteConfig]:
+    """The spec and suite a study was created with (from its user attrs)."""
+    attrs = study.user_attrs
+    if "spec" not in attrs or "suite" not in attrs:
+        raise ArchlabError(f"study {study.study_name!r} was not created by archlab (no stored spec)")
+    return StudySpec.model_validate(attrs["spec"]), ProbeSuiteConfig.model_validate(attrs["suite"])
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------
+
+
+def _n_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _fmt_values(values: Sequence[float] | None) -> str:
+    if not values:
+        return "—"
+    return ", ".join(f"{v:.4g}" for v in values)
+
+
+def progress_callback(rank: int = 0) -> Callable[[optuna.Study, FrozenTrial], None]:
+    """One line per finished trial: number, state, value(s) (rich)."""
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    style = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red"}
+
+    def cb(study: optuna.Study, trial: FrozenTrial) -> None:
+        state = trial.state.name
+        line = f"[dim]w{rank}[/] trial {trial.number:>4} [{style.get(state, '')}]{state:<8}[/] "
+        line += _fmt_values(trial.values)
+        if trial.state == TrialState.FAIL:
+            line += f"  [dim]{trial.user_attrs.get('fail_reason', '')}[/]"
+        console.print(line)
+
+    return cb
+
+
+def run_worker(
+    spec: StudySpec,
+    storage: StorageArg = None,
+    *,
+    rank: int = 0,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    max_total: int | None = None,
+    quiet: bool = True,
+) -> int:
+    """Load the study and run trials: ``n_trials`` of them (None: until the study has
+    ``max_total`` finished trials — default ``budget.n_trials``, a soft cap — or ``timeout``).
+    Returns the number of trials this worker ran."""
+    st = make_storage(storage if storage is not None else spec.storage, spec.heartbeat)
+    seed = spec.sampler.seed + rank
+    study = _load(spec.name, st, make_sampler(spec, seed))
+    study.pruner = make_pruner(spec)
+    theirs = study.user_attrs.get("spec_hash")
+    if theirs != spec_hash(spec):
+        raise StudyExistsError(
+            f"study {spec.name!r} was created with another spec (hash {str(theirs)[:12]}); "
+            "a worker must use the spec the study was created with"
+        )
+    total = max_total if max_total is not None else spec.budget.n_trials
+    if n_trials is None and total is not None and _n_finished(study) >= total:
+        return 0
+    if n_trials == 0:
+        return 0
+    tick = float(spec.heartbeat.interval_s) if storage_kind(st) == "journal" else None
+    objective = Objective(spec, rank=rank, sampler_seed=seed, tick_s=tick)
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = []
+    if total is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(total, states=FINISHED))
+    if not quiet:
+        callbacks.append(progress_callback(rank))
+    before = len(study.get_trials(deepcopy=False))
+    prev = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=CATCH, callbacks=callbacks)
+    finally:
+        optuna.logging.set_verbosity(prev)
+    return max(0, len(study.get_trials(deepcopy=False)) - before)
+
+
+def _worker_main(
+    spec: StudySpec, storage: str, rank: int, n_trials: int | None, timeout: float | None, total: int | None,
+    quiet: bool,
+) -> None:  # fmt: skip
+    """Entry point of a spawned worker process."""
+    import torch
+
+    torch.set_num_threads(1)
+    run_worker(spec, storage, rank=rank, n_trials=n_trials, timeout=timeout, max_total=total, quiet=quiet)
+
+
+def split(n: int, workers: int) -> list[int]:
+    """``n`` trials over ``workers`` as evenly as possible (exact total)."""
+    return [n // workers + (1 if k < n % workers else 0) for k in range(workers)]
+
+
+def run_study(
+    spec: StudySpec,
+    storage: StorageArg = None,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    workers: int = 1,
+    quiet: bool = True,
+) -> optuna.Study:
+    """Create (or load, same spec) the study, then run the missing trials of the budget in
+    ``workers`` processes (in this process when 1). Returns the study."""
+    if workers < 1:
+        raise ConfigError("--workers", f"must be >= 1, got {workers}")
+    url = storage if storage is not None else spec.storage
+    if workers > 1:
+        if url is None:
+            url = f"journal:studies/{spec.name}.journal"
+        if storage_kind(url) == "memory":
+            raise ConfigError("storage", "an in-memory study cannot be shared by several worker processes")
+        if isinstance(url, BaseStorage):
+            raise ConfigError("storage", "give a URL (not a storage object) to run several worker processes")
+    st = make_storage(url, spec.heartbeat)
+    study = create_study(spec, st, if_exists="load")
+    total = n_trials if n_trials is not None else spec.budget.n_trials
+    timeout = timeout if timeout is not None else spec.budget.timeout_s
+    missing = None if total is None else max(0, total - _n_finished(study))
+    if missing == 0:
+        return study
+    if workers == 1:
+        run_worker(spec, st, rank=0, n_trials=missing, timeout=timeout, max_total=total, quiet=quiet)
+        return study
+    assert isinstance(url, str)
+    shares: list[int | None] = list(split(missing, workers)) if missing is not None else [None] * workers
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker_main, args=(spec, url, k, shares[k], timeout, total, quiet), daemon=False)
+        for k in range(workers)
+        if shares[k] != 0
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:
+            p.join(timeout=30)
+        raise
+    bad = [(k, p.exitcode) for k, p in enumerate(procs) if p.exitcode != 0]
+    if bad:
+        raise ArchlabError(f"worker process(es) failed: {', '.join(f'rank {k} exit {c}' for k, c in bad)}")
+    return study
+
+
+# ---------------------------------------------------------------------------------------------
+# inspecting
+# ---------------------------------------------------------------------------------------------
+
+
+def retried_from(trial: FrozenTrial) -> int | None:
+    """The number of the (original) trial this one retries, or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+def _last_alive(t: FrozenTrial) -> float:
+    """The latest sign of life of a running trial (epoch seconds)."""
+    stamps = [float(t.user_attrs.get("heartbeat_at", 0.0))]
+    if t.datetime_start is not None:
+        stamps.append(t.datetime_start.timestamp())
+    return max(stamps)
+
+
+def _clean(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) else float(v)
+
+
+def status(name: str, storage: StorageArg) -> dict[str, Any]:
+    """Counts per state, every trial, best trial(s) (Pareto front when multi-objective), running
+    trials with their age, failures with their reasons. Keys: ``n_complete``, ``n_fail``,
+    ``n_pruned``, ``n_running``, ``n_waiting``, ``trials``, ``best``, ``running``, ``failures``."""
+    study = load_study(name, storage)
+    trials = study.get_trials(deepcopy=False)
+    now = time.time()
+    count = {s: 0 for s in TrialState}
+    for t in trials:
+        count[t.state] += 1
+    retries: dict[int, list[int]] = {}
+    rows = []
+    for t in trials:
+        src = retried_from(t)
+        if src is not None:
+            retries.setdefault(src, []).append(t.number)
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": _clean(t.values[0]) if t.values else None,
+                "values": [_clean(v) for v in t.values] if t.values else None,
+                "retried_from": src,
+            }
+        )
+    if len(study.directions) > 1:
+        best_trials = study.best_trials
+    else:
+        try:
+            best_trials = [study.best_trial]
+        except ValueError:
+            best_trials = []
+    best = [{"number": t.number, "values": list(t.values), "params": t.params} for t in best_trials]
+    running = [
+        {
+            "number": t.number,
+            "age_s": now - (t.datetime_start.timestamp() if t.datetime_start else now),
+            "since_heartbeat_s": now - _last_alive(t),
+            "worker_rank": t.user_attrs.get("worker_rank"),
+        }
+        for t in trials
+        if t.state == TrialState.RUNNING
+    ]
+    failures = [
+        {
+            "number": t.number,
+            "reason": t.user_attrs.get("fail_reason")
+            or "no reason recorded (worker killed? failed as stale by the heartbeat)",
+            "retried_by": retries.get(t.number, []),
+        }
+        for t in trials
+        if t.state == TrialState.FAIL
+    ]
+    return {
+        "n_complete": count[TrialState.COMPLETE],
+        "n_fail": count[TrialState.FAIL],
+        "n_pruned": count[TrialState.PRUNED],
+        "n_running": count[TrialState.RUNNING],
+        "n_waiting": count[TrialState.WAITING],
+        "trials": rows,
+        "best": best,
+        "running": running,
+        "failures": failures,
+    }
+
+
+def _iso(d: datetime | None) -> str:
+    return d.isoformat() if d is not None else ""
+
+
+def export(name: str, storage: StorageArg, out_csv: str | Path) -> int:
+    """Write every trial as one CSV row (atomically); returns the number of rows. Columns:
+    number, state, value_0…, params_<field>…, start/complete times, duration, retried_from,
+    worker_rank, sampler_seed, wall_time_s, fail_reason, scores/predictions/agreement as JSON."""
+    study = load_study(name, storage)
+    trials = study.get_trials(deepcopy=False)
+    n_values = len(study.directions)
+    param_names = sorted({k for t in trials for k in t.params})
+    header = [
+        "number", "state", *[f"value_{i}" for i in range(n_values)], *[f"params_{p}" for p in param_names],
+        "datetime_start", "datetime_complete", "duration_s", "retried_from", "worker_rank",
+        "sampler_seed", "wall_time_s", "fail_reason", "scores", "predictions", "agreement",
+    ]  # fmt: skip
+
+    def write(f: IO[Any]) -> None:
+        w = csv.writer(f)
+        w.writerow(header)
+        for t in trials:
+            vals = list(t.values) if t.values else [None] * n_values
+            dur = t.duration.total_seconds() if t.duration is not None else None
+            u = t.user_attrs
+
+            def js(key: str, attrs: dict[str, Any] = u) -> str:
+                return json.dumps(attrs[key], default=json_default) if key in attrs else ""
+
+            w.writerow(
+                [
+                    t.number, t.state.name, *vals, *[t.params.get(p, "") for p in param_names],
+                    _iso(t.datetime_start), _iso(t.datetime_complete), dur, retried_from(t),
+                    u.get("worker_rank"), u.get("sampler_seed"), u.get("wall_time_s"),
+                    u.get("fail_reason", ""), js("scores"), js("predictions"), js("agreement"),
+                ]
+            )  # fmt: skip
+
+    atomic_write(out_csv, write, mode="w")
+    return len(trials)
+
+
+def replay(name: str, storage: StorageArg, number: int) -> dict[str, Any]:
+    """Re-run trial ``number``'s params with ``optuna.trial.FixedTrial`` and the stored spec;
+    returns ``{number, params, stored_values, values, user_attrs}``."""
+    study = load_study(name, storage)
+    match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not match:
+        raise ConfigError("trial", f"study {name!r} has no trial {number}", f"0–{len(study.trials) - 1}")
+    trial = match[0]
+    spec, suite = stored_spec(study)
+    fixed = optuna.trial.FixedTrial(dict(trial.params), number=number)
+    objective = Objective(spec, suite_config=suite)
+    try:
+        result = objective(fixed)
+    except CATCH as exc:
+        result = None
+        fixed.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+    values = list(result) if isinstance(result, tuple) else [result] if result is not None else None
+    return {
+        "number": number,
+        "params": dict(trial.params),
+        "stored_values": list(trial.values) if trial.values else None,
+        "values": values,
+        "user_attrs": dict(fixed.user_attrs),
+    }
+
+
+def repair(
+    name: str, storage: StorageArg, older_than_s: float, *, retry: bool = True, max_retry: int = 2
+) -> list[int]:
+    """Fail every RUNNING trial with no sign of life (``heartbeat_at`` written by the journal
+    worker, else its start time) for ``older_than_s`` seconds, with a ``fail_reason``;
+    with ``retry``, re-enqueue it (same params, ``retried_from`` set, at most ``max_retry``
+    times), as the RDB heartbeat does. Returns the failed trial numbers. Choose ``older_than_s``
+    well above the heartbeat interval (10 s by default)."""
+    study = load_study(name, storage)
+    st = study._storage
+    now = time.time()
+    failed: list[int] = []
+    for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
+        idle = now - _last_alive(t)
+        if idle < older_than_s:
+            continue
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            st.set_trial_user_attr(
+                t._trial_id, "fail_reason", f"stale: no heartbeat for {idle:.0f} s (repaired by archlab)"
+            )
+            if not st.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+            failed.append(t.number)
+            if retry:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, t)
+    return failed
