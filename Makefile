@@ -33,6 +33,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_probes.py
 	$(BIN)/python benchmarks/bench_mixers.py
+	$(BIN)/python benchmarks/bench_search.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests benchmarks

@@ -182,8 +182,14 @@ def predict_cmd(
 def check_cmd(
     results: Annotated[
         list[str],
-        typer.Argument(help="result.json files or folders of runs (archlab train / reproduce --out)."),
+        typer.Argument(
+            help="result.json files or folders of runs (archlab train / reproduce --out); with "
+            "--storage, study names."
+        ),
     ],
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Read the named studies' trials from this storage URL.")
+    ] = None,
     threshold: Annotated[
         float, typer.Option("--threshold", help="Solved = mean metric over seeds >= this.", min=0.0, max=1.0)
     ] = 0.9,
@@ -194,10 +200,15 @@ def check_cmd(
     """Set every measured (model, probe, length) cell beside its prediction: agree-impossible,
     agree-solved, not-learned (expressible, not found by training), violation (predicted
     impossible, measured solved: explained in red), unknown, in-training (an all-lengths statement
-    at a trained length: not evidence)."""
+    at a trained length: not evidence). Reads result records, or a study's trials with --storage
+    (``archlab theory check demo --storage journal:studies/demo.journal``)."""
     from archlab.theory import check_records, load_records
+    from archlab.theory.agreement import records_from_study
 
-    records = load_records(results)
+    if storage is not None:
+        records = [rec for name in results for rec in records_from_study(name, storage)]
+    else:
+        records = load_records(results)
     if not records:
         raise ConfigError(
             "RESULTS", f"no result records found in {', '.join(results)}", "result.json files or run folders"

@@ -248,6 +248,7 @@ class Objective:
         scores: list[float] = []
         beyond: list[float] = []
         in_train: list[int] = []
+        evals: list[dict[str, Any]] = []  # per probe: what `archlab theory check` reads back
         train_wall = 0.0
         for entry in self.suite.entries:
             rec = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg)
@@ -269,6 +270,18 @@ class Objective:
             )
             in_train.append(0 if far else 1)
             scores.append(score)
+            evals.append(
+                {
+                    **{
+                        k: rec[k]
+                        for k in ("probe", "probe_name", "probe_params", "train_lengths", "status", "seed")
+                    },
+                    "range_eval": [
+                        {k: r[k] for k in ("length", "token_acc", "seq_acc", "scaled_acc")} for r in rows
+                    ],
+                }
+            )
+            trial.set_user_attr("range_eval", evals)
             self._report(trial, score, entry.index, scores)
         trial.set_user_attr("scores", scores)
         self._theory(trial, model_cfg, beyond, in_train)

@@ -43,6 +43,7 @@ __all__ = [
     "classify",
     "load_records",
     "measurements_from_records",
+    "records_from_study",
 ]
 
 CLASSES = ("agree-impossible", "agree-solved", "not-learned", "violation", "unknown", "in-training")
@@ -182,6 +183,31 @@ def load_records(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             if isinstance(rec, dict) and "range_eval" in rec and "model" in rec:
                 rec.setdefault("_path", str(f.parent))
                 records.append(rec)
+    return records
+
+
+def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
+    """Result records rebuilt from a study's finished trials (the ``range_eval`` and ``config``
+    user attrs every trial of ``archlab study`` stores), one per (trial, probe)."""
+    import optuna
+
+    from archlab.errors import ConfigError
+    from archlab.search.runner import load_study
+
+    try:
+        study = load_study(name, storage)
+    except KeyError as exc:
+        raise ConfigError(
+            "RESULTS", f"no study {name!r} in {storage}", "a study name in that storage"
+        ) from exc
+    records: list[dict[str, Any]] = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            continue
+        config = t.user_attrs.get("config")
+        for ev in t.user_attrs.get("range_eval", []):
+            if config:
+                records.append({**ev, "model": config["model"], "_path": f"{name}#trial{t.number}"})
     return records
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -42,3 +43,17 @@ def test_real_study_two_trials(tmp_path: Path) -> None:
     assert status("e2e", url)["n_complete"] == 2
     rec = replay("e2e", url, trials[0].number)  # training is seeded: the value is reproduced
     assert rec["values"][0] == trials[0].value
+
+    # the study doubles as a theory test: `archlab theory check NAME --storage URL` reads it back
+    from typer.testing import CliRunner
+
+    from archlab.cli import app
+
+    r = CliRunner().invoke(app, ["theory", "check", "e2e", "--storage", url, "--json", "--all"])
+    assert r.exit_code == 0, r.stderr
+    cells = json.loads(r.stdout)["cells"]
+    assert {c["probe"] for c in cells} == {"parity", "Z3"} and {c["length"] for c in cells} == {4, 6}
+    lstm_cells = [c for c in cells if c["model"].startswith("lstm")]
+    assert lstm_cells and all(c["verdict"] == "expressible" for c in lstm_cells)
+    r = CliRunner().invoke(app, ["theory", "check", "nosuchstudy", "--storage", url])
+    assert r.exit_code == 2 and "nosuchstudy" in r.stderr
