@@ -2,9 +2,12 @@
 
 For probe ``i`` (the Optuna step), :func:`archlab.train.train_run` trains a fresh model and the
 probe's **score** is the mean over its test lengths of the scaled accuracy (``aggregate:
-mean_scaled_acc``; 1 = perfect, 0 = chance) or of the sequence accuracy (``mean_seq_acc``). The
-score is reported at step ``i`` (single objective: the Wilcoxon pruner compares probes across
-trials) and the trial's value is the mean score over the suite.
+mean_scaled_acc``; 1 = perfect, 0 = chance) or of the sequence accuracy (``mean_seq_acc``). With
+the Wilcoxon pruner the score is reported at step ``i`` (it compares probes across trials); with
+the median or Hyperband pruner the trainer's validation sequence accuracy is reported at every
+evaluation, at step ``i · steps + training step`` (so trials are compared on the same probe at
+the same point of training). Multi-objective studies report nothing (Optuna cannot prune them).
+The trial's value is the mean score over the suite.
 
 Every trial records user attrs (its start time is Optuna's ``datetime_start``): ``worker_rank``,
 ``sampler_seed``, ``config`` (model and train dumps), ``seeds``, ``provenance`` (versions, git
@@ -27,7 +30,7 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import optuna
@@ -203,10 +206,43 @@ class Objective:
         p = entry.probe
         return model_features(model_cfg, p.vocab_size, p.n_classes, seq_len=max(entry.test_lengths))
 
-    def _report(self, trial: optuna.trial.BaseTrial, score: float, step: int, scores: list[float]) -> None:
-        """Report a probe's score for the pruner (single objective with a pruner only: the
-        scores are in the ``scores`` user attr anyway)."""
+    def _eval_hook(
+        self, trial: optuna.trial.BaseTrial, index: int, steps: int, scores: list[float]
+    ) -> Callable[[int, int, dict[str, float]], None] | None:
+        """The training progress hook that reports validation accuracy to a median/Hyperband
+        pruner (None for other pruners and multi-objective studies)."""
+        if self.spec.multi_objective or self.spec.pruner.name not in ("median", "hyperband"):
+            return None
+
+        def hook(step: int, total: int, metrics: dict[str, float]) -> None:
+            if "val_seq_acc" not in metrics:
+                return
+            acc = float(metrics["val_seq_acc"])
+            trial.report(acc, index * steps + step)
+            if trial.should_prune():
+                trial.set_user_attr("scores", scores)
+                raise optuna.TrialPruned(
+                    f"pruned on probe {index} at training step {step} "
+                    f"(validation sequence accuracy {acc:.3f})"
+                )
+
+        return hook
+
+    def _report(
+        self,
+        trial: optuna.trial.BaseTrial,
+        score: float,
+        step: int,
+        scores: list[float],
+        any_pruner: bool = False,
+    ) -> None:
+        """Report a probe's score to the pruner: the Wilcoxon pruner when training (median and
+        Hyperband read the training curves, :meth:`_eval_hook`), any pruner for the synthetic
+        objective, which has no curve (single objective only: the scores are in the ``scores``
+        user attr anyway)."""
         if self.spec.multi_objective or self.spec.pruner.name == "none":
+            return
+        if not any_pruner and self.spec.pruner.name != "wilcoxon":
             return
         trial.report(score, step)
         if trial.should_prune():
@@ -235,7 +271,7 @@ class Objective:
         scores: list[float] = []
         for i, score in enumerate(synthetic_scores(self.spec, params)):
             scores.append(score)
-            self._report(trial, score, i, scores)
+            self._report(trial, score, i, scores, any_pruner=True)
         trial.set_user_attr("scores", scores)
         return scores, {}
 
@@ -251,7 +287,8 @@ class Objective:
         evals: list[dict[str, Any]] = []  # per probe: what `archlab theory check` reads back
         train_wall = 0.0
         for entry in self.suite.entries:
-            rec = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg)
+            hook = self._eval_hook(trial, entry.index, train_cfg.steps, scores)
+            rec = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg, progress=hook)
             train_wall += float(rec.get("wall_time_s", 0.0))
             if rec["status"] == "diverged":
                 trial.set_user_attr("scores", scores)

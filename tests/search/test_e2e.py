@@ -8,7 +8,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from archlab.search import replay, run_study, status
+from archlab.search import create_study, replay, run_study, status
 from tests.search._util import dry_spec
 
 
@@ -57,3 +57,39 @@ def test_real_study_two_trials(tmp_path: Path) -> None:
     assert lstm_cells and all(c["verdict"] == "expressible" for c in lstm_cells)
     r = CliRunner().invoke(app, ["theory", "check", "nosuchstudy", "--storage", url])
     assert r.exit_code == 2 and "nosuchstudy" in r.stderr
+
+
+def test_median_pruner_reads_the_training_curves(tmp_path: Path) -> None:
+    """median/Hyperband: validation accuracy at every training evaluation, at step
+    probe_index·steps + training step; a trial that does not learn is pruned mid-training."""
+    spec = dry_spec(
+        "curves",
+        objective={"kind": "train", "train_lengths": [2, 4], "test_lengths": [4, 6]},
+        model={"width": 16, "mlp_ratio": 1.0},
+        train={
+            "steps": 40,
+            "batch": 16,
+            "eval_every": 10,
+            "val_batch": 32,
+            "eval_batch": 8,
+            "early_stop": False,
+        },
+        space={
+            "mixer": {"choices": ["lstm"]},
+            "eig_range": None,
+            "householder_factors": None,
+            "lr": {"float": [1e-7, 3e-2], "log": True},
+        },
+        pruner={"name": "median", "args": {"n_startup_trials": 1, "n_warmup_steps": 0}},
+        budget={"n_trials": 2},
+    )
+    url = f"journal:{tmp_path / 'curves.journal'}"
+    study = create_study(spec, url)
+    study.enqueue_trial({"mixer": "lstm", "lr": 3e-2})  # learns
+    study.enqueue_trial({"mixer": "lstm", "lr": 1e-7})  # cannot move in 40 steps
+    study = run_study(spec, url)
+    good, bad = study.trials
+    assert good.state == TrialState.COMPLETE
+    assert sorted(good.intermediate_values) == [10, 20, 30, 40, 50, 60, 70, 80]
+    assert bad.state == TrialState.PRUNED, bad.intermediate_values
+    assert max(bad.intermediate_values) < 80
