@@ -764,7 +764,9 @@ def demo() -> None:
     _demo_parity()
     out.print(
         "Next: archlab probe list · archlab model list · archlab reproduce --quick · "
-        "archlab train --probe S5 -p generators=generators --model householder --set householder_factors=4"
+        "archlab train --probe S5 -p generators=generators --model householder --set householder_factors=4 · "
+        "archlab theory predict --probes probes/state_tracking.yaml --models search/zoo.yaml · "
+        "archlab study run search/demo.yaml"
     )
 
 
