@@ -28,6 +28,7 @@ StorageOpt = Annotated[
     str | None,
     typer.Option("--storage", help="Storage URL (postgresql+psycopg2://…, journal:PATH, :memory:)."),
 ]
+SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="A study spec YAML (search/*.yaml).")]
 
 
 def _default_storage(name: str, storage: str | None) -> str:
@@ -41,7 +42,7 @@ def _show_progress(quiet: bool) -> bool:
 @study_app.command("create")
 @friendly
 def create_cmd(
-    spec_path: Annotated[str, typer.Argument(metavar="SPEC", help="A study spec YAML (search/*.yaml).")],
+    spec_path: SpecArg,
     storage: StorageOpt = None,
     if_exists: Annotated[
         str, typer.Option("--if-exists", help="error: refuse an existing study; load: reuse it (same spec).")
@@ -69,7 +70,7 @@ def create_cmd(
 @study_app.command("run")
 @friendly
 def run_cmd(
-    spec_path: Annotated[str, typer.Argument(metavar="SPEC", help="A study spec YAML (search/*.yaml).")],
+    spec_path: SpecArg,
     storage: StorageOpt = None,
     n_trials: Annotated[
         int | None, typer.Option("--n-trials", min=1, help="Finished trials the study aims for in total.")

@@ -293,6 +293,20 @@ def _case_run_dir(row: Row, case: Case, seed: int, quick: bool, out_dir: str | P
     return Path(out_dir) / "runs" / run_id(probe, ModelConfig(**case.model), _case_train(row, quick, seed))
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One (row, case, seed) training run and the folder its record goes to (None: not saved)."""
+
+    row: Row
+    case: Case
+    seed: int
+    run_dir: Path | None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.row.id, self.case.label, self.seed)
+
+
 def _finished_record(run_dir: Path | None) -> dict[str, Any] | None:
     """The record of an earlier, finished run of the same configuration (for resuming)."""
     if run_dir is None or not (run_dir / "result.json").is_file():
@@ -304,24 +318,18 @@ def _finished_record(run_dir: Path | None) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and rec.get("status") in FINAL_STATUSES else None
 
 
-def _run_case(
-    row: Row, case: Case, seed: int, quick: bool, out_dir: str | Path | None, hook: Any = None
-) -> dict[str, Any]:
-    run_dir = _case_run_dir(row, case, seed, quick, out_dir)
-    probe = make_probe(row.probe, **row.probe_params)
-    return train_run(
-        probe, ModelConfig(**case.model), _case_train(row, quick, seed), out_dir=run_dir, progress=hook
-    )
+def _run_job(job: _Job, quick: bool, hook: Any = None) -> dict[str, Any]:
+    probe = make_probe(job.row.probe, **job.row.probe_params)
+    tcfg = _case_train(job.row, quick, job.seed)
+    return train_run(probe, ModelConfig(**job.case.model), tcfg, out_dir=job.run_dir, progress=hook)
 
 
-def _worker_job(
-    row: Row, case: Case, seed: int, quick: bool, out_dir: str | None, threads: int
-) -> dict[str, Any]:
-    """One (row, case, seed) training run in a worker process (``run_matrix(workers > 1)``)."""
+def _worker_job(job: _Job, quick: bool, threads: int) -> dict[str, Any]:
+    """One training run in a worker process (``run_matrix(workers > 1)``)."""
     import torch
 
     torch.set_num_threads(threads)
-    return _run_case(row, case, seed, quick, out_dir)
+    return _run_job(job, quick)
 
 
 def run_matrix(
@@ -342,68 +350,56 @@ def run_matrix(
     ``resume`` and an ``out_dir``, a run whose finished record is already in ``out_dir/runs``
     (same configuration and seed) is not trained again: an interrupted matrix picks up where it
     stopped."""
-    jobs: list[tuple[Row, Case, int]] = [
-        (row, case, seed)
+    cases = [
+        (row, case)
         for row in rows
         for case in row.cases
         if not (quick and row.quick_cases and case.label not in row.quick_cases)
+    ]
+    jobs = [
+        _Job(row, case, seed, _case_run_dir(row, case, seed, quick, out_dir))
+        for row, case in cases
         for seed in seeds
     ]
     records: dict[tuple[str, str, int], dict[str, Any]] = {}
 
-    def done(row: Row, case: Case, seed: int, rec: dict[str, Any]) -> None:
-        records[(row.id, case.label, seed)] = rec
+    def done(job: _Job, rec: dict[str, Any]) -> None:
+        records[job.key] = rec
         if on_case is not None:
-            on_case(row, case, seed, rec)
+            on_case(job.row, job.case, job.seed, rec)
 
-    todo: list[tuple[Row, Case, int]] = []
-    for row, case, seed in jobs:
-        old = _finished_record(_case_run_dir(row, case, seed, quick, out_dir)) if resume else None
+    todo: list[_Job] = []
+    for job in jobs:
+        old = _finished_record(job.run_dir) if resume else None
         if old is not None:
-            done(row, case, seed, old)
+            done(job, old)
         else:
-            todo.append((row, case, seed))
+            todo.append(job)
     if workers <= 1 or len(todo) <= 1:
-        for row, case, seed in todo:
-            label = f"row {row.id} · {case.label} · seed {seed}"
-            steps = _case_train(row, quick, seed).steps
+        for job in todo:
+            label = f"row {job.row.id} · {job.case.label} · seed {job.seed}"
+            steps = _case_train(job.row, quick, job.seed).steps
             bar = progress_factory(label, steps) if progress_factory else contextlib.nullcontext(None)
             with bar as hook:
-                done(row, case, seed, _run_case(row, case, seed, quick, out_dir, hook))
+                done(job, _run_job(job, quick, hook))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {
-                pool.submit(
-                    _worker_job, row, case, seed, quick, None if out_dir is None else str(out_dir), threads
-                ): (row, case, seed)
-                for row, case, seed in todo
-            }
+            futures = {pool.submit(_worker_job, job, quick, threads): job for job in todo}
             try:
                 for fut in as_completed(futures):
-                    done(*futures[fut], fut.result())
+                    done(futures[fut], fut.result())
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
     results: list[dict[str, Any]] = []
-    seen: list[tuple[Row, Case]] = []
-    for row, case, _ in jobs:
-        if (row, case) not in seen:
-            seen.append((row, case))
-    for row, case in seen:
-        values: list[float] = []
-        statuses: list[str] = []
-        run_dirs: list[str] = []
-        for seed in seeds:
-            rec = records[(row.id, case.label, seed)]
-            value = measured_value(rec, max(rec["train_lengths"]))
-            statuses.append(rec["status"])
-            run_dir = _case_run_dir(row, case, seed, quick, out_dir)
-            if run_dir is not None:
-                run_dirs.append(str(run_dir))
-            if value is not None:
-                values.append(value)
+    for row, case in cases:
+        mine = [j for j in jobs if j.row is row and j.case is case]
+        recs = [records[j.key] for j in mine]
+        values = [v for r in recs if (v := measured_value(r, max(r["train_lengths"]))) is not None]
+        statuses = [r["status"] for r in recs]
+        run_dirs = [str(j.run_dir) for j in mine if j.run_dir is not None]
         results.append(_summary(row, case, values, statuses, run_dirs))
     _mark_conclusive(results)
     return results

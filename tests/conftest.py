@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+import torch
 
 from archlab.probes import PROBES, make_probe
 from archlab.probes.base import Probe
@@ -35,6 +37,15 @@ def spec_id(spec: tuple[str, dict[str, object]]) -> str:
 def probe(request: pytest.FixtureRequest) -> Probe:
     name, params = request.param
     return make_probe(name, **params)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run the test with one torch thread (tests that train run beside other work)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

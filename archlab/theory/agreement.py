@@ -149,12 +149,15 @@ def explain_violation(cell: Cell) -> str:
 
 
 def agreement(
-    predictions: Iterable[Prediction], measurements: Iterable[Measurement], threshold: float = 0.9
+    predictions: Iterable[Prediction],
+    measurements: Iterable[Measurement],
+    threshold: float = 0.9,
+    metric: str = "seq_acc",
 ) -> AgreementReport:
-    """Pair predictions with measurements by (probe, model, length) and classify every pair."""
+    """Pair predictions with measurements (of ``metric``) by (probe, model, length) and classify
+    every pair."""
     by_key = {(p.probe, p.model, p.length): p for p in predictions}
     cells: list[Cell] = []
-    metric = "seq_acc"
     for m in measurements:
         pred = by_key.get((m.probe, m.model, m.length))
         if pred is None:
@@ -170,9 +173,9 @@ def load_records(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
     records: list[dict[str, Any]] = []
     for path in map(Path, paths):
-        files = [path] if path.is_file() else sorted(path.rglob("result.json")) if path.is_dir() else []
         if not path.exists():
             raise ConfigError("RESULTS", f"{path} does not exist", "a result.json file or a folder of runs")
+        files = [path] if path.is_file() else sorted(path.rglob("result.json"))
         for f in files:
             try:
                 rec = json.loads(f.read_text())
@@ -257,6 +260,4 @@ def check_records(
         cfg = ModelConfig(**{k: v for k, v in rec["model"].items() if k != "init_seed"})
         lengths = sorted({m.length for m in measurements if (m.probe, m.model) == key})
         predictions += predict(probe, cfg, lengths, facts=probe_facts(probe))
-    report = agreement(predictions, measurements, threshold)
-    report.metric = metric
-    return report
+    return agreement(predictions, measurements, threshold, metric)

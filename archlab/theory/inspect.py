@@ -77,7 +77,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archlab.atomic import atomic_write, json_default
-from archlab.config import ModelConfig
+from archlab.config import ModelConfig, validate
 from archlab.errors import ArchlabError
 from archlab.models.base import Mixer
 from archlab.models.fixed_point import FixedPoint
@@ -105,7 +105,6 @@ __all__ = [
     "inspect_model",
     "inspect_run",
     "load_run",
-    "model_config_from_record",
     "plot_report",
     "spectrum_summary",
 ]
@@ -241,16 +240,6 @@ class InspectReport:
 # --------------------------------------------------------------------------------------------
 
 
-def model_config_from_record(cfg: Mapping[str, Any]) -> ModelConfig:
-    """A :class:`ModelConfig` from a record's ``model`` dict (a full ``model_dump``).
-
-    ``ModelConfig(**dump)`` is refused: options of unused wrappers (``fp_tol`` without
-    ``fp_iters`` …) are errors when given explicitly, so fields at their default are left out."""
-    fields = ModelConfig.model_fields
-    kept = {k: v for k, v in cfg.items() if k not in fields or v != fields[k].default}
-    return ModelConfig(**kept)
-
-
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], SequenceModel, Probe]:
     """``(record, model, probe)`` of a training run folder (``result.json`` + ``checkpoint.pt``).
 
@@ -266,7 +255,7 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], SequenceModel, Probe]
         )
     record: dict[str, Any] = json.loads(result.read_text())
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    cfg = model_config_from_record(state.get("model_config") or record["model"])
+    cfg = validate(ModelConfig, state.get("model_config") or record["model"], source=str(ckpt))
     probe = make_probe(record["probe_name"], **record.get("probe_params", {}))
     model = build_model(cfg, probe.vocab_size, probe.n_classes, device="cpu")
     try:

@@ -118,21 +118,6 @@ def receptive_field(m: ModelFeatures) -> int | None:
     return 1 + m.layers * m.depth_repeat * (int(rf) - 1)
 
 
-def is_cyclic_group(p: ProbeFacts) -> bool:
-    return p.is_group and bool(p.cyclic)
-
-
-def model_label(m: ModelFeatures) -> str:
-    bits = [m.transition]
-    if m.eig_range:
-        bits.append(f"eig {m.eig_range}")
-    if m.householder_factors:
-        bits.append(f"n_h={m.householder_factors}")
-    if m.fp_iters is not None:
-        bits.append(f"fixed point cap {fp_cap(m)}" + (" shifted" if m.fp_shift else ""))
-    return ", ".join(bits)
-
-
 # -- the rules ----------------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +34,12 @@ from archlab.theory.inspect import (
     inspect_model,
     inspect_run,
     load_run,
-    model_config_from_record,
     plot_report,
     spectrum_summary,
 )
 from archlab.train import train_run
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _parity_run(tmp_path: Path, eig_range: str, steps: int) -> tuple[Path, dict[str, Any]]:
@@ -136,9 +128,9 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
 
 def test_model_config_from_a_full_dump() -> None:
     cfg = ModelConfig(mixer="diag_rnn", eig_range="signed", width=8, fp_iters=3, fp_shift=True)
-    assert model_config_from_record(cfg.model_dump()) == cfg
+    assert ModelConfig(**cfg.model_dump()) == cfg
     plain = ModelConfig(mixer="lstm", width=8)
-    assert model_config_from_record(plain.model_dump()) == plain
+    assert ModelConfig(**plain.model_dump()) == plain
 
 
 # --------------------------------------------------------------------------------------------
