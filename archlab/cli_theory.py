@@ -92,6 +92,24 @@ def _model_list(spec: str) -> list[tuple[str, Any]]:
     return out_models
 
 
+def _length_runs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Consecutive lengths of one (probe, model) with the same verdict and rule, as one table row:
+    (the first prediction of the run, the run's last length). A suite tested at every length
+    2–64 gives a few rows per pair instead of 63; ``--json`` keeps every length."""
+    runs: list[tuple[dict[str, Any], int]] = []
+    for d in rows:
+        if runs:
+            first, _ = runs[-1]
+            same = (first["probe"], first["name"], first["verdict"], first["rule"]) == (
+                d["probe"], d["name"], d["verdict"], d["rule"],
+            )  # fmt: skip
+            if same:
+                runs[-1] = (first, d["length"])
+                continue
+        runs.append((d, d["length"]))
+    return runs
+
+
 def _verdict_cell(verdict: str, rule: str) -> str:
     return f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/] ({rule})"
 
@@ -166,10 +184,9 @@ def predict_cmd(
     table = Table(title="theory predictions (impossible / expressible / unknown)", title_justify="left")
     for col in ("probe", "model", "length", "verdict (rule)", "reason"):
         table.add_column(col, overflow="fold")
-    for d in rows:
-        table.add_row(
-            d["probe"], d["name"], str(d["length"]), _verdict_cell(d["verdict"], d["rule"]), d["reason"]
-        )
+    for d, last in _length_runs(rows):
+        span = str(d["length"]) if last == d["length"] else f"{d['length']}–{last}"
+        table.add_row(d["probe"], d["name"], span, _verdict_cell(d["verdict"], d["rule"]), d["reason"])
     out.print(table)
     conflicts = [d for d in rows if d["conflict"]]
     for d in conflicts:

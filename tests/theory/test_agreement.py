@@ -135,6 +135,15 @@ def test_cli_predict_suite_and_zoo(tmp_path: Path) -> None:
     assert a5_lstm and all(x["verdict"] == "expressible" for x in a5_lstm)
     r = runner.invoke(app, ["theory", "predict", "--probes", "parity,A5", "--models", "lstm,diag_rnn"])
     assert r.exit_code == 0 and "R9" in r.stdout
+    # the table folds consecutive lengths with one verdict into a span; --json keeps each length
+    r = runner.invoke(
+        app, ["theory", "predict", "--probes", "A5", "--models", "lstm,conv", "--lengths", "4,8,16", "--json"]
+    )
+    assert len(json.loads(r.stdout)) == 6
+    r = runner.invoke(
+        app, ["theory", "predict", "--probes", "A5", "--models", "lstm,conv", "--lengths", "4,8,16"]
+    )
+    assert r.exit_code == 0 and r.stdout.count("4–16") == 2
     bad = tmp_path / "zoo.yaml"
     bad.write_text("models:\n  x: {mixer: lstm, eig_range: signed}\n")
     r = runner.invoke(app, ["theory", "predict", "--probes", "parity", "--models", str(bad)])
