@@ -97,13 +97,14 @@ def worker_cmd(
     storage: StorageOpt = None,
     rank: Annotated[int, typer.Option("--rank", min=0, help="Worker rank: sampler seed = seed + rank.")] = 0,
     n_trials: Annotated[
-        int | None, typer.Option("--n-trials", min=1, help="Trials for this worker (default: to the budget).")
+        int | None, typer.Option("--n-trials", min=1, help="Exactly N trials (default: to the study budget).")
     ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.0, help="Seconds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
 ) -> None:
     """One worker (launch on other machines: Slurm array, k8s Job): loads the study (never creates
-    it) and runs trials until its n_trials, the study budget (a soft cap) or the timeout."""
+    it) and runs exactly --n-trials trials, or, without it, trials until the study has its budget of
+    finished trials (a soft cap shared by every worker); --timeout stops it either way."""
     from archlab.errors import ConfigError
     from archlab.search import load_spec, run_worker
 

@@ -2,7 +2,7 @@
 probe-suite objective (:mod:`.objective`) and the runner (:mod:`.runner`: storages, create once,
 workers, status, export, replay, repair). ``archlab study …`` is the command line."""
 
-from archlab.search.objective import CATCH, Objective, TrialFailedError
+from archlab.search.objective import CATCH, RECORD_KEY, Objective, TrialFailedError, trial_record
 from archlab.search.runner import (
     create_study,
     export,
@@ -19,6 +19,7 @@ from archlab.search.spec import StudySpec, load_spec, parse_spec, spec_hash
 
 __all__ = [
     "CATCH",
+    "RECORD_KEY",
     "Objective",
     "StudySpec",
     "TrialFailedError",
@@ -35,4 +36,5 @@ __all__ = [
     "spec_hash",
     "status",
     "theory_candidates",
+    "trial_record",
 ]

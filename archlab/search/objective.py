@@ -9,14 +9,20 @@ evaluation, at step ``i · steps + training step`` (so trials are compared on th
 the same point of training). Multi-objective studies report nothing (Optuna cannot prune them).
 The trial's value is the mean score over the suite.
 
-Every trial records user attrs (its start time is Optuna's ``datetime_start``): ``worker_rank``,
-``sampler_seed``, ``config`` (model and train dumps), ``seeds``, ``provenance`` (versions, git
-SHA, device), ``wall_time_s``, ``scores`` (per probe), ``predictions`` (per probe: the theory
-verdict and rule at the longest test length), ``agreement`` (per probe: the
-:func:`archlab.theory.classify` class, with *solved* = mean scaled accuracy ≥ 0.9 over the test
-lengths longer than any training length; when no test length is beyond training, over all test
-lengths, and the cell counts as in-training), ``second`` (the second objective's value), and
-``fail_reason`` when it fails.
+Every trial records one user attr, :data:`RECORD_KEY` (``"archlab"``): a dict written once
+when the trial ends, and after every probe while it trains (one storage write instead of one per
+field keeps the runner's overhead near a bare Optuna loop's). :func:`trial_record` reads it back
+merged with the trial's other user attrs. Its keys (the start time is Optuna's
+``datetime_start``): ``worker_rank``, ``sampler_seed``, ``config`` (model and train dumps),
+``seeds``, ``provenance`` (versions, git SHA, device), ``wall_time_s``, ``scores`` (per probe),
+``predictions`` (per probe: the theory verdict and rule at the longest test length),
+``agreement`` (per probe: the :func:`archlab.theory.classify` class, with *solved* = mean scaled
+accuracy ≥ 0.9 over the test lengths longer than any training length; when no test length is
+beyond training, over all test lengths, and the cell counts as in-training), ``second`` (the
+second objective's value), and ``fail_reason`` when it fails. While a trial runs on a
+persistent storage, a heartbeat thread writes the top-level user attrs ``heartbeat_at`` (epoch
+seconds, every ``heartbeat.interval_s``) and ``worker_rank`` (at its first beat), which
+``repair`` and ``status`` read.
 
 Failures: an invalid parameter combination, out of memory, or any :class:`ArchlabError` is
 raised after ``fail_reason`` is recorded; the runner passes :data:`CATCH` to ``optimize`` so the
@@ -26,22 +32,34 @@ trial FAILs and the study goes on. A diverged run returns NaN (Optuna marks the 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial, TrialState
 
+from archlab.atomic import json_default
 from archlab.config import ModelConfig, TrainConfig
 from archlab.errors import ArchlabError
 from archlab.search.space import build_configs, suggest_params
 from archlab.search.spec import StudySpec
 
-__all__ = ["CATCH", "SOLVED", "Objective", "TrialFailedError", "synthetic_scores"]
+__all__ = [
+    "CATCH",
+    "FINISHED",
+    "RECORD_KEY",
+    "SOLVED",
+    "Objective",
+    "TrialFailedError",
+    "synthetic_scores",
+    "trial_record",
+]
 
 #: mean scaled accuracy beyond the training lengths that counts as "solved" (as in reproduce)
 SOLVED = 0.9
@@ -49,6 +67,36 @@ SOLVED = 0.9
 
 class TrialFailedError(ArchlabError):
     """A trial that could not produce a value (out of memory, a synthetic failure)."""
+
+
+#: the user attr that holds a trial's record (see the module docstring)
+RECORD_KEY = "archlab"
+
+#: the states of a trial that will not run again
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def trial_record(trial: FrozenTrial | Any) -> dict[str, Any]:
+    """A trial's archlab record (:data:`RECORD_KEY`, decoded) merged over its other user attrs
+    (``heartbeat_at``, ``theory_seed``, a ``fail_reason`` written by ``repair``)."""
+    attrs = trial.user_attrs
+    out = {k: v for k, v in attrs.items() if k != RECORD_KEY}
+    rec = attrs.get(RECORD_KEY)
+    if isinstance(rec, str):
+        rec = json.loads(rec)
+    out.update(rec or {})
+    return out
+
+
+def _write_record(trial: optuna.trial.BaseTrial, rec: dict[str, Any], provenance: str | None = None) -> None:
+    """Store the record as one JSON string: a string costs nothing when Optuna deep-copies a
+    trial (it does for every finished trial), a nested dict of ~100 fields costs ~0.1 ms.
+    ``provenance``, when given, is the worker's provenance already encoded (it is the same for
+    every trial of a worker) and becomes the record's ``provenance`` key."""
+    text = json.dumps(rec, default=json_default)
+    if provenance is not None:
+        text = f'{text[:-1]}, "provenance": {provenance}}}' if rec else f'{{"provenance": {provenance}}}'
+    trial.set_user_attr(RECORD_KEY, text)
 
 
 #: exceptions that fail one trial without stopping the study
@@ -78,28 +126,72 @@ def _matches(cond: Mapping[str, list[Any]] | None, params: Mapping[str, Any]) ->
     return cond is not None and all(k in params and params[k] in v for k, v in cond.items())
 
 
-@contextlib.contextmanager
-def _ticker(trial: optuna.trial.BaseTrial, interval_s: float | None) -> Iterator[None]:
-    """Write a ``heartbeat_at`` user attr every ``interval_s`` while the trial runs (journal
-    storages have no heartbeat of their own; ``repair`` reads it)."""
-    if interval_s is None or not isinstance(trial, optuna.Trial):
-        yield
-        return
-    storage, trial_id = trial.storage, trial._trial_id
-    stop = threading.Event()
+class _Heartbeat:
+    """One thread per worker that writes a ``heartbeat_at`` user attr (epoch seconds) to the
+    running trial every ``interval_s`` seconds after its start, and ``worker_rank`` at the first
+    beat (journal storages have no heartbeat of their own; ``repair`` and ``status`` read them).
+    Nothing is written for a trial shorter than one interval, and starting or ending a trial costs
+    two lock round-trips, not a thread. :meth:`end` returns only when no write to the ending
+    trial is in flight."""
 
-    def beat() -> None:
-        while not stop.wait(interval_s):
-            with contextlib.suppress(Exception):  # the trial may have finished meanwhile
-                storage.set_trial_user_attr(trial_id, "heartbeat_at", time.time())
+    def __init__(self, interval_s: float, rank: int) -> None:
+        self.interval_s = interval_s
+        self.rank = rank
+        self._cond = threading.Condition()
+        self._trial: list[Any] | None = None  # [storage, trial_id, next beat (monotonic), first]
+        self._writing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
-    thread = threading.Thread(target=beat, name=f"archlab-tick-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    def begin(self, trial: optuna.trial.BaseTrial) -> None:
+        if not isinstance(trial, optuna.Trial):
+            return
+        with self._cond:
+            self._trial = [trial.storage, trial._trial_id, time.monotonic() + self.interval_s, True]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="archlab-heartbeat", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            self._trial = None
+            while self._writing:
+                self._cond.wait()
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._trial = None
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._trial is None:
+                    self._cond.wait()
+                    continue
+                storage, trial_id, due, first = self._trial
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                self._trial[2], self._trial[3] = due + self.interval_s, False
+                self._writing = True
+                self._cond.release()
+                try:
+                    with contextlib.suppress(Exception):  # the trial may have finished meanwhile
+                        if first:
+                            storage.set_trial_user_attr(trial_id, "worker_rank", self.rank)
+                        storage.set_trial_user_attr(trial_id, "heartbeat_at", time.time())
+                finally:
+                    self._cond.acquire()
+                    self._writing = False
+                    self._cond.notify_all()
 
 
 class Objective:
@@ -113,15 +205,19 @@ class Objective:
         sampler_seed: int | None = None,
         tick_s: float | None = None,
         suite_config: Any = None,
+        max_total: int | None = None,
     ) -> None:
         self.spec = spec
+        self.max_total = max_total
         self.rank = rank
         self.sampler_seed = sampler_seed
-        self.tick_s = tick_s
+        self._heartbeat = _Heartbeat(tick_s, rank) if tick_s is not None else None
         self._suite: Any = None
         self._suite_config = suite_config
         self._facts: dict[int, Any] = {}
         self._provenance: dict[str, Any] | None = None
+        self._provenance_json: str | None = None  # encoded once per worker
+        self._trial_provenance: str | None = None  # the running trial's (None before its configs)
 
     # -- lazily built, once per worker -------------------------------------------------------
     @property
@@ -139,39 +235,64 @@ class Objective:
             from archlab.train import provenance
 
             self._provenance = provenance(resolve_device(train_cfg.device))
+            self._provenance_json = json.dumps(self._provenance, default=json_default)
         return self._provenance
 
     # -- the call ----------------------------------------------------------------------------
     def __call__(self, trial: optuna.trial.BaseTrial) -> float | tuple[float, float]:
-        trial.set_user_attr("worker_rank", self.rank)
-        trial.set_user_attr("sampler_seed", self.sampler_seed)
+        rec: dict[str, Any] = {"worker_rank": self.rank, "sampler_seed": self.sampler_seed}
+        self._trial_provenance = None
+        if self._heartbeat is not None:
+            self._heartbeat.begin(trial)
         try:
-            with _ticker(trial, self.tick_s):
-                return self._run(trial)
+            return self._run(trial, rec)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (KeyboardInterrupt)")
+            rec["fail_reason"] = "interrupted (KeyboardInterrupt)"
             raise
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            rec["fail_reason"] = f"{type(exc).__name__}: {exc}"
             raise
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.end()
+            _write_record(trial, rec, self._trial_provenance)
+            self._stop_at_budget(trial)
 
-    def _run(self, trial: optuna.trial.BaseTrial) -> float | tuple[float, float]:
+    def close(self) -> None:
+        """Stop the heartbeat thread (the worker is done)."""
+        if self._heartbeat is not None:
+            self._heartbeat.close()
+
+    def _stop_at_budget(self, trial: optuna.trial.BaseTrial) -> None:
+        """Stop the worker's ``optimize`` loop when this trial brings the study to
+        ``max_total`` finished trials (a soft cap shared by every worker; cheaper than a
+        ``MaxTrialsCallback``, which costs a deep copy of the trial)."""
+        if self.max_total is None or not isinstance(trial, optuna.Trial):
+            return
+        study = trial.study
+        if len(study.get_trials(deepcopy=False, states=FINISHED)) + 1 >= self.max_total:
+            study.stop()
+
+    def _run(self, trial: optuna.trial.BaseTrial, rec: dict[str, Any]) -> float | tuple[float, float]:
         spec = self.spec
         start = time.perf_counter()
         params = suggest_params(trial, spec)
         model_cfg, train_cfg = build_configs(spec, params)
-        trial.set_user_attr("config", {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()})
+        rec["config"] = {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()}
         init_seed = model_cfg.init_seed if model_cfg.init_seed is not None else train_cfg.seed
-        trial.set_user_attr("seeds", {"train": train_cfg.seed, "init": init_seed})
-        trial.set_user_attr("provenance", self.provenance(train_cfg))
-        if spec.objective.kind == "synthetic":
-            scores, extra = self._synthetic(trial, params)
-        else:
-            scores, extra = self._train(trial, model_cfg, train_cfg)
-        wall = time.perf_counter() - start
-        trial.set_user_attr("wall_time_s", wall)
+        rec["seeds"] = {"train": train_cfg.seed, "init": init_seed}
+        self.provenance(train_cfg)
+        self._trial_provenance = self._provenance_json
+        try:
+            if spec.objective.kind == "synthetic":
+                scores, extra = self._synthetic(trial, rec, params)
+            else:
+                scores, extra = self._train(trial, rec, model_cfg, train_cfg)
+        finally:
+            wall = time.perf_counter() - start
+            rec["wall_time_s"] = wall
         if scores is None:  # diverged: fail_reason is set
             return float("nan")
         value = statistics.fmean(scores)
@@ -196,7 +317,7 @@ class Objective:
             ),
             "wall_time": lambda: float(extra.get("train_wall_time_s", wall)),
         }[spec.objective.second]()
-        trial.set_user_attr("second", second)
+        rec["second"] = second
         return value, second
 
     def _features(self, model_cfg: ModelConfig) -> Any:
@@ -207,7 +328,7 @@ class Objective:
         return model_features(model_cfg, p.vocab_size, p.n_classes, seq_len=max(entry.test_lengths))
 
     def _eval_hook(
-        self, trial: optuna.trial.BaseTrial, index: int, steps: int, scores: list[float]
+        self, trial: optuna.trial.BaseTrial, rec: dict[str, Any], index: int, steps: int, scores: list[float]
     ) -> Callable[[int, int, dict[str, float]], None] | None:
         """The training progress hook that reports validation accuracy to a median/Hyperband
         pruner (None for other pruners and multi-objective studies)."""
@@ -220,7 +341,7 @@ class Objective:
             acc = float(metrics["val_seq_acc"])
             trial.report(acc, index * steps + step)
             if trial.should_prune():
-                trial.set_user_attr("scores", scores)
+                rec["scores"] = scores
                 raise optuna.TrialPruned(
                     f"pruned on probe {index} at training step {step} "
                     f"(validation sequence accuracy {acc:.3f})"
@@ -231,6 +352,7 @@ class Objective:
     def _report(
         self,
         trial: optuna.trial.BaseTrial,
+        rec: dict[str, Any],
         score: float,
         step: int,
         scores: list[float],
@@ -246,11 +368,11 @@ class Objective:
             return
         trial.report(score, step)
         if trial.should_prune():
-            trial.set_user_attr("scores", scores)
+            rec["scores"] = scores
             raise optuna.TrialPruned(f"pruned after step {step} (score {score:.4f})")
 
     def _synthetic(
-        self, trial: optuna.trial.BaseTrial, params: dict[str, Any]
+        self, trial: optuna.trial.BaseTrial, rec: dict[str, Any], params: dict[str, Any]
     ) -> tuple[list[float] | None, dict[str, Any]]:
         syn = self.spec.objective.synthetic
         if syn.sleep_s and (syn.sleep_trials is None or trial.number in syn.sleep_trials):
@@ -263,20 +385,24 @@ class Objective:
         if _matches(syn.raise_when, params):
             raise TrialFailedError(f"synthetic failure for {params}")
         if _matches(syn.nan_when, params):
-            trial.set_user_attr("fail_reason", "diverged: synthetic NaN")
+            rec["fail_reason"] = "diverged: synthetic NaN"
             return None, {}
         if syn.theory:
             model_cfg, _ = build_configs(self.spec, params)
-            self._theory(trial, model_cfg, [1.0] * len(self.suite.entries), [0] * len(self.suite.entries))
+            self._theory(rec, model_cfg, [1.0] * len(self.suite.entries), [0] * len(self.suite.entries))
         scores: list[float] = []
         for i, score in enumerate(synthetic_scores(self.spec, params)):
             scores.append(score)
-            self._report(trial, score, i, scores, any_pruner=True)
-        trial.set_user_attr("scores", scores)
+            self._report(trial, rec, score, i, scores, any_pruner=True)
+        rec["scores"] = scores
         return scores, {}
 
     def _train(
-        self, trial: optuna.trial.BaseTrial, model_cfg: ModelConfig, train_cfg: TrainConfig
+        self,
+        trial: optuna.trial.BaseTrial,
+        rec: dict[str, Any],
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
     ) -> tuple[list[float] | None, dict[str, Any]]:
         from archlab.train import DataSource, train_run
 
@@ -287,20 +413,20 @@ class Objective:
         evals: list[dict[str, Any]] = []  # per probe: what `archlab theory check` reads back
         train_wall = 0.0
         for entry in self.suite.entries:
-            hook = self._eval_hook(trial, entry.index, train_cfg.steps, scores)
-            rec = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg, progress=hook)
-            train_wall += float(rec.get("wall_time_s", 0.0))
-            if rec["status"] == "diverged":
-                trial.set_user_attr("scores", scores)
-                trial.set_user_attr("fail_reason", f"diverged on {entry.name}: {rec['reason']}")
+            hook = self._eval_hook(trial, rec, entry.index, train_cfg.steps, scores)
+            run = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg, progress=hook)
+            train_wall += float(run.get("wall_time_s", 0.0))
+            if run["status"] == "diverged":
+                rec["scores"] = scores
+                rec["fail_reason"] = f"diverged on {entry.name}: {run['reason']}"
                 return None, {}
-            if rec["status"] == "oom":
-                raise TrialFailedError(f"{entry.name}: {rec['reason']}")
-            rows = rec["range_eval"]
+            if run["status"] == "oom":
+                raise TrialFailedError(f"{entry.name}: {run['reason']}")
+            rows = run["range_eval"]
             if not rows:
-                raise TrialFailedError(f"{entry.name}: no range evaluation (status {rec['status']})")
+                raise TrialFailedError(f"{entry.name}: no range evaluation (status {run['status']})")
             score = statistics.fmean(float(r[key]) for r in rows)
-            longest_train = max(rec["train_lengths"])
+            longest_train = max(run["train_lengths"])
             far = [float(r["scaled_acc"]) for r in rows if r["length"] > longest_train]
             beyond.append(
                 statistics.fmean(far) if far else statistics.fmean(float(r["scaled_acc"]) for r in rows)
@@ -310,7 +436,7 @@ class Objective:
             evals.append(
                 {
                     **{
-                        k: rec[k]
+                        k: run[k]
                         for k in ("probe", "probe_name", "probe_params", "train_lengths", "status", "seed")
                     },
                     "range_eval": [
@@ -318,14 +444,15 @@ class Objective:
                     ],
                 }
             )
-            trial.set_user_attr("range_eval", evals)
-            self._report(trial, score, entry.index, scores)
-        trial.set_user_attr("scores", scores)
-        self._theory(trial, model_cfg, beyond, in_train)
+            rec["range_eval"] = evals
+            rec["scores"] = scores
+            _write_record(trial, rec, self._trial_provenance)  # progress, probe by probe
+            self._report(trial, rec, score, entry.index, scores)
+        self._theory(rec, model_cfg, beyond, in_train)
         return scores, {"train_wall_time_s": train_wall}
 
     def _theory(
-        self, trial: optuna.trial.BaseTrial, model_cfg: ModelConfig, beyond: list[float], in_train: list[int]
+        self, rec: dict[str, Any], model_cfg: ModelConfig, beyond: list[float], in_train: list[int]
     ) -> None:
         """Per probe: the prediction at the longest test length and its agreement class."""
         from archlab.theory import classify, predict, probe_facts
@@ -340,5 +467,5 @@ class Objective:
             ]
             preds.append({"probe": entry.name, "verdict": pred.verdict, "rule": pred.rule})
             agree.append(classify(pred, acc >= SOLVED, bool(inside)))
-        trial.set_user_attr("predictions", preds)
-        trial.set_user_attr("agreement", agree)
+        rec["predictions"] = preds
+        rec["agreement"] = agree

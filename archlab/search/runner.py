@@ -57,7 +57,7 @@ import archlab
 from archlab.atomic import atomic_write, json_default
 from archlab.config import ProbeSuiteConfig
 from archlab.errors import ArchlabError, ConfigError
-from archlab.search.objective import CATCH, Objective
+from archlab.search.objective import CATCH, FINISHED, Objective, trial_record
 from archlab.search.space import build_configs, enumerate_choices, grid_space
 from archlab.search.spec import HeartbeatSpec, StudySpec, canonical, spec_hash
 
@@ -84,7 +84,6 @@ __all__ = [
 #: the most architectures theory seeding enqueues
 SEED_LIMIT = 8
 #: states that count against a budget
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 StorageArg = str | BaseStorage | None
 
@@ -316,7 +315,7 @@ def progress_callback(rank: int = 0) -> Callable[[optuna.Study, FrozenTrial], No
         line = f"[dim]w{rank}[/] trial {trial.number:>4} [{style.get(state, '')}]{state:<8}[/] "
         line += _fmt_values(trial.values)
         if trial.state == TrialState.FAIL:
-            line += f"  [dim]{trial.user_attrs.get('fail_reason', '')}[/]"
+            line += f"  [dim]{trial_record(trial).get('fail_reason', '')}[/]"
         console.print(line)
 
     return cb
@@ -332,9 +331,10 @@ def run_worker(
     max_total: int | None = None,
     quiet: bool = True,
 ) -> int:
-    """Load the study and run trials: ``n_trials`` of them (None: until the study has
-    ``max_total`` finished trials — default ``budget.n_trials``, a soft cap — or ``timeout``).
-    Returns the number of trials this worker ran."""
+    """Load the study and run trials: exactly ``n_trials`` of them (the budget is not consulted),
+    or, when ``n_trials`` is None, until the study has ``max_total`` finished trials (default
+    ``budget.n_trials``: a soft cap shared by every worker, checked after each trial), or until
+    ``timeout``. Returns the number of trials this worker ran."""
     st = make_storage(storage if storage is not None else spec.storage, spec.heartbeat)
     seed = spec.sampler.seed + rank
     study = _load(spec.name, st, make_sampler(spec, seed))
@@ -350,20 +350,23 @@ def run_worker(
         return 0
     if n_trials == 0:
         return 0
-    tick = float(spec.heartbeat.interval_s) if storage_kind(st) == "journal" else None
-    objective = Objective(spec, rank=rank, sampler_seed=seed, tick_s=tick)
+    tick = float(spec.heartbeat.interval_s) if storage_kind(st) != "memory" else None
+    # the budget check lives in the objective: a callback would cost a deep copy of every trial
+    cap = total if n_trials is None else None
+    objective = Objective(spec, rank=rank, sampler_seed=seed, tick_s=tick, max_total=cap)
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = []
-    if total is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(total, states=FINISHED))
     if not quiet:
         callbacks.append(progress_callback(rank))
     before = len(study.get_trials(deepcopy=False))
     prev = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=CATCH, callbacks=callbacks)
+        study.optimize(
+            objective, n_trials=n_trials, timeout=timeout, catch=CATCH, callbacks=callbacks or None
+        )
     finally:
         optuna.logging.set_verbosity(prev)
+        objective.close()
     return max(0, len(study.get_trials(deepcopy=False)) - before)
 
 
@@ -499,7 +502,7 @@ def status(name: str, storage: StorageArg) -> dict[str, Any]:
             "number": t.number,
             "age_s": now - (t.datetime_start.timestamp() if t.datetime_start else now),
             "since_heartbeat_s": now - _last_alive(t),
-            "worker_rank": t.user_attrs.get("worker_rank"),
+            "worker_rank": trial_record(t).get("worker_rank"),
         }
         for t in trials
         if t.state == TrialState.RUNNING
@@ -507,7 +510,7 @@ def status(name: str, storage: StorageArg) -> dict[str, Any]:
     failures = [
         {
             "number": t.number,
-            "reason": t.user_attrs.get("fail_reason")
+            "reason": trial_record(t).get("fail_reason")
             or "no reason recorded (worker killed? failed as stale by the heartbeat)",
             "retried_by": retries.get(t.number, []),
         }
@@ -551,7 +554,7 @@ def export(name: str, storage: StorageArg, out_csv: str | Path) -> int:
         for t in trials:
             vals = list(t.values) if t.values else [None] * n_values
             dur = t.duration.total_seconds() if t.duration is not None else None
-            u = t.user_attrs
+            u = trial_record(t)
 
             def js(key: str, attrs: dict[str, Any] = u) -> str:
                 return json.dumps(attrs[key], default=json_default) if key in attrs else ""
@@ -571,7 +574,8 @@ def export(name: str, storage: StorageArg, out_csv: str | Path) -> int:
 
 def replay(name: str, storage: StorageArg, number: int) -> dict[str, Any]:
     """Re-run trial ``number``'s params with ``optuna.trial.FixedTrial`` and the stored spec;
-    returns ``{number, params, stored_values, values, user_attrs}``."""
+    returns ``{number, params, stored_values, values, user_attrs}`` (``user_attrs``: the
+    replay's record, :func:`~archlab.search.objective.trial_record`)."""
     study = load_study(name, storage)
     match = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     if not match:
@@ -582,16 +586,15 @@ def replay(name: str, storage: StorageArg, number: int) -> dict[str, Any]:
     objective = Objective(spec, suite_config=suite)
     try:
         result = objective(fixed)
-    except CATCH as exc:
-        result = None
-        fixed.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+    except CATCH:
+        result = None  # the objective recorded the fail reason
     values = list(result) if isinstance(result, tuple) else [result] if result is not None else None
     return {
         "number": number,
         "params": dict(trial.params),
         "stored_values": list(trial.values) if trial.values else None,
         "values": values,
-        "user_attrs": dict(fixed.user_attrs),
+        "user_attrs": trial_record(fixed),
     }
 
 

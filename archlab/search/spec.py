@@ -36,6 +36,7 @@ ranges; then the space is checked against :class:`~archlab.config.ModelConfig` /
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -240,6 +241,7 @@ class StudySpec(StrictModel):
         return cfg.model_copy(update=update)
 
 
+@functools.cache
 def field_target(name: str) -> Literal["model", "train"] | None:
     """Which config a space field belongs to (ModelConfig first), or None if neither."""
     if name in ModelConfig.model_fields:
@@ -282,6 +284,14 @@ def _check_value(target: str, name: str, value: Any, path: str) -> None:
 
 def _dependency_order(space: dict[str, Distribution]) -> list[str]:
     """Space fields ordered so every ``when`` reference comes before its dependents."""
+    return list(_order_of(tuple((name, tuple(dist.when or {})) for name, dist in space.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _order_of(deps: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
+    """:func:`_dependency_order` on ``(field, fields its condition reads)`` pairs (cached: a
+    worker orders the same space once per trial)."""
+    space = dict(deps)
     order: list[str] = []
     state: dict[str, int] = {}
 
@@ -291,14 +301,14 @@ def _dependency_order(space: dict[str, Distribution]) -> list[str]:
         if state.get(name) == 1:
             raise ConfigError(f"space.{name}.when", f"circular condition: {' → '.join([*chain, name])}")
         state[name] = 1
-        for dep in space[name].when or {}:
+        for dep in space[name]:
             visit(dep, [*chain, name])
         state[name] = 2
         order.append(name)
 
     for name in space:
         visit(name, [])
-    return order
+    return tuple(order)
 
 
 def _check_space(spec: StudySpec, src: str) -> None:

@@ -195,6 +195,7 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
     import optuna
 
     from archlab.errors import ConfigError
+    from archlab.search.objective import trial_record
     from archlab.search.runner import load_study
 
     try:
@@ -207,8 +208,9 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
     for t in study.get_trials(deepcopy=False):
         if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
             continue
-        config = t.user_attrs.get("config")
-        for ev in t.user_attrs.get("range_eval", []):
+        rec = trial_record(t)
+        config = rec.get("config")
+        for ev in rec.get("range_eval", []):
             if config:
                 records.append({**ev, "model": config["model"], "_path": f"{name}#trial{t.number}"})
     return records

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
-from archlab.search import create_study, replay, run_study, status
+from archlab.search import create_study, replay, run_study, status, trial_record
 from tests.search._util import dry_spec
 
 
@@ -31,7 +31,7 @@ def test_real_study_two_trials(tmp_path: Path) -> None:
     trials = study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
     for t in trials:
-        u = t.user_attrs
+        u = trial_record(t)
         assert t.value is not None and len(u["scores"]) == 2
         assert math.isclose(t.value, sum(u["scores"]) / 2)
         assert [p["probe"] for p in u["predictions"]] == ["parity", "Z3"]
@@ -39,7 +39,7 @@ def test_real_study_two_trials(tmp_path: Path) -> None:
         assert len(u["agreement"]) == 2
         assert u["provenance"]["device"] == "cpu" and u["wall_time_s"] > 0
     lstm = next(t for t in trials if t.params["mixer"] == "lstm")
-    assert [p["verdict"] for p in lstm.user_attrs["predictions"]] == ["expressible", "expressible"]
+    assert [p["verdict"] for p in trial_record(lstm)["predictions"]] == ["expressible", "expressible"]
     assert status("e2e", url)["n_complete"] == 2
     rec = replay("e2e", url, trials[0].number)  # training is seeded: the value is reproduced
     assert rec["values"][0] == trials[0].value

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from optuna.trial import TrialState
 
-from archlab.search import create_study, load_study, run_worker, status
+from archlab.search import create_study, load_study, run_worker, status, trial_record
 from archlab.search.runner import _worker_main
 from archlab.search.spec import StudySpec
 from tests.search._util import dry_spec
@@ -45,14 +45,14 @@ def test_postgres_four_workers_exact_budget(db_url: str) -> None:
     assert len(trials) == 40
     assert sorted(t.number for t in trials) == list(range(40))
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    per_rank = {r: sum(t.user_attrs["worker_rank"] == r for t in trials) for r in range(4)}
+    per_rank = {r: sum(trial_record(t)["worker_rank"] == r for t in trials) for r in range(4)}
     assert per_rank == {0: 10, 1: 10, 2: 10, 3: 10}
     for t in trials:
-        assert t.user_attrs["config"]["model"]["mixer"] == t.params["mixer"]
-        assert t.user_attrs["sampler_seed"] == t.user_attrs["worker_rank"]
-        assert t.value == pytest.approx(sum(t.user_attrs["scores"]) / len(t.user_attrs["scores"]))
+        assert trial_record(t)["config"]["model"]["mixer"] == t.params["mixer"]
+        assert trial_record(t)["sampler_seed"] == trial_record(t)["worker_rank"]
+        assert t.value == pytest.approx(sum(trial_record(t)["scores"]) / len(trial_record(t)["scores"]))
     # different seeds per worker: no duplicated proposals across the four workers' first trials
-    firsts = [next(t.params for t in trials if t.user_attrs["worker_rank"] == r) for r in range(4)]
+    firsts = [next(t.params for t in trials if trial_record(t)["worker_rank"] == r) for r in range(4)]
     assert len({tuple(sorted(p.items())) for p in firsts}) == 4
 
 
@@ -88,4 +88,4 @@ def test_postgres_killed_worker_is_failed_and_retried(db_url: str) -> None:
     assert s["failures"][0]["retried_by"] == [retries[0]["number"]]
     trials = load_study(name, db_url).trials
     assert trials[retries[0]["number"]].params == trials[0].params
-    assert trials[retries[0]["number"]].user_attrs["worker_rank"] == 1
+    assert trial_record(trials[retries[0]["number"]])["worker_rank"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing
 import os
 import signal
@@ -13,7 +14,18 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from archlab.search import create_study, export, load_study, repair, replay, run_study, run_worker, status
+from archlab.search import (
+    create_study,
+    export,
+    load_study,
+    repair,
+    replay,
+    run_study,
+    run_worker,
+    status,
+    trial_record,
+)
+from archlab.search.objective import RECORD_KEY, _Heartbeat
 from archlab.search.runner import StudyExistsError, _worker_main, retried_from, theory_candidates
 from archlab.search.space import build_configs, enumerate_choices
 from tests.search._util import dry_spec
@@ -42,7 +54,7 @@ def test_conditional_params_only_when_their_condition_holds() -> None:
         assert ("householder_factors" in t.params) == (m == "householder")
         assert ("eig_range" in t.params) == (m in ("diag_rnn", "householder"))
         assert "lr" in t.params
-        model = t.user_attrs["config"]["model"]
+        model = trial_record(t)["config"]["model"]
         assert model["mixer"] == m and model["layers"] == 1
     assert mixers == {"diag_rnn", "householder", "lstm"}
 
@@ -54,10 +66,10 @@ def test_in_memory_run_records_provenance_and_is_reproducible() -> None:
     t = a.trials[0]
     assert t.state == TrialState.COMPLETE
     for key in ("config", "seeds", "provenance", "wall_time_s", "scores", "worker_rank", "sampler_seed"):
-        assert key in t.user_attrs, key
-    assert t.user_attrs["provenance"]["versions"]["optuna"] == optuna.__version__
-    assert t.user_attrs["sampler_seed"] == 0 and t.user_attrs["worker_rank"] == 0
-    assert len(t.user_attrs["scores"]) == 3
+        assert key in trial_record(t), key
+    assert trial_record(t)["provenance"]["versions"]["optuna"] == optuna.__version__
+    assert trial_record(t)["sampler_seed"] == 0 and trial_record(t)["worker_rank"] == 0
+    assert len(trial_record(t)["scores"]) == 3
 
 
 def test_nan_and_caught_errors_fail_with_a_reason_and_the_study_goes_on() -> None:
@@ -72,11 +84,11 @@ def test_nan_and_caught_errors_fail_with_a_reason_and_the_study_goes_on() -> Non
     assert TrialState.COMPLETE in states.values()
     for t in study.trials:
         if t.params["mixer"] == "lstm":
-            assert t.state == TrialState.FAIL and t.user_attrs["fail_reason"].startswith("diverged")
+            assert t.state == TrialState.FAIL and trial_record(t)["fail_reason"].startswith("diverged")
         elif t.params.get("eig_range") == "unit":
-            assert t.state == TrialState.FAIL and "TrialFailedError" in t.user_attrs["fail_reason"]
+            assert t.state == TrialState.FAIL and "TrialFailedError" in trial_record(t)["fail_reason"]
         else:
-            assert t.state == TrialState.COMPLETE and "fail_reason" not in t.user_attrs
+            assert t.state == TrialState.COMPLETE and "fail_reason" not in trial_record(t)
     s = status("fails", study._storage)
     assert s["n_fail"] == sum(st == TrialState.FAIL for st in states.values())
     assert all(f["reason"] for f in s["failures"])
@@ -93,7 +105,7 @@ def test_invalid_combination_fails_the_trial_not_the_study() -> None:
     study = run_study(spec)
     att = [t for t in study.trials if t.params["mixer"] == "attention"]
     assert att and all(t.state == TrialState.FAIL for t in att)
-    assert "fp_iters" in att[0].user_attrs["fail_reason"]
+    assert "fp_iters" in trial_record(att[0])["fail_reason"]
     assert any(t.state == TrialState.COMPLETE for t in study.trials)
 
 
@@ -106,7 +118,7 @@ def test_multi_objective_with_constraint() -> None:
     )
     study = run_study(spec)
     t = study.trials[0]
-    assert len(t.values) == 2 and t.values[1] == t.user_attrs["second"]
+    assert len(t.values) == 2 and t.values[1] == trial_record(t)["second"]
     assert "max_params" in str(t.system_attrs)  # set_constraint stores it for the sampler
     s = status("multi", study._storage)
     assert s["best"] and all(len(b["values"]) == 2 for b in s["best"])
@@ -170,7 +182,7 @@ def test_status_export_replay(tmp_path: Path) -> None:
     done = next(t for t in load_study("inspect", url).trials if t.state == TrialState.COMPLETE)
     rec = replay("inspect", url, done.number)
     assert rec["values"] == pytest.approx(list(done.values))
-    assert rec["user_attrs"]["config"] == done.user_attrs["config"]
+    assert rec["user_attrs"]["config"] == trial_record(done)["config"]
 
 
 def test_theory_seeding_enqueues_only_expressible_architectures(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,7 +207,7 @@ def test_theory_seeding_enqueues_only_expressible_architectures(monkeypatch: pyt
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert [t.system_attrs["fixed_params"] for t in waiting] == seeds
     run_worker(spec, study._storage, n_trials=len(seeds))
-    assert study.trials[0].params["mixer"] == "lstm" and study.trials[0].user_attrs["theory_seed"]
+    assert study.trials[0].params["mixer"] == "lstm" and trial_record(study.trials[0])["theory_seed"]
     model_cfg, _ = build_configs(spec, seeds[0])
     assert model_cfg.mixer == "lstm"
 
@@ -209,15 +221,15 @@ def test_journal_four_processes_exact_budget(tmp_path: Path) -> None:
     assert len(trials) == 40
     assert sorted(t.number for t in trials) == list(range(40))
     assert all(t.state == TrialState.COMPLETE for t in trials)
-    assert sorted({t.user_attrs["worker_rank"] for t in trials}) == [0, 1, 2, 3]
-    assert {t.user_attrs["sampler_seed"] - t.user_attrs["worker_rank"] for t in trials} == {0}
+    assert sorted({trial_record(t)["worker_rank"] for t in trials}) == [0, 1, 2, 3]
+    assert {trial_record(t)["sampler_seed"] - trial_record(t)["worker_rank"] for t in trials} == {0}
     from archlab.search.objective import synthetic_scores
 
     for t in trials:  # value, params and user attrs of one trial agree
         scores = synthetic_scores(spec, t.params)
-        assert t.user_attrs["scores"] == pytest.approx(scores)
+        assert trial_record(t)["scores"] == pytest.approx(scores)
         assert t.value == pytest.approx(sum(scores) / len(scores))
-        assert t.user_attrs["config"]["model"]["mixer"] == t.params["mixer"]
+        assert trial_record(t)["config"]["model"]["mixer"] == t.params["mixer"]
 
 
 def _wait_running(name: str, url: str, timeout: float = 60.0) -> None:
@@ -262,3 +274,46 @@ def test_journal_repair_fails_a_killed_workers_trial_and_retries_it(tmp_path: Pa
     retry = next(t for t in s["trials"] if t["retried_from"] == 0)
     assert retry["state"] == "COMPLETE"
     assert retried_from(load_study("killed", url).trials[0]) is None
+
+
+def test_the_record_is_one_json_user_attr_with_the_provenance_spliced_in() -> None:
+    study = run_study(dry_spec("rec", budget={"n_trials": 2}))
+    t = study.trials[0]
+    assert set(t.user_attrs) == {RECORD_KEY}  # one storage write per trial
+    raw = t.user_attrs[RECORD_KEY]
+    assert isinstance(raw, str)
+    rec = json.loads(raw)  # valid JSON as stored, provenance included
+    assert rec == trial_record(t)
+    assert rec["provenance"]["versions"]["optuna"] == optuna.__version__
+    assert rec["config"]["model"]["mixer"] == t.params["mixer"]
+
+
+def test_the_budget_caps_a_worker_without_n_trials_and_n_trials_is_exact() -> None:
+    spec = dry_spec("cap", budget={"n_trials": 5})
+    storage = optuna.storages.InMemoryStorage()
+    create_study(spec, storage)
+    assert run_worker(spec, storage) == 5  # until the budget
+    assert run_worker(spec, storage) == 0  # already there
+    assert run_worker(spec, storage, n_trials=3) == 3  # exact, the budget is not consulted
+    assert len(load_study("cap", storage).trials) == 8
+
+
+def test_the_heartbeat_beats_only_while_a_trial_runs() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    beat = _Heartbeat(0.05, rank=3)
+    beat.begin(trial)
+    time.sleep(0.3)
+    beat.end()
+    attrs = study.trials[0].user_attrs
+    assert attrs["worker_rank"] == 3
+    last = attrs["heartbeat_at"]
+    assert time.time() - last < 0.3
+    time.sleep(0.2)  # ended: no more beats
+    assert study.trials[0].user_attrs["heartbeat_at"] == last
+    short = study.ask()
+    beat.begin(short)  # shorter than one interval: nothing written
+    beat.end()
+    assert "heartbeat_at" not in study.trials[1].user_attrs
+    beat.close()
+    assert beat._thread is None
