@@ -1,4 +1,4 @@
-"""Name → entry registries (probes now; mixers and DNA tasks register the same way).
+"""Name → entry registries: probes, mixers and DNA tasks.
 
 A registry maps a lower-case name to an entry (usually a class). Lookups are case-insensitive,
 and an unknown name raises :class:`~archlab.errors.UnknownNameError`, which lists the valid
@@ -62,3 +62,6 @@ PROBES: Registry[type] = Registry("probe")
 
 #: Every sequence mixer class, by name (filled by the modules of :mod:`archlab.models`).
 MIXERS: Registry[Any] = Registry("mixer")
+
+#: Every DNA task (synthetic grammar levels), by name (filled by :mod:`archlab.dna.grammar`).
+DNA_TASKS: Registry[Any] = Registry("DNA task")
