@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_probes.py
 	$(BIN)/python benchmarks/bench_mixers.py
 	$(BIN)/python benchmarks/bench_search.py
+	$(BIN)/python benchmarks/bench_dna.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests benchmarks

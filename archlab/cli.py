@@ -14,13 +14,14 @@ from rich.table import Table
 
 from archlab import __version__
 from archlab.cli_common import echo_json, err, friendly, out, parse_params, parse_sets, set_pairs
+from archlab.cli_dna import dna_app
 from archlab.cli_study import study_app
 from archlab.cli_theory import theory_app
 from archlab.errors import ConfigError
 
 app = typer.Typer(
     name="archlab",
-    help="archlab: test theories about sequence-model architectures on formal-language probes.",
+    help="archlab: test theories about sequence-model architectures on formal-language probes and DNA tasks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -34,9 +35,10 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(model_app, name="model")
-# ``archlab theory …`` and ``archlab study …`` live in their own modules
+# ``archlab theory …``, ``archlab study …`` and ``archlab dna …`` live in their own modules
 app.add_typer(theory_app, name="theory")
 app.add_typer(study_app, name="study")
+app.add_typer(dna_app, name="dna")
 
 
 @app.callback(invoke_without_command=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -15,7 +16,16 @@ from rich.console import Console
 from archlab.atomic import json_default
 from archlab.errors import ArchlabError, ConfigError
 
-__all__ = ["echo_json", "err", "friendly", "out", "parse_params", "parse_sets", "set_pairs"]
+__all__ = [
+    "echo_json",
+    "err",
+    "friendly",
+    "load_models",
+    "out",
+    "parse_params",
+    "parse_sets",
+    "set_pairs",
+]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -75,3 +85,35 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     """``["model.eig_range=signed", "layers=3"]`` → ``{"eig_range": "signed", "layers": 3}``
     (the ``model.`` prefix is optional)."""
     return {key.removeprefix("model."): value for key, value in set_pairs(items)}
+
+
+def load_models(spec: str, option: str = "--models") -> list[tuple[str, Any]]:
+    """A zoo YAML (``models:`` mapping label → ModelConfig fields, or a list with ``name``) or
+    comma-separated mixer names (each with its defaults)."""
+    import yaml
+
+    from archlab.config import ModelConfig, validate
+    from archlab.theory import config_label
+
+    path = Path(spec)
+    if spec.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError(option, f"{spec} does not exist", "a zoo YAML file or mixer names")
+        data = yaml.safe_load(path.read_text()) or {}
+        entries = data.get("models", data) if isinstance(data, dict) else data
+        items = entries.items() if isinstance(entries, dict) else [(e.pop("name", None), e) for e in entries]
+        models: list[tuple[str, Any]] = []
+        for label, fields in items:
+            if not isinstance(fields, dict):
+                raise ConfigError(
+                    f"models.{label}", "must be a mapping of ModelConfig fields", "e.g. {mixer: lstm}"
+                )
+            cfg = validate(ModelConfig, fields, source=f"{spec}: models.{label}")
+            models.append((str(label) if label else config_label(cfg), cfg))
+        return models
+    out_models = []
+    for name in spec.split(","):
+        if name.strip():
+            cfg = validate(ModelConfig, {"mixer": name.strip()}, source=option)
+            out_models.append((name.strip(), cfg))
+    return out_models

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from archlab.cli_common import echo_json, err, friendly, out, parse_params, parse_sets
+from archlab.cli_common import echo_json, err, friendly, load_models, out, parse_params, parse_sets
 from archlab.errors import ConfigError
 
 theory_app = typer.Typer(
@@ -58,38 +58,6 @@ def _probe_list(spec: str, lengths: list[int] | None) -> list[tuple[Any, list[in
         for name in spec.split(",")
         if name.strip()
     ]
-
-
-def _model_list(spec: str) -> list[tuple[str, Any]]:
-    """A zoo YAML (``models:`` mapping label → ModelConfig fields, or a list with ``name``) or
-    comma-separated mixer names (each with its defaults)."""
-    import yaml
-
-    from archlab.config import ModelConfig, validate
-    from archlab.theory import config_label
-
-    path = Path(spec)
-    if spec.endswith((".yaml", ".yml")) or path.is_file():
-        if not path.is_file():
-            raise ConfigError("--models", f"{spec} does not exist", "a zoo YAML file or mixer names")
-        data = yaml.safe_load(path.read_text()) or {}
-        entries = data.get("models", data) if isinstance(data, dict) else data
-        items = entries.items() if isinstance(entries, dict) else [(e.pop("name", None), e) for e in entries]
-        models: list[tuple[str, Any]] = []
-        for label, fields in items:
-            if not isinstance(fields, dict):
-                raise ConfigError(
-                    f"models.{label}", "must be a mapping of ModelConfig fields", "e.g. {mixer: lstm}"
-                )
-            cfg = validate(ModelConfig, fields, source=f"{spec}: models.{label}")
-            models.append((str(label) if label else config_label(cfg), cfg))
-        return models
-    out_models = []
-    for name in spec.split(","):
-        if name.strip():
-            cfg = validate(ModelConfig, {"mixer": name.strip()}, source="--models")
-            out_models.append((name.strip(), cfg))
-    return out_models
 
 
 def _length_runs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
@@ -169,7 +137,7 @@ def predict_cmd(
         if params or sets:
             raise ConfigError("--param/--set", "only used with the single-pair form (--probe, --model)")
         pairs_p = _probe_list(probes, wanted)
-        pairs_m = _model_list(models)
+        pairs_m = load_models(models)
     rows: list[dict[str, Any]] = []
     for p, lens in pairs_p:
         facts = probe_facts(p)

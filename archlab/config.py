@@ -196,7 +196,9 @@ class ModelConfig(StrictModel):
     norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     head: Literal["token", "pooled"] = "token"
-    pool: Literal["mean", "last"] = "mean"
+    #: pooled head: mean over positions, the last position, or the max per channel (a motif
+    #: detector: one strong hit anywhere decides, as in the global max-pool of DNA CNNs)
+    pool: Literal["mean", "last", "max"] = "mean"
     init_seed: int | None = None
 
     # mixer options (each mixer lists the ones it uses)

@@ -22,6 +22,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._display: dict[str, str] = {}  # lower-case key → the name as registered
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that adds an entry under ``name``; a duplicate name is a programming error."""
@@ -31,6 +32,7 @@ class Registry(Generic[T]):
             if key in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[key] = entry
+            self._display[key] = name
             return entry
 
         return deco
@@ -39,7 +41,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name.lower()]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries, hint) from None
+            raise UnknownNameError(self.kind, name, self._display.values(), hint) from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -130,7 +130,12 @@ class SequenceModel(nn.Module):
             x = block(x)
         x = self.norm(x)
         if self.cfg.head == "pooled":
-            x = x.mean(dim=1) if self.cfg.pool == "mean" else x[:, -1]
+            if self.cfg.pool == "mean":
+                x = x.mean(dim=1)
+            elif self.cfg.pool == "max":
+                x = x.amax(dim=1)
+            else:
+                x = x[:, -1]
         logits: Tensor = self.head(x)
         self._collect(logits)
         return logits

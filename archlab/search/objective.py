@@ -9,6 +9,13 @@ evaluation, at step ``i · steps + training step`` (so trials are compared on th
 the same point of training). Multi-objective studies report nothing (Optuna cannot prune them).
 The trial's value is the mean score over the suite.
 
+A DNA objective (``objective.kind: dna``) trains the trial's architecture (pooled head) on each
+task of ``objective.dna.tasks`` with :func:`archlab.dna.train.train_dna` (RC augmentation and
+averaging, early stop on the validation metric); a task's score is its headline metric (AUROC,
+accuracy or Pearson r) on the validation split, so the search never selects on test; the
+record's ``dna`` key keeps every task's validation and test metrics. The median/Hyperband
+pruners read the validation metric at every evaluation; DNA tasks get no theory predictions.
+
 Every trial records one user attr, :data:`RECORD_KEY` (``"archlab"``): a dict written once
 when the trial ends, and after every probe while it trains (one storage write instead of one per
 field keeps the runner's overhead near a bare Optuna loop's). :func:`trial_record` reads it back
@@ -194,6 +201,18 @@ class _Heartbeat:
                     self._cond.notify_all()
 
 
+def _diverged(rec: dict[str, Any], scores: list[float], label: str, run: dict[str, Any]) -> bool:
+    """Whether a training run diverged (its fail reason is then recorded); out of memory raises
+    :class:`TrialFailedError` (the trial FAILs with that reason)."""
+    if run["status"] == "diverged":
+        rec["scores"] = scores
+        rec["fail_reason"] = f"diverged on {label}: {run.get('reason', '')}".rstrip(": ")
+        return True
+    if run["status"] == "oom":
+        raise TrialFailedError(f"{label}: {run.get('reason') or 'out of memory'}")
+    return False
+
+
 class Objective:
     """Callable objective for ``study.optimize`` (and ``FixedTrial`` replays)."""
 
@@ -288,6 +307,8 @@ class Objective:
         try:
             if spec.objective.kind == "synthetic":
                 scores, extra = self._synthetic(trial, rec, params)
+            elif spec.is_dna:
+                scores, extra = self._dna(trial, rec, model_cfg, train_cfg)
             else:
                 scores, extra = self._train(trial, rec, model_cfg, train_cfg)
         finally:
@@ -323,28 +344,44 @@ class Objective:
     def _features(self, model_cfg: ModelConfig) -> Any:
         from archlab.models.model import model_features
 
+        if self.spec.is_dna:
+            from archlab.dna.tasks import build_dataset
+
+            dna = self.spec.objective.dna
+            assert dna is not None
+            task = dna.tasks[0]
+            ds = build_dataset(task, dna.data_dir)
+            return model_features(model_cfg, 5, ds.n_outputs, seq_len=ds.splits["train"].width)
         entry = self.suite.entries[0]
         p = entry.probe
         return model_features(model_cfg, p.vocab_size, p.n_classes, seq_len=max(entry.test_lengths))
 
     def _eval_hook(
-        self, trial: optuna.trial.BaseTrial, rec: dict[str, Any], index: int, steps: int, scores: list[float]
+        self,
+        trial: optuna.trial.BaseTrial,
+        rec: dict[str, Any],
+        index: int,
+        steps: int,
+        scores: list[float],
+        key: str = "val_seq_acc",
     ) -> Callable[[int, int, dict[str, float]], None] | None:
-        """The training progress hook that reports validation accuracy to a median/Hyperband
-        pruner (None for other pruners and multi-objective studies)."""
+        """The training progress hook that reports the validation metric ``key`` to a
+        median/Hyperband pruner (None for other pruners and multi-objective studies)."""
         if self.spec.multi_objective or self.spec.pruner.name not in ("median", "hyperband"):
             return None
 
         def hook(step: int, total: int, metrics: dict[str, float]) -> None:
-            if "val_seq_acc" not in metrics:
+            if key not in metrics:
                 return
-            acc = float(metrics["val_seq_acc"])
+            acc = float(metrics[key])
+            if math.isnan(acc):
+                return
             trial.report(acc, index * steps + step)
             if trial.should_prune():
                 rec["scores"] = scores
                 raise optuna.TrialPruned(
-                    f"pruned on probe {index} at training step {step} "
-                    f"(validation sequence accuracy {acc:.3f})"
+                    f"pruned on {'probe' if key == 'val_seq_acc' else 'DNA task'} {index} at training "
+                    f"step {step} (validation {key} {acc:.3f})"
                 )
 
         return hook
@@ -416,12 +453,8 @@ class Objective:
             hook = self._eval_hook(trial, rec, entry.index, train_cfg.steps, scores)
             run = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg, progress=hook)
             train_wall += float(run.get("wall_time_s", 0.0))
-            if run["status"] == "diverged":
-                rec["scores"] = scores
-                rec["fail_reason"] = f"diverged on {entry.name}: {run['reason']}"
+            if _diverged(rec, scores, entry.name, run):
                 return None, {}
-            if run["status"] == "oom":
-                raise TrialFailedError(f"{entry.name}: {run['reason']}")
             rows = run["range_eval"]
             if not rows:
                 raise TrialFailedError(f"{entry.name}: no range evaluation (status {run['status']})")
@@ -449,6 +482,70 @@ class Objective:
             _write_record(trial, rec, self._trial_provenance)  # progress, probe by probe
             self._report(trial, rec, score, entry.index, scores)
         self._theory(rec, model_cfg, beyond, in_train)
+        return scores, {"train_wall_time_s": train_wall}
+
+    def _dna(
+        self,
+        trial: optuna.trial.BaseTrial,
+        rec: dict[str, Any],
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+    ) -> tuple[list[float] | None, dict[str, Any]]:
+        """Train on every DNA task; a task's score is its headline metric (AUROC, accuracy or
+        Pearson r) on the validation split (on test when the task has none). The record's
+        ``dna`` key keeps both splits' metrics per task."""
+        from archlab.dna.tasks import build_dataset, task_label
+        from archlab.dna.train import train_dna
+
+        dna = self.spec.objective.dna
+        assert dna is not None
+        scores: list[float] = []
+        results: list[dict[str, Any]] = []
+        train_wall = 0.0
+        for i, task in enumerate(dna.tasks):
+            ds = build_dataset(task, dna.data_dir)
+            hook = self._eval_hook(trial, rec, i, train_cfg.steps, scores, key=f"valid_{ds.metric}")
+            run = train_dna(
+                ds,
+                model_cfg,
+                seed=train_cfg.seed,
+                steps=train_cfg.steps,
+                batch=train_cfg.batch,
+                lr=train_cfg.lr,
+                weight_decay=train_cfg.weight_decay,
+                clip=train_cfg.clip,
+                eval_every=train_cfg.eval_every,
+                device=train_cfg.device,
+                progress=hook,
+            )
+            train_wall += float(run.get("wall_time_s", 0.0))
+            label = task_label(task)
+            if _diverged(rec, scores, label, run):
+                return None, {}
+            metric = run["metric"]
+            split = "valid" if run.get("valid") else "test"
+            score = float(run[split][metric])
+            if math.isnan(score):
+                rec["scores"] = scores
+                rec["fail_reason"] = f"{label}: {metric} is NaN on {split}"
+                return None, {}
+            scores.append(score)
+            results.append(
+                {
+                    "task": label,
+                    "metric": metric,
+                    "selected_on": split,
+                    "valid": run.get("valid"),
+                    "test": run["test"],
+                    "status": run["status"],
+                    "steps": run.get("steps"),
+                    "best_step": run.get("best_step"),
+                }
+            )
+            rec["dna"] = results
+            rec["scores"] = scores
+            _write_record(trial, rec, self._trial_provenance)  # progress, task by task
+            self._report(trial, rec, score, i, scores)
         return scores, {"train_wall_time_s": train_wall}
 
     def _theory(

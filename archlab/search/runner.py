@@ -191,7 +191,10 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 
 
 def theory_candidates(spec: StudySpec, limit: int = SEED_LIMIT) -> list[dict[str, Any]]:
-    """The architectures (choice params) theory predicts can express every probe (module doc)."""
+    """The architectures (choice params) theory predicts can express every probe (module doc).
+    None for a DNA objective: the theory engine's rules speak about probes."""
+    if spec.is_dna:
+        return []
     from archlab.probes.suite import ProbeSuite
     from archlab.theory import predict, probe_facts
 
@@ -262,7 +265,7 @@ def create_study(
             ) from None
         return study
     study.set_user_attr("spec", canonical(spec))
-    study.set_user_attr("suite", spec.suite_config().model_dump(mode="json"))
+    study.set_user_attr("suite", None if spec.is_dna else spec.suite_config().model_dump(mode="json"))
     study.set_user_attr("archlab_version", archlab.__version__)
     study.set_user_attr("created_at", time.time())
     seeds: list[dict[str, Any]] = []
@@ -280,12 +283,16 @@ def load_study(name: str, storage: StorageArg) -> optuna.Study:
     return _load(name, make_storage(storage))
 
 
-def stored_spec(study: optuna.Study) -> tuple[StudySpec, ProbeSuiteConfig]:
-    """The spec and suite a study was created with (from its user attrs)."""
+def stored_spec(study: optuna.Study) -> tuple[StudySpec, ProbeSuiteConfig | None]:
+    """The spec and suite a study was created with (from its user attrs; no suite for DNA)."""
     attrs = study.user_attrs
     if "spec" not in attrs or "suite" not in attrs:
         raise ArchlabError(f"study {study.study_name!r} was not created by archlab (no stored spec)")
-    return StudySpec.model_validate(attrs["spec"]), ProbeSuiteConfig.model_validate(attrs["suite"])
+    suite = attrs["suite"]
+    return (
+        StudySpec.model_validate(attrs["spec"]),
+        ProbeSuiteConfig.model_validate(suite) if suite is not None else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Format (every key but ``name``, ``objective``, ``space`` and ``sampler.seed`` ha
       aggregate: mean_scaled_acc     # or mean_seq_acc
       second: params                 # optional: params | flops | wall_time | state_floats
       constraint: {max_params: 50000}  # optional: trial.set_constraint("max_params", params - max)
-      kind: train                    # or synthetic (no training: storage and runner tests)
+      kind: train                    # or synthetic (no training: storage and runner tests),
+                                     # or dna (then dna: {tasks: [...]} replaces suite/probes)
     model: {layers: 1, width: 32}    # base ModelConfig fields
     train: {steps: 200, batch: 32}   # base TrainConfig fields
     space:                           # field → distribution, optional `when` on other params
@@ -55,6 +56,7 @@ from archlab.config import (
     load_yaml,
     validate,
 )
+from archlab.dna.tasks import DnaObjectiveSpec
 from archlab.errors import ArchlabError, ConfigError
 
 __all__ = [
@@ -147,7 +149,7 @@ class SyntheticSpec(StrictModel):
 class ObjectiveSpec(StrictModel):
     """What a trial measures; see the module docstring."""
 
-    kind: Literal["train", "synthetic"] = "train"
+    kind: Literal["train", "synthetic", "dna"] = "train"
     suite: str | None = None
     probes: list[ProbeSpec] | None = Field(default=None, min_length=1)
     train_lengths: Lengths | None = None
@@ -156,9 +158,21 @@ class ObjectiveSpec(StrictModel):
     second: Literal["params", "flops", "wall_time", "state_floats"] | None = None
     constraint: dict[Literal["max_params", "max_flops", "max_state_floats"], float] | None = None
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
+    #: ``kind: dna``: the DNA tasks (synthetic levels or real sets) instead of a probe suite
+    dna: DnaObjectiveSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ObjectiveSpec:
+        if self.kind == "dna":
+            if self.dna is None:
+                raise ValueError("kind dna needs dna: {tasks: [...]}")
+            if self.suite is not None or self.probes is not None:
+                raise ValueError("a DNA objective takes dna.tasks, not a suite or probes")
+            if self.train_lengths is not None or self.test_lengths is not None:
+                raise ValueError("lengths of a DNA objective are set per task (dna.tasks.N.length)")
+            return self
+        if self.dna is not None:
+            raise ValueError("dna.tasks needs kind: dna")
         if (self.suite is None) == (self.probes is None):
             raise ValueError("give exactly one of suite (a suite file or name) and probes (a list)")
         return self
@@ -220,9 +234,16 @@ class StudySpec(StrictModel):
     def multi_objective(self) -> bool:
         return self.objective.second is not None
 
+    @property
+    def is_dna(self) -> bool:
+        """Whether the objective trains on DNA tasks (no probe suite, no theory predictions)."""
+        return self.objective.kind == "dna"
+
     def suite_config(self) -> ProbeSuiteConfig:
         """The objective's suite as a validated config (the ``suite`` is resolved already)."""
         obj = self.objective
+        if self.is_dna:
+            raise ConfigError("objective", "a DNA objective has no probe suite (it has dna.tasks)")
         if obj.probes is not None:
             data: dict[str, Any] = {
                 "name": self.name,
@@ -366,8 +387,24 @@ def _check_base(spec: StudySpec, src: str) -> None:
             _check_value(key, name, value, path)
 
 
+def _check_dna(spec: StudySpec, src: str) -> None:
+    """Every level exists and every dataset can be found (nothing is generated or loaded)."""
+    from archlab.dna.tasks import check_task
+
+    assert spec.objective.dna is not None
+    for i, task in enumerate(spec.objective.dna.tasks):
+        try:
+            check_task(task, spec.objective.dna.data_dir)
+        except ArchlabError as exc:
+            key = "level" if task.level is not None else "dataset"
+            raise ConfigError(f"{src}objective.dna.tasks.{i}.{key}", str(exc)) from None
+
+
 def _resolve_suite(spec: StudySpec, base: Path | None, src: str) -> StudySpec:
     obj = spec.objective
+    if spec.is_dna:
+        _check_dna(spec, src)
+        return spec
     if obj.suite is None:
         spec.suite_config()  # validates the inline probes/lengths
         return spec
@@ -434,6 +471,7 @@ def spec_hash(spec: StudySpec) -> str:
     between runs of one study). The suite is hashed by its content, not its path."""
     data = {k: v for k, v in canonical(spec).items() if k not in HASH_EXCLUDE}
     data["objective"] = dict(data["objective"])
-    data["objective"]["suite"] = spec.suite_config().model_dump(mode="json")
+    if not spec.is_dna:  # a DNA task is hashed by its spec (a dataset by its name or path)
+        data["objective"]["suite"] = spec.suite_config().model_dump(mode="json")
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -227,3 +227,18 @@ def test_device_auto_is_cpu_without_cuda() -> None:
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
     assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize("pool", ["mean", "last", "max"])
+def test_pooled_head_reads_the_pooled_features(pool: str) -> None:
+    cfg = ModelConfig(mixer="conv", width=16, layers=1, head="pooled", pool=pool, causal=False, init_seed=0)
+    model = build_model(cfg, vocab_size=5, n_outputs=2, device="cpu").eval()
+    seen: dict[str, torch.Tensor] = {}
+    model.norm.register_forward_hook(lambda m, i, o: seen.__setitem__("norm", o))
+    model.head.register_forward_hook(lambda m, i, o: seen.__setitem__("head_in", i[0]))
+    tokens = torch.randint(0, 5, (3, 11))
+    with torch.no_grad():
+        model(tokens)
+    feats = seen["norm"]
+    expect = {"mean": feats.mean(1), "last": feats[:, -1], "max": feats.amax(1)}[pool]
+    torch.testing.assert_close(seen["head_in"], expect)

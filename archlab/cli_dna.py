@@ -1,0 +1,380 @@
+"""``archlab dna …``: synthetic grammar levels, their confound checks, real sets, baselines,
+training and synthetic→real transfer. Registered on the main app by :mod:`archlab.cli`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from archlab.cli_common import echo_json, err, friendly, load_models, out, parse_params, parse_sets
+from archlab.errors import ConfigError
+
+dna_app = typer.Typer(
+    help="DNA tasks: motif-grammar levels from JASPAR motifs (D0–D7), confound checks, real labelled "
+    "sets, GC / k-mer / CNN baselines, training, and which synthetic level predicts real rankings.",
+    no_args_is_help=True,
+)
+
+DataDirOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder with the shared sets (irf1, zbed2, lentimpra, yeast); default $ARCHLAB_DNA_DIR, "
+        "else ../shared/data/dna.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", "-p", help="Level parameter key=value (repeatable).")
+]
+
+
+def _params(items: list[str] | None) -> dict[str, Any]:
+    """``--param`` values read as YAML scalars (``gap=12`` → int, ``motifs=MA0050.2,MA0139.2``)."""
+    import yaml
+
+    out_p: dict[str, Any] = {}
+    for key, raw in parse_params(items).items():
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        out_p[key] = value
+    return out_p
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _limit_text(check: dict[str, Any]) -> str:
+    """A confound check's limit as a range or bound, as the check applies it."""
+    limit = check["limit"]
+    if limit is None:
+        return "–"
+    name = check["name"]
+    if name.endswith("_auroc"):
+        return f"{1 - limit:.2f}–{limit:.2f}"
+    if name.endswith("_pearson"):
+        return f"|r| ≤ {limit:g}"
+    if name.startswith("oracle"):
+        return f"≥ {limit:g}"
+    return str(limit)
+
+
+def _task_from_arg(
+    target: str, length: int | None, params: dict[str, Any], background: str, n: int | None, seed: int
+) -> Any:
+    """A level name (with --length) or a dataset name/path → :class:`DnaTaskSpec`."""
+    import archlab.dna.grammar  # noqa: F401  (registers the levels)
+    from archlab.dna.tasks import DnaTaskSpec
+    from archlab.registry import DNA_TASKS
+
+    if target in DNA_TASKS:
+        if length is None:
+            raise ConfigError("--length", f"level {target} needs a sequence length", "50–65536 bp")
+        sizes: dict[str, Any] = (
+            {} if n is None else {"n_train": n, "n_valid": max(n // 4, 10), "n_test": max(n // 2, 10)}
+        )
+        return DnaTaskSpec(
+            level=target, length=length, background=background, data_seed=seed, params=params, **sizes
+        )
+    if length is not None:
+        raise ConfigError("--length", f"{target!r} is a dataset, not a synthetic level: drop --length")
+    return DnaTaskSpec(dataset=target, params=params)
+
+
+@dna_app.command("list")
+@friendly
+def list_cmd(json_out: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
+    """The synthetic levels (name, task, what they test, the baselines they defeat) and the shared
+    real sets (whether their files are here)."""
+    from archlab.dna.grammar import list_levels
+    from archlab.dna.io import CATALOGUE, catalogue_path
+    from archlab.errors import ArchlabError
+
+    levels: list[dict[str, Any]] = [
+        {
+            "name": lv.name,
+            "title": lv.title,
+            "task": lv.task,
+            "theory": lv.theory,
+            "defeats": list(lv.defeats),
+            "params": lv.default_params,
+        }
+        for lv in list_levels()
+    ]
+    sets: list[dict[str, Any]] = []
+    for name in CATALOGUE:
+        try:
+            path: str | None = str(catalogue_path(name, data_dir))
+        except ArchlabError:
+            path = None
+        sets.append({"name": name, "path": path, "available": path is not None})
+    if json_out:
+        echo_json({"levels": levels, "datasets": sets})
+        return
+    table = Table(title="Synthetic grammar levels (archlab dna sample LEVEL --length L)")
+    for col in ("level", "task", "what it tests", "theory tag", "defeats"):
+        table.add_column(col)
+    for lv in levels:
+        table.add_row(lv["name"], lv["task"], lv["title"], lv["theory"], ", ".join(lv["defeats"]))
+    out.print(table)
+    table = Table(title="Shared real sets (archlab dna baselines NAME)")
+    table.add_column("name")
+    table.add_column("file")
+    for s in sets:
+        table.add_row(s["name"], s["path"] or "[yellow]not found[/] (--data-dir or ARCHLAB_DNA_DIR)")
+    out.print(table)
+
+
+@dna_app.command("sample")
+@friendly
+def sample_cmd(
+    level: Annotated[str, typer.Argument(help="A level: D0 … D7 (archlab dna list).")],
+    length: Annotated[int, typer.Option("--length", "-L", min=50, max=65536, help="Sequence length (bp).")],
+    n: Annotated[int, typer.Option("--n", min=1, max=100_000, help="Sequences (balanced classes).")] = 4,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    background: Annotated[str, typer.Option("--background", help="iid, gc, markov or shuffle.")] = "iid",
+    param: ParamOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate labelled sequences of a level. ``--json`` prints
+    ``{"sequences": [...], "labels": [...]}``."""
+    import numpy as np
+
+    from archlab.dna.data import decode
+    from archlab.dna.grammar import get_level
+
+    lv = get_level(level)
+    split = lv.sample(np.random.default_rng(seed), n, length, background=background, **_params(param))
+    seqs = decode(split.codes, split.lengths)
+    labels = [float(v) if lv.task == "regression" else int(v) for v in split.y]
+    if json_out:
+        echo_json({"sequences": seqs, "labels": labels})
+        return
+    out.print(f"[bold]{lv.name}[/] {lv.title} · {length} bp · background {background} · seed {seed}")
+    for s, y in zip(seqs, labels, strict=True):
+        shown = s if len(s) <= 120 else f"{s[:60]}…{s[-60:]}"
+        out.print(f"{y!s:>6}  {shown}")
+
+
+@dna_app.command("check")
+@friendly
+def check_cmd(
+    level: Annotated[str, typer.Argument(help="A level: D0 … D7, or all.")],
+    length: Annotated[int, typer.Option("--length", "-L", min=50, max=65536)] = 500,
+    n: Annotated[int, typer.Option("--n", min=100, help="Training rows (valid n/4, test n/2).")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    background: Annotated[str, typer.Option("--background")] = "iid",
+    json_out: JsonOpt = False,
+) -> None:
+    """Confound checks: GC-only and k-mer baselines near chance (AUROC ≤ 0.55) where the level is
+    built to defeat them, no duplicates across splits, deterministic per seed, the oracle's
+    accuracy. Exit status 1 when a check fails."""
+    from archlab.dna.confounds import check_level
+    from archlab.dna.grammar import list_levels
+
+    names = [lv.name for lv in list_levels()] if level.lower() == "all" else [level]
+    reports = []
+    for name in names:
+        with err.status(f"checking {name} at {length} bp …"):
+            reports.append(check_level(name, length=length, seed=seed, n=n, background=background))
+    if json_out:
+        echo_json(reports if level.lower() == "all" else reports[0])
+    else:
+        for rep in reports:
+            table = Table(title=f"{rep['level']} at {rep['length']} bp, background {rep['background']}")
+            for col in ("check", "value", "limit", ""):
+                table.add_column(col)
+            for c in rep["checks"]:
+                v = c["value"]
+                table.add_row(
+                    c["name"],
+                    _fmt(v) if isinstance(v, float) else str(v),
+                    _limit_text(c),
+                    "[green]pass[/]" if c["passed"] else "[bold red]FAIL[/]",
+                )
+            out.print(table)
+    if not all(r["passed"] for r in reports):
+        raise typer.Exit(1)
+
+
+@dna_app.command("baselines")
+@friendly
+def baselines_cmd(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A file or folder (HDF5, FASTA, TSV/CSV, split folders) or irf1/zbed2/lentimpra/yeast."
+        ),
+    ],
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=20, help="CNN seeds 0…N−1.")] = 3,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="CNN epochs (default 10).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda.")] = "auto",
+    data_dir: DataDirOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """GC-only, k-mer (k = 1…6) and one-hot CNN (mean ± sd over seeds) on the dataset's test split.
+    ``--json`` prints ``{"dataset", "metric", "gc", "kmer", "cnn_mean", "cnn_sd", …}``."""
+    from archlab.atomic import write_json_atomic
+    from archlab.dna.baselines import run_baselines
+    from archlab.dna.io import load
+
+    ds = load(path, data_dir=data_dir)
+    kw: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
+    with err.status(f"{ds.name}: baselines …") as status:
+        result = run_baselines(ds, seeds=range(seeds), device=device, on_step=status.update, **kw)
+    if out_file is not None:
+        write_json_atomic(out_file, result)
+    if json_out:
+        echo_json(result)
+        return
+    m = result["metric"]
+    table = Table(title=f"{result['dataset']}: test {m} ({len(ds.splits['test'])} sequences)")
+    for col in ("baseline", m, "notes"):
+        table.add_column(col)
+    table.add_row("GC only", _fmt(result["gc"]), "base composition alone")
+    table.add_row("k-mer (k ≤ 6)", _fmt(result["kmer"]), "words without positions")
+    cnn = f"{_fmt(result['cnn_mean'])} ± {_fmt(result['cnn_sd'])}"
+    table.add_row("one-hot CNN", cnn, f"n = {result['cnn_n']} seeds, RC augmented and averaged")
+    out.print(table)
+    for note in ds.notes:
+        out.print(f"[dim]note: {note}[/]")
+
+
+@dna_app.command("train")
+@friendly
+def train_cmd(
+    target: Annotated[str, typer.Argument(help="A level (D0 … D7, with --length) or a dataset path/name.")],
+    model: Annotated[
+        str, typer.Option("--model", help="cnn (the baseline) or a mixer name (archlab model list).")
+    ] = "cnn",
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="ModelConfig (or CNNConfig) field=value.")
+    ] = None,
+    length: Annotated[int | None, typer.Option("--length", "-L", min=50, max=65536)] = None,
+    n: Annotated[int | None, typer.Option("--n", min=20, help="Synthetic: training rows.")] = None,
+    background: Annotated[str, typer.Option("--background")] = "iid",
+    param: ParamOpt = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=20)] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 10,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Overrides --epochs.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0)] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1)] = 64,
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write seed_<s>/result.json and summary.json.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train one architecture on a DNA task and score it on the test split (mean ± sd over seeds)."""
+    from archlab.config import ModelConfig, validate
+    from archlab.dna.cnn import CNNConfig
+    from archlab.dna.tasks import build_dataset
+    from archlab.dna.train import run_seeds
+
+    fields = parse_sets(sets)
+    spec: Any
+    if model == "cnn":
+        spec = validate(CNNConfig, fields, source="--set")
+    else:
+        spec = validate(ModelConfig, {"mixer": model, "head": "pooled", **fields}, source="--set")
+    task = _task_from_arg(target, length, _params(param), background, n, 0)
+    ds = build_dataset(task, data_dir)
+    with err.status(f"training {model} on {ds.name} …"):
+        summary = run_seeds(
+            ds, spec, seeds=list(range(seeds)), out_dir=out_dir, epochs=epochs, steps=steps, lr=lr,
+            batch=batch, device=device,
+        )  # fmt: skip
+    if json_out:
+        echo_json({k: v for k, v in summary.items() if k != "runs"} | {"runs": summary["runs"]})
+        return
+    m = summary["metric"]
+    spread = f" ± {_fmt(summary['sd'])} (sd over n = {summary['n']} seeds" if summary["n"] > 1 else " (1 seed"
+    out.print(
+        f"{model} on {ds.name}: test {m} {_fmt(summary['mean'])}{spread}; "
+        f"per seed {', '.join(_fmt(v) for v in summary['values'])})"
+    )
+    bad = [s for s in summary["statuses"] if s not in ("ok", "timeout")]
+    if bad:
+        err.print(f"[yellow]runs not scored: {', '.join(bad)}[/]")
+
+
+@dna_app.command("transfer")
+@friendly
+def transfer_cmd(
+    models: Annotated[
+        str, typer.Option("--models", help="A zoo YAML (search/zoo_dna.yaml) or mixer names a,b.")
+    ] = "search/zoo_dna.yaml",
+    levels: Annotated[
+        str, typer.Option("--levels", help="Synthetic levels, comma-separated.")
+    ] = "D0,D2,D4,D5",
+    length: Annotated[int, typer.Option("--length", "-L", min=50, max=65536)] = 400,
+    n: Annotated[int, typer.Option("--n", min=100, help="Synthetic training rows per level.")] = 2000,
+    real: Annotated[
+        str, typer.Option("--real", help="Real sets (names or paths), comma-separated.")
+    ] = "irf1,zbed2",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, max=10)] = 1,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 5,
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    no_cnn: Annotated[bool, typer.Option("--no-cnn", help="Leave the CNN baseline out.")] = False,
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Runs (reused on a rerun) and transfer.json.")
+    ] = Path("reports/dna_transfer"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Train the same architectures on synthetic levels and on real sets; report, per pair, the
+    Spearman rank correlation of their test scores (which level predicts the real ranking)."""
+    from archlab.dna.tasks import DnaTaskSpec
+    from archlab.dna.transfer import transfer
+
+    pairs: list[tuple[str, Any]] = []
+    for label, cfg in load_models(models):
+        pairs.append((label, cfg.model_copy(update={"head": "pooled"})))
+    sizes: dict[str, Any] = {"n_train": n, "n_valid": max(n // 4, 10), "n_test": max(n // 2, 10)}
+    syn = [DnaTaskSpec(level=x.strip(), length=length, **sizes) for x in levels.split(",") if x.strip()]
+    rl = [DnaTaskSpec(dataset=x.strip()) for x in real.split(",") if x.strip()]
+    if not syn or not rl:
+        raise ConfigError("--levels/--real", "give at least one synthetic level and one real set")
+    from archlab.dna.tasks import check_task
+
+    for t in [*syn, *rl]:
+        check_task(t, data_dir)
+    with err.status("transfer …") as status:
+        result = transfer(
+            pairs, syn, rl, seeds=list(range(seeds)), data_dir=data_dir, include_cnn=not no_cnn,
+            out_dir=out_dir, on_step=status.update, epochs=epochs, device=device,
+        )  # fmt: skip
+    if json_out:
+        echo_json(result)
+        return
+    tasks = [*result["synthetic"], *result["real"]]
+    table = Table(
+        title=f"Test scores (mean over {seeds} seed(s)); metric per task: "
+        + ", ".join(f"{t} {result['metrics'][t]}" for t in tasks)
+    )
+    table.add_column("architecture")
+    for t in tasks:
+        table.add_column(t, justify="right")
+    for arch in result["models"]:
+        table.add_row(arch, *[_fmt(result["scores"][arch][t]["mean"]) for t in tasks])
+    out.print(table)
+    table = Table(title="Spearman ρ between architecture rankings (synthetic level vs real task)")
+    for col in ("synthetic", "real", "ρ", "p", "architectures"):
+        table.add_column(col)
+    for c in result["correlations"]:
+        table.add_row(c["synthetic"], c["real"], _fmt(c["spearman"], 2), _fmt(c["p"], 3), str(c["n_models"]))
+    out.print(table)
+    for r, b in sorted(result["best_predictor"].items()):
+        out.print(
+            f"best predictor of {r}: {b['synthetic']} (ρ = {_fmt(b['spearman'], 2)}, p = {_fmt(b['p'], 3)})"
+        )
+    out.print(f"[dim]runs and transfer.json in {out_dir}[/]")

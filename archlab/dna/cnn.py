@@ -1,0 +1,152 @@
+"""The one-hot CNN baseline: the model every searched DNA architecture is reported against.
+
+A small convolutional network of the kind that works well on 400-bp ChIP-seq peaks (the Koo lab's
+CNNs, e.g. Koo & Ploenzke 2021, *Improving representations of genomic sequence motifs in
+convolutional networks with exponential activations*, Nat. Mach. Intell. 3:258)::
+
+    codes [B, L] → one-hot [B, 4, L] (N = all zeros)
+    → conv(filters, kernel ≈ 19, "same") → batch norm → activation (relu | exp) → max-pool → dropout
+    → conv(filters2, kernel2, "same") → batch norm → relu → max-pool → dropout
+    → global max ⊕ global mean over positions → dense → relu → dropout → linear → logits [B, C]
+
+The first layer's filters are motif detectors, so its width (19) covers a transcription-factor
+motif with flanks; ``activation="exp"`` is the exponential activation Koo & Ploenzke showed to give
+more interpretable first-layer motifs. Global pooling makes the network accept any length (max-pools
+use ``ceil_mode`` so even a 1-bp input gives one position). ``N`` bases and end padding are
+all-zero one-hot columns; the pooling does not mask the padding, so padded positions count like
+``N`` bases.
+
+Reverse-complement handling lives in the trainer (:mod:`archlab.dna.train`): random RC
+augmentation while training and the average over both strands at evaluation (:func:`revcomp_tokens`
+computes the reverse complement of a batch of codes on the device).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field, field_validator
+from torch import Tensor, nn
+
+from archlab.config import StrictModel
+from archlab.dna.data import N_CODE
+
+__all__ = ["CNNConfig", "OneHotCNN", "build_cnn", "revcomp_tokens"]
+
+
+class CNNConfig(StrictModel):
+    """Hyper-parameters of :class:`OneHotCNN` (defaults tuned on the Koo lab IRF1/ZBED2 sets).
+
+    ``filters``/``kernel``: first (motif) layer; ``activation``: its non-linearity (``relu`` or
+    ``exp``, the exponential activation); ``pool``: its max-pool size. ``filters2``/``kernel2``/
+    ``pool2``: the second block. ``dense``: hidden units of the head (0: a linear head on the
+    pooled features). ``dropout``: after the first block, the second block and the dense layer.
+    """
+
+    filters: int = Field(default=64, ge=1, le=4096)
+    kernel: int = Field(default=19, ge=1, le=101)
+    activation: Literal["relu", "exp"] = "exp"
+    pool: int = Field(default=4, ge=1, le=64)
+    filters2: int = Field(default=96, ge=1, le=4096)
+    kernel2: int = Field(default=7, ge=1, le=101)
+    pool2: int = Field(default=4, ge=1, le=64)
+    dense: int = Field(default=128, ge=0, le=8192)
+    dropout: tuple[float, float, float] = (0.1, 0.2, 0.5)
+
+    @field_validator("dropout")
+    @classmethod
+    def _rates(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        bad = [d for d in v if not 0.0 <= d < 1.0]
+        if bad:
+            raise ValueError(f"dropout rates must be in [0, 1), got {bad}")
+        return v
+
+
+class _Exp(nn.Module):
+    """The exponential activation (Koo & Ploenzke 2021)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.exp(x)
+
+
+def _conv_block(c_in: int, c_out: int, kernel: int, act: nn.Module, pool: int, drop: float) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        # "same" padding for any kernel (odd or even); no bias: batch norm follows
+        nn.Conv1d(c_in, c_out, kernel, padding="same", bias=False),
+        nn.BatchNorm1d(c_out),
+        act,
+    ]
+    if pool > 1:
+        layers.append(nn.MaxPool1d(pool, ceil_mode=True))
+    layers.append(nn.Dropout(drop))
+    return nn.Sequential(*layers)
+
+
+class OneHotCNN(nn.Module):
+    """The baseline CNN: integer codes ``[B, L]`` (A=0 C=1 G=2 T=3 N=4) → logits ``[B, n_outputs]``.
+
+    The one-hot encoding is built on the fly by indexing a fixed ``[5, 4]`` table with the codes,
+    so batches stay compact ``int64`` tensors.
+    """
+
+    def __init__(self, cfg: CNNConfig, n_outputs: int) -> None:
+        super().__init__()
+        if n_outputs < 1:
+            raise ValueError(f"n_outputs must be >= 1, got {n_outputs}")
+        self.cfg = cfg
+        self.n_outputs = n_outputs
+        table = torch.cat([torch.eye(4), torch.zeros(1, 4)])
+        self.register_buffer("one_hot_table", table, persistent=False)
+        d1, d2, d3 = cfg.dropout
+        act: nn.Module = _Exp() if cfg.activation == "exp" else nn.ReLU()
+        self.block1 = _conv_block(4, cfg.filters, cfg.kernel, act, cfg.pool, d1)
+        self.block2 = _conv_block(cfg.filters, cfg.filters2, cfg.kernel2, nn.ReLU(), cfg.pool2, d2)
+        pooled = 2 * cfg.filters2  # global max ⊕ global mean
+        head: list[nn.Module] = []
+        if cfg.dense > 0:
+            head += [nn.Linear(pooled, cfg.dense), nn.ReLU(), nn.Dropout(d3)]
+            pooled = cfg.dense
+        head.append(nn.Linear(pooled, n_outputs))
+        self.head = nn.Sequential(*head)
+
+    def one_hot(self, codes: Tensor) -> Tensor:
+        """Codes ``[B, L]`` → one-hot ``[B, 4, L]`` (channels A, C, G, T; N all zeros)."""
+        table = self.get_buffer("one_hot_table")
+        return table[codes.long()].transpose(1, 2)
+
+    def forward(self, codes: Tensor) -> Tensor:
+        """Codes ``[B, L]`` (any integer dtype) → logits ``[B, n_outputs]``."""
+        x = self.block2(self.block1(self.one_hot(codes)))
+        feats = torch.cat([x.amax(dim=-1), x.mean(dim=-1)], dim=1)
+        out: Tensor = self.head(feats)
+        return out
+
+
+def build_cnn(
+    cfg: CNNConfig, n_outputs: int, device: str | torch.device = "cpu", seed: int | None = None
+) -> OneHotCNN:
+    """Build the CNN on ``device``; with ``seed``, its initial weights depend on that seed only
+    (the global torch generator is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return OneHotCNN(cfg, n_outputs).to(device)
+
+
+_COMPLEMENT = (3, 2, 1, 0, N_CODE)
+
+
+def revcomp_tokens(codes: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """Reverse complement of a batch of codes ``[B, L]`` on its device (A↔T, C↔G, N stays N).
+
+    With ``lengths``, each row's first ``lengths[i]`` bases are reversed and the ``N`` end padding
+    stays at the end, as :func:`archlab.dna.data.revcomp` does; applying it twice is the identity.
+    """
+    comp = torch.tensor(_COMPLEMENT, dtype=codes.dtype, device=codes.device)[codes.long()]
+    if lengths is None:
+        return comp.flip(-1)
+    width = codes.shape[-1]
+    src = lengths.to(codes.device).long().unsqueeze(1) - 1 - torch.arange(width, device=codes.device)
+    out = comp.gather(1, src.clamp(min=0))
+    return torch.where(src >= 0, out, torch.full_like(out, N_CODE))

@@ -1,0 +1,409 @@
+"""Train any model on a labelled DNA dataset and score it: one readable loop.
+
+    record = train_dna(dataset, CNNConfig(), seed=0)                       # the one-hot CNN baseline
+    record = train_dna(dataset, ModelConfig(mixer="diag_rnn"), seed=0)     # an archlab architecture
+    summary = run_seeds(dataset, CNNConfig(), seeds=(0, 1, 2))             # mean ± sd over seeds
+
+1. **Model.** A :class:`~archlab.dna.cnn.CNNConfig` builds the one-hot CNN; a
+   :class:`~archlab.config.ModelConfig` builds an archlab :class:`~archlab.models.SequenceModel`
+   over the codes as tokens (vocabulary 5: A C G T N) with ``head="pooled"`` forced, one output
+   per class (or one for regression). Initial weights depend on ``seed`` only.
+2. **Data.** Every split is turned into device tensors once (codes as ``int64``; the reverse
+   complements of the training set are precomputed too). Each epoch is a seeded permutation of the
+   training set in batches of ``batch`` (the last incomplete batch is dropped so batch norm never
+   sees a tiny batch); with ``rc_augment`` each sequence is replaced by its reverse complement
+   with probability ½.
+3. **Optimisation.** AdamW (weight decay on matrices and filters only), linear warm-up over the
+   first ``warmup`` fraction of the steps, cosine decay to ``min_lr_ratio·lr``, gradient clipping.
+   Loss: cross-entropy for classification, MSE for regression on ``y`` standardised with the
+   training mean and sd (predictions are mapped back: metrics are on the original scale).
+4. **Model selection.** Every ``eval_every`` steps (default: once per epoch) the dataset's headline
+   metric (:attr:`DnaDataset.metric`) is measured on the ``valid`` split, or, if the dataset has
+   none, on a fixed held-out ``holdout`` fraction of ``train`` (the same rows for every seed).
+   With ``early_stop`` training ends after ``patience`` evaluations without improvement and the
+   best weights are restored; without it, all steps run and the final weights are scored.
+5. **Scoring.** :func:`archlab.dna.metrics.score` on ``valid`` and ``test``; with ``rc_average``
+   the prediction is the mean of the probabilities (or values) for the sequence and its reverse
+   complement, so the model is strand-symmetric at evaluation.
+6. **Record.** A JSON-ready dict (dataset, model kind and config, seed, metric, test/valid scores,
+   best step, steps, wall time, parameters, status, provenance, curve). NaN/inf loss ends a run
+   as ``diverged``, running out of memory as ``oom``, passing ``max_time_s`` as ``timeout`` (the
+   best weights so far are still scored) — recorded, not raised. ``out_dir`` gets the record as
+   ``result.json``, written atomically.
+
+Deterministic per seed on CPU (same seed, same numbers).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from archlab.atomic import write_json_atomic
+from archlab.config import ModelConfig
+from archlab.dna.cnn import CNNConfig, build_cnn, revcomp_tokens
+from archlab.dna.data import DnaDataset, Split
+from archlab.dna.metrics import mean_sd, score
+from archlab.models import SequenceModel, build_model, resolve_device
+from archlab.train import ProgressFn, _is_oom, provenance
+
+__all__ = ["DEFAULT_LR", "HOLDOUT_SEED", "build_dna_model", "predict", "run_seeds", "train_dna"]
+
+#: the learning rate used when ``lr`` is not given, per model kind
+DEFAULT_LR = {"cnn": 2e-3, "sequence_model": 1e-3}
+#: seed of the fixed held-out slice of ``train`` used when a dataset has no ``valid`` split
+HOLDOUT_SEED = 20_240_601
+#: sequences per forward pass at evaluation
+EVAL_BATCH = 256
+
+ModelSpec = CNNConfig | ModelConfig
+
+
+def _kind(spec: ModelSpec) -> str:
+    if isinstance(spec, CNNConfig):
+        return "cnn"
+    if isinstance(spec, ModelConfig):
+        return "sequence_model"
+    raise TypeError(f"model must be a CNNConfig or a ModelConfig, got {type(spec).__name__}")
+
+
+def build_dna_model(spec: ModelSpec, n_outputs: int, device: torch.device, seed: int) -> nn.Module:
+    """The network for ``spec``: the one-hot CNN, or an archlab model with a pooled head over the
+    codes as tokens (vocabulary 5). Initial weights depend on ``seed`` unless ``spec.init_seed``
+    (ModelConfig) says otherwise."""
+    if isinstance(spec, CNNConfig):
+        return build_cnn(spec, n_outputs, device=device, seed=seed)
+    cfg = _as_pooled(spec, seed)
+    return build_model(cfg, vocab_size=5, n_outputs=n_outputs, device=device)
+
+
+def _as_pooled(spec: ModelConfig, seed: int) -> ModelConfig:
+    update: dict[str, Any] = {"head": "pooled"}
+    if spec.init_seed is None:
+        update["init_seed"] = seed
+    return spec.model_copy(update=update)
+
+
+# ---------------------------------------------------------------------------------------------
+# data and prediction
+# ---------------------------------------------------------------------------------------------
+
+
+class _Tensors:
+    """One split as device tensors: codes ``int64 [n, L]``, lengths, and targets for the loss."""
+
+    def __init__(self, split: Split, device: torch.device, y_loss: np.ndarray) -> None:
+        self.codes = torch.from_numpy(np.ascontiguousarray(split.codes)).to(device=device, dtype=torch.long)
+        self.lengths = torch.from_numpy(np.asarray(split.lengths, dtype=np.int64)).to(device)
+        self.y = torch.from_numpy(y_loss).to(device)
+        self.y_true = np.asarray(split.y)
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    codes: Tensor,
+    lengths: Tensor | None = None,
+    *,
+    task: str = "classification",
+    rc_average: bool = True,
+    batch: int = EVAL_BATCH,
+) -> np.ndarray:
+    """Class probabilities ``[n, C]`` (classification) or outputs ``[n]`` (regression, on the
+    model's scale) for codes ``[n, L]``, in eval mode, in chunks of ``batch``.
+
+    With ``rc_average`` each prediction is the mean over the sequence and its reverse complement
+    (``lengths`` keeps the ``N`` padding at the end), so a sequence and its reverse complement get
+    exactly the same prediction.
+    """
+    was_training = model.training
+    model.eval()
+    out: list[Tensor] = []
+    for lo in range(0, int(codes.shape[0]), batch):
+        x = codes[lo : lo + batch]
+        ln = lengths[lo : lo + batch] if lengths is not None else None
+        views = [x, revcomp_tokens(x, ln)] if rc_average else [x]
+        preds = []
+        for v in views:
+            logits = model(v).float()
+            preds.append(logits.softmax(-1) if task == "classification" else logits[:, 0])
+        out.append(torch.stack(preds).mean(0))
+    model.train(was_training)
+    if not out:
+        return np.zeros((0,), dtype=np.float64)
+    return torch.cat(out).double().cpu().numpy()
+
+
+def _holdout(n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train rows, held-out rows): a fixed random ``fraction`` of ``n`` (at least 1, at most n-1)."""
+    if n < 2:
+        raise ValueError(f"a training split of {n} sequence(s) cannot spare a validation slice")
+    k = min(n - 1, max(1, round(fraction * n)))
+    perm = np.random.default_rng(HOLDOUT_SEED).permutation(n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def _is_better(value: float, best: float) -> bool:
+    return not math.isnan(value) and (math.isnan(best) or value > best)
+
+
+def _lr_at(step: int, total: int, lr: float, warmup: int, min_lr_ratio: float) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------
+
+
+def train_dna(
+    dataset: DnaDataset,
+    model: ModelSpec,
+    *,
+    seed: int = 0,
+    epochs: int = 10,
+    steps: int | None = None,
+    batch: int = 64,
+    lr: float | None = None,
+    weight_decay: float = 1e-2,
+    warmup: float = 0.03,
+    min_lr_ratio: float = 0.05,
+    clip: float | None = 1.0,
+    rc_augment: bool = True,
+    rc_average: bool = True,
+    early_stop: bool = True,
+    patience: int = 4,
+    eval_every: int | None = None,
+    holdout: float = 0.1,
+    device: str | torch.device = "auto",
+    progress: ProgressFn | None = None,
+    max_time_s: float | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` (a :class:`CNNConfig` or a :class:`ModelConfig`) on ``dataset``; score it.
+
+    ``steps`` (if given) overrides ``epochs``; ``lr`` defaults to :data:`DEFAULT_LR` of the model
+    kind; ``warmup`` is a fraction of the steps. ``eval_every`` defaults to one epoch. See the
+    module docstring for the loop, the stopping rule and the record's keys.
+    """
+    start = time.perf_counter()
+    kind = _kind(model)
+    dev = resolve_device(device)
+    lr = DEFAULT_LR[kind] if lr is None else lr
+    task = dataset.task
+    metric = dataset.metric
+    dumped = (_as_pooled(model, seed) if isinstance(model, ModelConfig) else model).model_dump(mode="json")
+    record: dict[str, Any] = {
+        "dataset": dataset.name,
+        "task": task,
+        "model": {"kind": kind, "config": dumped},
+        "seed": seed,
+        "metric": metric,
+        "train": {
+            "epochs": epochs,
+            "steps": steps,
+            "batch": batch,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "warmup": warmup,
+            "min_lr_ratio": min_lr_ratio,
+            "clip": clip,
+            "rc_augment": rc_augment,
+            "rc_average": rc_average,
+            "early_stop": early_stop,
+            "patience": patience,
+            "eval_every": eval_every,
+            "max_time_s": max_time_s,
+        },
+        "status": "running",
+        "reason": "",
+        "test": {},
+        "valid": {},
+        "best_step": 0,
+        "steps": 0,
+        "params": 0,
+        "provenance": provenance(dev),
+    }
+    curve: list[dict[str, float]] = []
+    record["curve"] = curve
+    step = 0
+    try:
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        train_split = dataset.splits["train"]
+        if "valid" in dataset.splits:
+            valid_split, record["valid_source"] = dataset.splits["valid"], "valid"
+        else:
+            keep, held = _holdout(len(train_split), holdout)
+            valid_split = train_split.subset(held)
+            train_split = train_split.subset(keep)
+            record["valid_source"] = f"train holdout ({len(held)} rows, fraction {holdout})"
+
+        # targets for the loss; regression is standardised with the training statistics
+        y_mean, y_sd = 0.0, 1.0
+        if task == "regression":
+            y_train = np.asarray(train_split.y, dtype=np.float64)
+            y_mean = float(y_train.mean())
+            y_sd = float(y_train.std()) or 1.0
+            record["y_standardisation"] = {"mean": y_mean, "sd": y_sd}
+
+        def loss_targets(sp: Split) -> np.ndarray:
+            if task == "regression":
+                return ((np.asarray(sp.y, dtype=np.float64) - y_mean) / y_sd).astype(np.float32)
+            return np.asarray(sp.y, dtype=np.int64)
+
+        train_t = _Tensors(train_split, dev, loss_targets(train_split))
+        valid_t = _Tensors(valid_split, dev, loss_targets(valid_split))
+        test_t = _Tensors(dataset.splits["test"], dev, loss_targets(dataset.splits["test"]))
+        train_rc = revcomp_tokens(train_t.codes, train_t.lengths) if rc_augment else None
+
+        def evaluate(t: _Tensors) -> dict[str, Any]:
+            p = predict(net, t.codes, t.lengths, task=task, rc_average=rc_average)
+            if task == "regression":
+                p = p * y_sd + y_mean
+            return score(task, t.y_true, p)
+
+        net = build_dna_model(model, dataset.n_outputs, dev, seed)
+        record["params"] = sum(p.numel() for p in net.parameters())
+        opt = _optimizer(net, lr, weight_decay)
+
+        n = len(train_t)
+        bsz = min(batch, n)
+        per_epoch = max(1, n // bsz)
+        total = steps if steps is not None else epochs * per_epoch
+        every = eval_every or per_epoch
+        warm = round(warmup * total)
+        best, best_state, bad_evals = float("nan"), None, 0
+        status = "ok"
+        perm = flips = None
+        net.train()
+        for step in range(total):
+            pos = step % per_epoch
+            if pos == 0:
+                perm = torch.from_numpy(rng.permutation(n)).to(dev)
+                flips = torch.from_numpy(rng.random(n) < 0.5).to(dev) if train_rc is not None else None
+            assert perm is not None
+            idx = perm[pos * bsz : (pos + 1) * bsz]
+            x = train_t.codes[idx]
+            if train_rc is not None and flips is not None:
+                x = torch.where(flips[pos * bsz : (pos + 1) * bsz, None], train_rc[idx], x)
+            target = train_t.y[idx]
+            cur_lr = _lr_at(step, total, lr, warm, min_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = cur_lr
+            if isinstance(net, SequenceModel):
+                net.set_progress(step / total)
+            out = net(x).float()
+            loss = F.mse_loss(out[:, 0], target) if task == "regression" else F.cross_entropy(out, target)
+            if isinstance(net, SequenceModel):
+                loss = loss + net.last_aux_loss.float()
+            if not torch.isfinite(loss):
+                status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            opt.step()
+            metrics = {"loss": float(loss.detach()), "lr": cur_lr}
+            last = step + 1 == total
+            elapsed = time.perf_counter() - start
+            out_of_time = max_time_s is not None and elapsed > max_time_s
+            if (step + 1) % every == 0 or last or out_of_time:
+                value = float(evaluate(valid_t).get(metric, float("nan")))
+                curve.append({"step": step + 1, "loss": metrics["loss"], f"valid_{metric}": value,
+                              "elapsed_s": elapsed})  # fmt: skip
+                metrics[f"valid_{metric}"] = value
+                if _is_better(value, best):
+                    best, bad_evals, record["best_step"] = value, 0, step + 1
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    bad_evals += 1
+            if progress is not None:
+                progress(step + 1, total, metrics)
+            if out_of_time and not last:
+                status, record["reason"] = "timeout", f"max_time_s={max_time_s} passed at step {step + 1}"
+                break
+            if early_stop and bad_evals >= patience:
+                record["reason"] = f"early stop: no better valid {metric} in {patience} evaluations"
+                break
+        record["steps"] = step + 1 if status != "diverged" else step
+        if status != "diverged":
+            if early_stop and best_state is not None:
+                net.load_state_dict(best_state)
+            else:
+                record["best_step"] = record["steps"]
+            record["valid"] = evaluate(valid_t)
+            record["test"] = evaluate(test_t)
+        record["status"] = status
+    except Exception as exc:
+        if not _is_oom(exc):
+            raise
+        record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    record["wall_time_s"] = time.perf_counter() - start
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "result.json", record)
+    return record
+
+
+def run_seeds(
+    dataset: DnaDataset,
+    model: ModelSpec,
+    seeds: tuple[int, ...] | list[int] = (0, 1, 2),
+    out_dir: str | os.PathLike[str] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """:func:`train_dna` once per seed; the test metric's mean, sample sd and count over seeds.
+
+    Failed runs (diverged, oom) have no test score and are left out of the mean (``n`` says how
+    many count). ``out_dir`` gets ``seed_<s>/result.json`` per run and ``summary.json``. Other
+    keyword arguments go to :func:`train_dna`.
+    """
+    if not seeds:
+        raise ValueError("run_seeds needs at least one seed")
+    runs = []
+    for s in seeds:
+        sub = Path(out_dir) / f"seed_{s}" if out_dir is not None else None
+        runs.append(train_dna(dataset, model, seed=s, out_dir=sub, **kw))
+    metric = dataset.metric
+    values = [float(r["test"].get(metric, float("nan"))) for r in runs]
+    mean, sd, n = mean_sd(values)
+    summary = {
+        "dataset": dataset.name,
+        "model": runs[0]["model"],
+        "metric": metric,
+        "seeds": list(seeds),
+        "values": values,
+        "mean": mean,
+        "sd": sd,
+        "n": n,
+        "wall_time_s": [r["wall_time_s"] for r in runs],
+        "statuses": [r["status"] for r in runs],
+        "runs": runs,
+    }
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "summary.json", summary)
+    return summary
