@@ -110,7 +110,7 @@ def test_yaml_file_errors_carry_the_file_name(tmp_path: Path) -> None:
         load_spec(p)
 
 
-SHIPPED = sorted(p for p in (ROOT / "search").glob("*.yaml") if p.name != "zoo.yaml")
+SHIPPED = sorted(p for p in (ROOT / "search").glob("*.yaml") if not p.name.startswith("zoo"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -118,13 +118,26 @@ def test_shipped_specs_load(path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.chdir(ROOT)
     spec = load_spec(path)
     assert spec.name == path.stem
-    assert spec.suite_config().probes
+    if spec.is_dna:
+        assert spec.objective.dna is not None and spec.objective.dna.tasks
+    else:
+        assert spec.suite_config().probes
 
 
-def test_the_four_shipped_specs_exist() -> None:
+@pytest.mark.parametrize("zoo", ["zoo.yaml", "zoo_dna.yaml"])
+def test_shipped_zoos_load(zoo: str) -> None:
+    from archlab.cli_common import load_models
+
+    models = load_models(str(ROOT / "search" / zoo))
+    assert len(models) >= 5 and len({label for label, _ in models}) == len(models)
+
+
+def test_the_shipped_specs_exist() -> None:
     assert {p.name for p in SHIPPED} >= {
         "demo.yaml",
         "state_tracking.yaml",
         "fixed_point_depth.yaml",
         "memory_pareto.yaml",
+        "dna_grammar.yaml",
+        "dna_real.yaml",
     }
