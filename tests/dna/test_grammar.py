@@ -191,3 +191,18 @@ def test_reference_generator_agrees_with_fast_rule() -> None:
     assert abs(gc_fraction(ref.codes).mean() - gc_fraction(fast.codes).mean()) < 0.02
     with pytest.raises(ConfigError):
         sample_reference("D2", np.random.default_rng(0), 2, 300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LEVELS)
+@pytest.mark.parametrize("length", [200, 16000])
+def test_every_level_works_from_200_bp_to_16_kb(name: str, length: int) -> None:
+    lv = get_level(name)
+    split = lv.sample(np.random.default_rng(1), 8, length)
+    assert split.codes.shape == (8, length) and (split.codes < 4).all()
+    orc = oracle_scores(name, split)
+    if lv.task == "classification":
+        assert np.bincount(split.y.astype(np.int64)).tolist() == [4, 4]
+        assert orc["accuracy"] == 1.0  # the labels follow the rule at every length
+    else:
+        assert orc["pearson"] > 0.8
