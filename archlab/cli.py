@@ -717,6 +717,56 @@ def reproduce_cmd(
 # ---------------------------------------------------------------------------------------------
 
 
+@app.command("report")
+@friendly
+def report_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(metavar="SOURCE", help="A folder of runs (result.json below it), or a study name."),
+    ],
+    out_dir: Annotated[str, typer.Option("--out", help="Where the plots, CSVs and summary.md go.")],
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="The study's storage URL (default: studies/NAME.journal)."),
+    ] = None,
+    html: Annotated[bool, typer.Option("--html", help="Also summary.html, self-contained.")] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0.0, max=1.0, help="Solved = mean ≥ this.")
+    ] = 0.9,
+    metric: Annotated[str, typer.Option("--metric", help="seq_acc, token_acc or scaled_acc.")] = "seq_acc",
+    json_out: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+) -> None:
+    """Plots (PNG + SVG), CSV tables and summary.md for a study or a folder of runs: what was run,
+    the best architectures, theory vs measurement per class, every violation and not-learned cell,
+    provenance."""
+    from archlab.analysis.report import write_report
+
+    if metric not in ("seq_acc", "token_acc", "scaled_acc"):
+        raise ConfigError("--metric", f"unknown metric {metric!r}", "seq_acc, token_acc, scaled_acc")
+    with err.status("writing the report …") as status:
+        rep = write_report(
+            source, out=out_dir, storage=storage, html=html, threshold=threshold, metric=metric,
+            on_step=status.update,
+        )  # fmt: skip
+    if json_out:
+        echo_json(
+            {
+                "out": str(rep.out),
+                "summary": str(rep.summary),
+                "plots": {k: str(v) for k, v in rep.plots.items()},
+                "skipped": rep.skipped,
+                "tables": {k: str(v) for k, v in rep.tables.items()},
+                "counts": rep.counts,
+                "headline": rep.headline,
+            }
+        )
+        return
+    for line in rep.headline[:10]:
+        out.print(f"  {line}")
+    out.print(f"{len(rep.plots)} plot(s), {len(rep.tables)} table(s); skipped: {len(rep.skipped)}")
+    out.print(f"report: [bold]{rep.summary}[/]" + (f" and {rep.out / 'summary.html'}" if html else ""))
+
+
 @app.command("demo")
 @friendly
 def demo() -> None:

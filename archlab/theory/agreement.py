@@ -210,9 +210,14 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
             continue
         rec = trial_record(t)
         config = rec.get("config")
+        extra = {
+            "provenance": rec.get("provenance"),
+            "seed": (rec.get("seeds") or {}).get("train"),
+            "trial": t.number,
+        }
         for ev in rec.get("range_eval", []):
             if config:
-                records.append({**ev, "model": config["model"], "_path": f"{name}#trial{t.number}"})
+                records.append({**ev, **extra, "model": config["model"], "_path": f"{name}#trial{t.number}"})
     return records
 
 

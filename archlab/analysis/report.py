@@ -1,0 +1,509 @@
+"""``archlab report``: a study or a folder of runs → plots, CSV tables and ``summary.md``.
+
+:func:`write_report` reads either
+
+- a **results folder** (every ``result.json`` below it: ``archlab train --out``, ``archlab
+  reproduce``; plus DNA baseline JSONs (``archlab dna baselines --out``) and ``transfer.json``
+  files found there), or
+- a **study** (by name, with its storage URL): its trials rebuilt as run records
+  (:func:`archlab.theory.records_from_study`), its Optuna plots and its trial table,
+
+and writes into ``out``:
+
+- ``plots/*.png`` and ``*.svg`` (:mod:`archlab.analysis.plots`);
+- ``runs.csv`` (one row per run and test length), ``agreement.csv`` (one row per theory cell),
+  ``trials.csv`` (studies);
+- ``summary.md``: what was run and how long, the best architectures, the agreement counts per
+  class, every violation and not-learned cell, provenance, and a link to every plot; with
+  ``html=True`` also ``summary.html``, one self-contained page with the images embedded.
+
+A plot that the data cannot support (no fixed-point model for the recurrence-depth plot, no
+copy/MQAR runs for the capacity plot) is skipped, and ``summary.md`` says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html as html_lib
+import math
+import re
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import archlab
+from archlab.atomic import atomic_write
+from archlab.errors import ArchlabError, ConfigError
+
+__all__ = ["Report", "write_report"]
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote: the folder, the plots (name → PNG), skipped plots
+    (name → reason), tables, and the headline lines of the summary."""
+
+    out: Path
+    source: str
+    plots: dict[str, Path] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, Path] = field(default_factory=dict)
+    headline: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> Path:
+        return self.out / "summary.md"
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
+    def write(f: IO[Any]) -> None:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+    atomic_write(path, write, mode="w")
+
+
+def _dna_files(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """DNA baseline results and transfer results among the folder's JSON files."""
+    import json
+
+    baselines: list[dict[str, Any]] = []
+    transfers: list[dict[str, Any]] = []
+    for f in sorted(folder.rglob("*.json")):
+        if f.name == "result.json" or "runs" in f.relative_to(folder).parts[:-1]:
+            continue
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if {"dataset", "metric", "gc", "kmer", "cnn_mean"} <= set(data):
+            baselines.append(data)
+        elif {"synthetic", "real", "correlations", "scores"} <= set(data):
+            transfers.append(data)
+    return baselines, transfers
+
+
+def _beyond_training(rec: dict[str, Any], metric: str) -> float:
+    """Mean ``metric`` over the test lengths longer than any training length (all lengths when
+    none is longer)."""
+    rows = rec.get("range_eval") or []
+    top = max(rec.get("train_lengths") or [0])
+    far = [float(r[metric]) for r in rows if r["length"] > top and metric in r]
+    vals = far or [float(r[metric]) for r in rows if metric in r]
+    return statistics.fmean(vals) if vals else math.nan
+
+
+def _best_by_probe(records: list[dict[str, Any]], metric: str) -> list[tuple[str, str, float, float, int]]:
+    """Per probe, the architecture with the best mean ``metric`` beyond training (over seeds)."""
+    from archlab.analysis.plots import model_label
+
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for rec in records:
+        v = _beyond_training(rec, metric)
+        if not math.isnan(v):
+            cells[str(rec.get("probe")), model_label(rec["model"])].append(v)
+    best: dict[str, tuple[str, float, float, int]] = {}
+    for (probe, model), vals in cells.items():
+        mean = statistics.fmean(vals)
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        if probe not in best or mean > best[probe][1]:
+            best[probe] = (model, mean, sd, len(vals))
+    return [(p, *best[p]) for p in sorted(best)]
+
+
+def _prov(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record's provenance: top-level keys in run records, a ``provenance`` dict in trials."""
+    return {**rec, **(rec.get("provenance") or {})}
+
+
+def _provenance(records: list[dict[str, Any]]) -> list[str]:
+    provs = [_prov(r) for r in records]
+    shas = sorted({str(p.get("git_sha")) for p in provs} - {"None"})
+    devices = sorted({str(p.get("device_name") or p.get("device")) for p in provs} - {"None"})
+    versions: dict[str, set[str]] = defaultdict(set)
+    for p in provs:
+        for k, v in (p.get("versions") or {}).items():
+            versions[k].add(str(v))
+    seeds = sorted({int(r["seed"]) for r in records if r.get("seed") is not None})
+    lines = [
+        f"- archlab {archlab.__version__} wrote this report on {time.strftime('%Y-%m-%d %H:%M %Z')}.",
+        f"- git SHA(s) of the runs: {', '.join(shas) or 'not recorded'}",
+        f"- device(s): {', '.join(devices) or 'not recorded'}",
+        f"- seeds: {', '.join(map(str, seeds)) or 'not recorded'}",
+    ]
+    if versions:
+        lines.append(
+            "- versions: " + ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(versions.items()))
+        )
+    return lines
+
+
+def _try_plot(rep: Report, name: str, make: Callable[[Path], object]) -> None:
+    """Draw one plot into ``plots/name.png``; a plot the data cannot support is recorded as
+    skipped with the reason."""
+    path = rep.out / "plots" / f"{name}.png"
+    try:
+        fig = make(path)
+    except (ArchlabError, ValueError) as exc:
+        rep.skipped[name] = str(exc).removeprefix(f"{name}: ")
+        return
+    rep.plots[name] = path
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # type: ignore[arg-type]
+
+
+def write_report(
+    source: str,
+    *,
+    out: str | Path,
+    storage: str | None = None,
+    html: bool = False,
+    threshold: float = 0.9,
+    metric: str = "seq_acc",
+    on_step: Callable[[str], None] | None = None,
+) -> Report:
+    """Write the report of ``source`` (a results folder, or a study name with ``storage``)."""
+    from archlab.analysis import plots
+    from archlab.theory.agreement import check_records, load_records, records_from_study
+
+    say = on_step or (lambda _line: None)
+    out = Path(out)
+    rep = Report(out=out, source=source)
+    study = None
+    if storage is None and Path(source).is_dir():
+        say(f"reading runs under {source}")
+        records = load_records([source])
+        baselines, transfers = _dna_files(Path(source))
+        kind = f"results folder `{source}`"
+    else:
+        if storage is None:
+            journal = Path("studies") / f"{source}.journal"
+            if not journal.is_file():
+                raise ConfigError(
+                    "SOURCE",
+                    f"{source!r} is neither a folder nor a study with a journal at {journal}",
+                    "a results folder, or a study name with --storage URL",
+                )
+            storage = f"journal:{journal}"
+        from archlab.search.runner import load_study
+
+        say(f"loading study {source}")
+        study = load_study(source, storage)
+        records = records_from_study(source, storage)
+        baselines, transfers = [], []
+        kind = f"study `{source}` ({storage})"
+    if not records and study is None and not baselines and not transfers:
+        raise ConfigError("SOURCE", f"no run records (result.json) or DNA results under {source}")
+    finished = [r for r in records if r.get("status") in ("solved", "completed")]
+    out.mkdir(parents=True, exist_ok=True)
+
+    # -- tables -------------------------------------------------------------------------------
+    from archlab.analysis.plots import model_label
+
+    say("writing tables")
+    rows = []
+    for r in records:
+        for row in r.get("range_eval") or []:
+            rows.append([
+                r.get("probe"), model_label(r["model"]), r.get("seed"), r.get("status"),
+                max(r.get("train_lengths") or [0]), row.get("length"), row.get("token_acc"),
+                row.get("seq_acc"), row.get("scaled_acc"), r.get("_path", ""),
+            ])  # fmt: skip
+    rep.tables["runs"] = out / "runs.csv"
+    _write_csv(
+        rep.tables["runs"],
+        [
+            "probe",
+            "model",
+            "seed",
+            "status",
+            "train_max",
+            "length",
+            "token_acc",
+            "seq_acc",
+            "scaled_acc",
+            "run",
+        ],
+        rows,
+    )
+    agreement = check_records(finished, threshold, metric) if finished else None
+    if agreement is not None:
+        rep.counts = agreement.counts
+        rep.tables["agreement"] = out / "agreement.csv"
+        _write_csv(
+            rep.tables["agreement"],
+            ["probe", "model", "length", "verdict", "rule", "measured_mean", "measured_sd", "n_seeds",
+             "train_max", "class"],
+            [
+                [c.prediction.probe, c.prediction.model, c.prediction.length, c.prediction.verdict,
+                 c.prediction.rule, c.measurement.mean, c.measurement.sd, len(c.measurement.values),
+                 c.measurement.train_max, c.cls]
+                for c in agreement.cells
+            ],
+        )  # fmt: skip
+    if study is not None:
+        from archlab.search.runner import export
+
+        rep.tables["trials"] = out / "trials.csv"
+        export(source, storage, rep.tables["trials"])
+
+    # -- plots --------------------------------------------------------------------------------
+    say("drawing plots")
+    if finished:
+        _try_plot(
+            rep,
+            "length_generalisation",
+            lambda p: plots.length_generalisation(finished, metric=metric, out=p),
+        )
+        if agreement is not None and agreement.cells:
+            _try_plot(rep, "expressivity_matrix", lambda p: plots.expressivity_matrix(agreement, out=p))
+        _try_plot(rep, "recurrence_depth", lambda p: plots.recurrence_depth(finished, out=p))
+        _try_plot(rep, "capacity", lambda p: plots.capacity(finished, out=p))
+    if study is not None:
+        made = plots.study_plots(study, out / "plots")
+        rep.plots.update({f"study_{k}": v for k, v in made.items()})
+        rep.skipped.update({f"study_{k}": v for k, v in made.skipped.items()})
+    if baselines:
+        _try_plot(rep, "dna_baselines", lambda p: plots.dna_baselines(baselines, out=p))
+    for i, tr in enumerate(transfers):
+
+        def draw(p: Path, tr: dict[str, Any] = tr) -> object:
+            return plots.transfer_correlations(tr, out=p)
+
+        _try_plot(rep, f"dna_transfer_{i}", draw)
+
+    # -- summary ------------------------------------------------------------------------------
+    say("writing summary.md")
+    md = _summary(rep, kind, records, finished, agreement, study, baselines, transfers, threshold, metric)
+    atomic_write(rep.summary, lambda f: f.write(md), mode="w")
+    if html:
+        atomic_write(out / "summary.html", lambda f: f.write(_html(md, out)), mode="w")
+    return rep
+
+
+def _summary(
+    rep: Report,
+    kind: str,
+    records: list[dict[str, Any]],
+    finished: list[dict[str, Any]],
+    agreement: Any,
+    study: Any,
+    baselines: list[dict[str, Any]],
+    transfers: list[dict[str, Any]],
+    threshold: float,
+    metric: str,
+) -> str:
+    from archlab.analysis.plots import model_label
+
+    lines = [f"# archlab report: {rep.source}", ""]
+    if study is not None:
+        from archlab.search.objective import trial_record
+
+        wall = sum(float(trial_record(t).get("wall_time_s") or 0.0) for t in study.get_trials(deepcopy=False))
+    else:
+        wall = sum(float(r.get("wall_time_s") or 0.0) for r in records)
+    probes = sorted({str(r.get("probe")) for r in records})
+    models = sorted({model_label(r["model"]) for r in records})
+    lines += ["## What was run", ""]
+    lines.append(f"- Source: {kind}.")
+    lines.append(
+        f"- {len(records)} run record(s) ({len(finished)} finished) of {len(models)} architecture(s) on "
+        f"{len(probes)} probe(s): {', '.join(probes) or '–'}."
+    )
+    lines.append(f"- Training time, summed over runs: {wall / 60:.1f} min.")
+    head = [f"{len(records)} runs, {len(models)} architectures, {len(probes)} probes"]
+    if study is not None:
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False)
+        states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
+        starts = [t.datetime_start for t in trials if t.datetime_start]
+        ends = [t.datetime_complete for t in trials if t.datetime_complete]
+        span = (max(ends) - min(starts)).total_seconds() / 60 if starts and ends else math.nan
+        lines.append(
+            f"- Study: {len(trials)} trials ({states['COMPLETE']} complete, {states['PRUNED']} pruned, "
+            f"{states['FAIL']} failed), {_fmt(span, 1)} min from the first start to the last finish."
+        )
+        head = [
+            f"study {rep.source}: {len(trials)} trials ({states['COMPLETE']} complete) in {_fmt(span, 1)} min"
+        ]
+    lines.append("")
+
+    lines += ["## Best architectures", ""]
+    if study is not None:
+        best = study.best_trials if len(study.directions) > 1 else []
+        if len(study.directions) == 1:
+            done = [
+                t
+                for t in study.get_trials(deepcopy=False)
+                if t.value is not None and t.state.name == "COMPLETE"
+            ]
+            best = sorted(done, key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")[:5]
+        lines += ["| trial | value(s) | params |", "|---|---|---|"]
+        for t in best:
+            vals = ", ".join(_fmt(float(v)) for v in t.values)
+            params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+            lines.append(f"| {t.number} | {vals} | {params} |")
+        if best:
+            t0 = best[0]
+            params0 = ", ".join(f"{k}={v}" for k, v in t0.params.items())
+            head.append(f"best trial {t0.number}: value {_fmt(float(t0.values[0]))} ({params0})")
+        lines.append("")
+    best_rows = _best_by_probe(finished, metric)
+    if best_rows:
+        lines += [f"Per probe, the best mean {metric} beyond the training lengths (over seeds):", ""]
+        lines += ["| probe | architecture | mean | sd | seeds |", "|---|---|---|---|---|"]
+        for probe, model, mean, sd, n in best_rows:
+            lines.append(f"| {probe} | {model} | {_fmt(mean)} | {_fmt(sd)} | {n} |")
+            head.append(f"{probe}: best {model} ({metric} {_fmt(mean)} ± {_fmt(sd)} beyond training)")
+        lines.append("")
+
+    if agreement is not None:
+        counts = agreement.counts
+        lines += [
+            "## Theory vs measurement",
+            "",
+            f"Each cell is one (probe, architecture, test length); solved = mean {metric} over seeds ≥ "
+            f"{threshold}. Classes as in `archlab theory check`.",
+            "",
+            "| class | cells |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v} |" for k, v in counts.items()]
+        lines.append("")
+        viol = agreement.violations
+        head.append(
+            f"theory: {counts.get('agree-impossible', 0) + counts.get('agree-solved', 0)} cells agree, "
+            f"{counts.get('not-learned', 0)} not learned, {len(viol)} violation(s)"
+        )
+        lines += [f"### Violations ({len(viol)})", ""]
+        if viol:
+            from archlab.theory.agreement import explain_violation
+
+            for c in viol:
+                p = c.prediction
+                lines.append(f"- {p.probe} · {p.model} · length {p.length}: {explain_violation(c)}")
+        else:
+            lines.append("None: no measurement contradicts an impossibility result.")
+        lines.append("")
+        nl = [c for c in agreement.cells if c.cls == "not-learned"]
+        lines += [f"### Not learned ({len(nl)}): expressible, but below the threshold", ""]
+        shown: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for c in nl:
+            shown[c.prediction.probe, c.prediction.model].append(c)
+        for (probe, model), cs in sorted(shown.items()):
+            lens = ", ".join(f"{c.prediction.length}: {_fmt(c.measurement.mean, 2)}" for c in cs[:8])
+            more = f" … ({len(cs)} lengths)" if len(cs) > 8 else ""
+            lines.append(f"- {probe} · {model} ({cs[0].prediction.rule}): {lens}{more}")
+        if not nl:
+            lines.append("None.")
+        lines.append("")
+
+    if baselines or transfers:
+        lines += ["## DNA", ""]
+        for b in baselines:
+            lines.append(
+                f"- {b['dataset']} (test {b['metric']}): GC {_fmt(b['gc'])}, k-mer {_fmt(b['kmer'])}, "
+                f"CNN {_fmt(b['cnn_mean'])} ± {_fmt(b['cnn_sd'])} (n = {b.get('cnn_n', '?')})"
+            )
+        for tr in transfers:
+            for r, bp in sorted((tr.get("best_predictor") or {}).items()):
+                lines.append(
+                    f"- best synthetic predictor of {r}: {bp['synthetic']} "
+                    f"(ρ = {_fmt(bp['spearman'], 2)}, p = {_fmt(bp['p'])}, n = {bp['n_models']})"
+                )
+        lines.append("")
+
+    lines += ["## Plots", ""]
+    for name, path in rep.plots.items():
+        rel = path.relative_to(rep.out)
+        lines += [
+            f"### {name.replace('_', ' ')}",
+            "",
+            f"![{name}]({rel.as_posix()})",
+            f"([SVG]({rel.with_suffix('.svg').as_posix()}))",
+            "",
+        ]
+    if rep.skipped:
+        lines += ["Skipped:", ""] + [f"- {k}: {v}" for k, v in rep.skipped.items()] + [""]
+    lines += ["## Tables", ""] + [f"- [{p.name}]({p.name})" for p in rep.tables.values()] + [""]
+    lines += ["## Provenance", "", *_provenance(records), ""]
+    rep.headline = head
+    return "\n".join(lines)
+
+
+def _inline(text: str, root: Path) -> str:
+    """Markdown inline spans of the summary (code, links, images) → HTML; images embedded."""
+    out = html_lib.escape(text, quote=False)
+
+    def image(m: re.Match[str]) -> str:
+        path = root / html_lib.unescape(m.group(2))
+        data = base64.b64encode(path.read_bytes()).decode() if path.is_file() else ""
+        return f'<img alt="{m.group(1)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+
+    out = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", image, out)
+    out = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', out)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+
+
+def _html(md: str, root: Path) -> str:
+    """The summary as one self-contained HTML page (headings, lists, tables, embedded PNGs)."""
+    body: list[str] = []
+    table: list[list[str]] = []
+    in_list = False
+
+    def flush_table() -> None:
+        if table:
+            head, *rows = table
+            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
+            body.extend("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+            body.append("</table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not all(re.fullmatch(r"-+", c) for c in cells):
+                table.append([_inline(c, root) for c in cells])
+            continue
+        flush_table()
+        if line.startswith("- "):
+            if not in_list:
+                body.append("<ul>")
+                in_list = True
+            body.append(f"<li>{_inline(line[2:], root)}</li>")
+            continue
+        if in_list:
+            body.append("</ul>")
+            in_list = False
+        if m := re.match(r"(#{1,4}) (.*)", line):
+            n = len(m.group(1))
+            body.append(f"<h{n}>{_inline(m.group(2), root)}</h{n}>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line, root)}</p>")
+    flush_table()
+    if in_list:
+        body.append("</ul>")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}"
+        "code{background:#f3f3f3}"
+    )
+    head = f"<head><meta charset='utf-8'><title>archlab report</title><style>{style}</style></head>"
+    return f"<!doctype html><html>{head}<body>{''.join(body)}</body></html>\n"
