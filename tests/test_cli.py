@@ -123,10 +123,19 @@ def test_probe_suite(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0 and "reverse_string" in out
 
 
-def test_demo_runs() -> None:
-    code, out, _ = run("demo")
-    assert code == 0 and "A5" in out and "parity" in out
+def test_demo_runs(tmp_path: Path, one_torch_thread: None) -> None:
+    code, out, _ = run("demo", "--quick", "--out", str(tmp_path / "demo"))
+    assert code == 0, out
+    assert "A5" in out and "parity" in out
     assert "diag_rnn eig_range=signed" in out and "diag_rnn eig_range=unit" in out
+    # the search, the DNA level and the report, all measured in this run
+    assert "DNA D2: GC" in out and "what this run found" in out
+    summary = tmp_path / "demo" / "summary.md"
+    assert f"report: {summary}" in out.replace("\n", "")
+    md = summary.read_text()
+    assert "Study: 3 trials" in md and "## Theory vs measurement" in md and "## DNA" in md
+    assert (tmp_path / "demo" / "summary.html").is_file()
+    assert (tmp_path / "demo" / "plots" / "history.png").is_file()
 
 
 def test_version_and_help() -> None:

@@ -67,6 +67,11 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _param(v: Any) -> str:
+    """A parameter value for a table: floats with 3 significant digits."""
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def _write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
     def write(f: IO[Any]) -> None:
         w = csv.writer(f)
@@ -176,9 +181,12 @@ def write_report(
     html: bool = False,
     threshold: float = 0.9,
     metric: str = "seq_acc",
+    dna: list[dict[str, Any]] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> Report:
-    """Write the report of ``source`` (a results folder, or a study name with ``storage``)."""
+    """Write the report of ``source`` (a results folder, or a study name with ``storage``).
+    ``dna``: DNA baseline results (:func:`archlab.dna.baselines.run_baselines`) to include
+    beside those found in a results folder."""
     from archlab.analysis import plots
     from archlab.theory.agreement import check_records, load_records, records_from_study
 
@@ -208,6 +216,7 @@ def write_report(
         records = records_from_study(source, storage)
         baselines, transfers = [], []
         kind = f"study `{source}` ({storage})"
+    baselines = [*baselines, *(dna or [])]
     if not records and study is None and not baselines and not transfers:
         raise ConfigError("SOURCE", f"no run records (result.json) or DNA results under {source}")
     finished = [r for r in records if r.get("status") in ("solved", "completed")]
@@ -276,7 +285,11 @@ def write_report(
         _try_plot(rep, "recurrence_depth", lambda p: plots.recurrence_depth(finished, out=p))
         _try_plot(rep, "capacity", lambda p: plots.capacity(finished, out=p))
     if study is not None:
-        made = plots.study_plots(study, out / "plots")
+        import warnings
+
+        with warnings.catch_warnings():  # Optuna warns about importances from few trials per value
+            warnings.simplefilter("ignore", UserWarning)
+            made = plots.study_plots(study, out / "plots")
         rep.plots.update({f"study_{k}": v for k, v in made.items()})
         rep.skipped.update({f"study_{k}": v for k, v in made.skipped.items()})
     if baselines:
@@ -358,11 +371,11 @@ def _summary(
         lines += ["| trial | value(s) | params |", "|---|---|---|"]
         for t in best:
             vals = ", ".join(_fmt(float(v)) for v in t.values)
-            params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+            params = ", ".join(f"{k}={_param(v)}" for k, v in t.params.items())
             lines.append(f"| {t.number} | {vals} | {params} |")
         if best:
             t0 = best[0]
-            params0 = ", ".join(f"{k}={v}" for k, v in t0.params.items())
+            params0 = ", ".join(f"{k}={_param(v)}" for k, v in t0.params.items())
             head.append(f"best trial {t0.number}: value {_fmt(float(t0.values[0]))} ({params0})")
         lines.append("")
     best_rows = _best_by_probe(finished, metric)
