@@ -62,7 +62,7 @@ def echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, default=json_default))
 
 
-def set_pairs(items: list[str] | None) -> list[tuple[str, Any]]:
+def set_pairs(items: list[str] | None, option: str = "--set") -> list[tuple[str, Any]]:
     """``--set`` items → ``(key, value)`` pairs, values read as YAML scalars (``3`` → int,
     ``true`` → bool, ``null`` → None, ``[1, 2]`` → list; unparsable text stays a string)."""
     import yaml
@@ -72,7 +72,7 @@ def set_pairs(items: list[str] | None) -> list[tuple[str, Any]]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError("--set", f"{item!r} is not of the form key=value", "key=value")
+            raise ConfigError(option, f"{item!r} is not of the form key=value", "key=value")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from archlab.cli_common import echo_json, err, friendly, load_models, out, parse_params, parse_sets
+from archlab.cli_common import echo_json, err, friendly, load_models, out, parse_sets, set_pairs
 from archlab.errors import ConfigError
 
 dna_app = typer.Typer(
@@ -35,16 +35,7 @@ ParamOpt = Annotated[
 
 def _params(items: list[str] | None) -> dict[str, Any]:
     """``--param`` values read as YAML scalars (``gap=12`` → int, ``motifs=MA0050.2,MA0139.2``)."""
-    import yaml
-
-    out_p: dict[str, Any] = {}
-    for key, raw in parse_params(items).items():
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
-            value = raw
-        out_p[key] = value
-    return out_p
+    return dict(set_pairs(items, option="--param"))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

@@ -272,14 +272,15 @@ def _case_train(row: Row, quick: bool, seed: int) -> TrainConfig:
     return TrainConfig(**data)
 
 
-def measured_value(record: dict[str, Any], train_max: int) -> float | None:
-    """Mean scaled accuracy over the test lengths longer than ``train_max`` — or over every test
-    length when none is longer (MQAR: recall at the trained length). None: no evaluation."""
-    evals = record.get("range_eval", [])
+def measured_value(record: dict[str, Any], train_max: int, metric: str = "scaled_acc") -> float | None:
+    """Mean ``metric`` (scaled accuracy by default) over the test lengths longer than
+    ``train_max`` — or over every test length when none is longer (MQAR: recall at the trained
+    length). None: no evaluation."""
+    evals = record.get("range_eval") or []
     rows = [r for r in evals if r["length"] > train_max] or evals
     if not rows:
         return None
-    return statistics.fmean(r["scaled_acc"] for r in rows)
+    return statistics.fmean(float(r[metric]) for r in rows)
 
 
 #: statuses of a finished run whose record a rerun reuses (``interrupted`` runs are redone)

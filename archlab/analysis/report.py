@@ -103,24 +103,15 @@ def _dna_files(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return baselines, transfers
 
 
-def _beyond_training(rec: dict[str, Any], metric: str) -> float:
-    """Mean ``metric`` over the test lengths longer than any training length (all lengths when
-    none is longer)."""
-    rows = rec.get("range_eval") or []
-    top = max(rec.get("train_lengths") or [0])
-    far = [float(r[metric]) for r in rows if r["length"] > top and metric in r]
-    vals = far or [float(r[metric]) for r in rows if metric in r]
-    return statistics.fmean(vals) if vals else math.nan
-
-
 def _best_by_probe(records: list[dict[str, Any]], metric: str) -> list[tuple[str, str, float, float, int]]:
     """Per probe, the architecture with the best mean ``metric`` beyond training (over seeds)."""
     from archlab.analysis.plots import model_label
+    from archlab.reproduce import measured_value
 
     cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     for rec in records:
-        v = _beyond_training(rec, metric)
-        if not math.isnan(v):
+        v = measured_value(rec, max(rec.get("train_lengths") or [0]), metric)
+        if v is not None:
             cells[str(rec.get("probe")), model_label(rec["model"])].append(v)
     best: dict[str, tuple[str, float, float, int]] = {}
     for (probe, model), vals in cells.items():

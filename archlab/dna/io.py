@@ -136,7 +136,7 @@ def _suffixes(path: Path) -> tuple[str, bool]:
     return Path(name).suffix, gz
 
 
-def _stem(path: Path) -> str:
+def file_stem(path: Path) -> str:
     """The file name without its format suffix and ``.gz`` (``pos.fa.gz`` → ``pos``)."""
     name = path.name
     if name.lower().endswith(".gz"):
@@ -393,9 +393,11 @@ def _class_files(files: Mapping[str, PathLike] | Sequence[PathLike]) -> dict[str
     out: dict[str, Path] = {}
     for f in files:
         p = Path(f)
-        if _stem(p) in out:
-            raise DataError(str(p), f"two files give the class {_stem(p)!r} ({out[_stem(p)]} and {p})")
-        out[_stem(p)] = p
+        if file_stem(p) in out:
+            raise DataError(
+                str(p), f"two files give the class {file_stem(p)!r} ({out[file_stem(p)]} and {p})"
+            )
+        out[file_stem(p)] = p
     return out
 
 
@@ -486,30 +488,20 @@ def load_fasta_labelled(
         labels.append(value)
     y, classes, task = _parse_labels(labels, rec.lines, p, task)
     rec.encode(soft_mask, ambiguous)  # errors first, with lines
-    splits = {}
-    for s, idx in index_split(len(rec.seqs), test_every, valid).items():
-        splits[s] = _records_to_split([_subset_records(rec, idx)], [y[idx]], soft_mask, ambiguous)
+    parts = index_split(len(rec.seqs), test_every, valid)
+    splits = {
+        s: _records_to_split([_subset_records(rec, idx)], [y[idx]], soft_mask, ambiguous)
+        for s, idx in parts.items()
+    }
     meta: dict[str, object] = {"file": str(p)}
     notes = [f"labels from headers (pattern {pattern.pattern!r})"]
     notes.append(
         f"split: row i with i % {test_every} == {test_every - 1} → test"
         + (f", == {test_every - 2} → valid" if valid else "")
     )
-    if task == "classification" and classes:
-        groups = {c: [s for s, yi in zip(rec.seqs, y, strict=True) if yi == k] for k, c in enumerate(classes)}
-        notes += _composition_notes(groups, "class", soft_mask, meta)
-    else:
-        notes += _composition_notes(
-            {
-                s: [rec.seqs[i] for i in idx]
-                for s, idx in index_split(len(rec.seqs), test_every, valid).items()
-            },
-            "split",
-            soft_mask,
-            meta,
-        )
+    notes += _group_notes(rec.seqs, y, classes, task, parts, soft_mask, meta)
     meta["load_seconds"] = time.perf_counter() - t0
-    return DnaDataset(name or _stem(p), task, _pad_splits(splits), classes, str(p), notes, meta)
+    return DnaDataset(name or file_stem(p), task, _pad_splits(splits), classes, str(p), notes, meta)
 
 
 def _parse_labels(
@@ -721,7 +713,7 @@ def _read_table(
             raise _line_error(path, f"{len(row)} column(s), need at least {need + 1}", ln)
     seqs = [r[si].strip() for r in rows]
     labels = [r[li].strip() for r in rows]
-    ids = [r[ii].strip() for r in rows] if ii is not None else [f"{_stem(path)}:{ln}" for ln in line_nos]
+    ids = [r[ii].strip() for r in rows] if ii is not None else [f"{file_stem(path)}:{ln}" for ln in line_nos]
     info: dict[str, object] = {
         "delimiter": delim,
         "header": names,
@@ -779,7 +771,7 @@ def load_table(
     )
     notes += _group_notes(rec.seqs, y, classes, t, parts, soft_mask, meta)
     meta["load_seconds"] = time.perf_counter() - t0
-    return DnaDataset(name or _stem(p), t, _pad_splits(splits), classes, str(p), notes, meta)
+    return DnaDataset(name or file_stem(p), t, _pad_splits(splits), classes, str(p), notes, meta)
 
 
 def _table_labels(
@@ -830,7 +822,7 @@ def _split_files(root: Path) -> dict[str, Path]:
     for f in sorted(root.iterdir()):
         if not f.is_file() or _suffixes(f)[0] not in TABLE_SUFFIXES:
             continue
-        stem = _stem(f).lower()
+        stem = file_stem(f).lower()
         tail = re.split(r"[_\-.]", stem)[-1]
         split = aliases.get(tail)
         if split is None:
@@ -900,7 +892,7 @@ def load_table_splits(
     notes += _group_notes(all_seqs, y_all, classes, t, bounds, soft_mask, meta)
     meta["load_seconds"] = time.perf_counter() - t0
     src = str(root) if root is not None else ", ".join(str(p) for p in paths.values())
-    nm = name or (root.name if root is not None else _stem(paths["train"]))
+    nm = name or (root.name if root is not None else file_stem(paths["train"]))
     return DnaDataset(nm, t, _pad_splits(splits), classes, src, notes, meta)
 
 
@@ -1022,7 +1014,7 @@ def load_hdf5(path: PathLike, *, task: Task | None = None, name: str | None = No
         "layout": sorted(layouts),
         "load_seconds": time.perf_counter() - t0,
     }
-    return DnaDataset(name or _stem(p), t, splits, classes, str(p), notes, meta)
+    return DnaDataset(name or file_stem(p), t, splits, classes, str(p), notes, meta)
 
 
 # ----------------------------------------------------------------------------- dispatch

@@ -75,10 +75,9 @@ def task_label(task: DnaTaskSpec) -> str:
     path = Path(task.dataset)
     if len(path.parts) <= 1 and not path.suffix:
         return task.dataset  # a shared set's name (irf1) or a bare folder name
-    name = path.name
-    for ext in (".gz", ".h5", ".hdf5", ".fa", ".fasta", ".tsv", ".csv", ".txt"):
-        name = name.removesuffix(ext)
-    return name or task.dataset
+    from archlab.dna.io import file_stem
+
+    return file_stem(path) or task.dataset
 
 
 def check_task(task: DnaTaskSpec, data_dir: str | None = None) -> None:

@@ -441,6 +441,7 @@ class Objective:
         model_cfg: ModelConfig,
         train_cfg: TrainConfig,
     ) -> tuple[list[float] | None, dict[str, Any]]:
+        from archlab.reproduce import measured_value
         from archlab.train import DataSource, train_run
 
         key = "scaled_acc" if self.spec.objective.aggregate == "mean_scaled_acc" else "seq_acc"
@@ -460,11 +461,8 @@ class Objective:
                 raise TrialFailedError(f"{entry.name}: no range evaluation (status {run['status']})")
             score = statistics.fmean(float(r[key]) for r in rows)
             longest_train = max(run["train_lengths"])
-            far = [float(r["scaled_acc"]) for r in rows if r["length"] > longest_train]
-            beyond.append(
-                statistics.fmean(far) if far else statistics.fmean(float(r["scaled_acc"]) for r in rows)
-            )
-            in_train.append(0 if far else 1)
+            beyond.append(float(measured_value(run, longest_train) or 0.0))  # rows is not empty
+            in_train.append(0 if any(r["length"] > longest_train for r in rows) else 1)
             scores.append(score)
             evals.append(
                 {
