@@ -249,7 +249,8 @@ def _span(lengths: tuple[int, ...]) -> str:
 # archlab model …
 # ---------------------------------------------------------------------------------------------
 
-#: ModelConfig fields of the three search axes, shown by ``model list``
+#: ModelConfig fields of the three search axes, the input stem and the DNA-only ``rc``, shown by
+#: ``model list`` (every mixer takes them)
 AXIS_FIELDS = {
     "recurrence depth": (
         "fp_iters",
@@ -266,6 +267,8 @@ AXIS_FIELDS = {
     ),
     "hierarchy": ("hier_levels", "hier_stride"),
     "context pruning": ("prune", "prune_gamma", "prune_keep"),
+    "input stem (every mixer)": ("stem", "stem_kernel", "stem_width"),
+    "reverse complement (DNA tasks only)": ("rc",),
 }
 
 

@@ -156,7 +156,21 @@ def load_config(model: type[M], path: str | os.PathLike[str]) -> M:
 #: ModelConfig fields every mixer accepts; every other field belongs to the mixers that list it
 #: in their ``options`` (or to an axis with its own rule, checked below).
 COMMON_MODEL_FIELDS = frozenset(
-    {"mixer", "layers", "width", "mlp_ratio", "norm", "dropout", "head", "pool", "init_seed"}
+    {
+        "mixer",
+        "layers",
+        "width",
+        "mlp_ratio",
+        "norm",
+        "dropout",
+        "head",
+        "pool",
+        "init_seed",
+        "stem",
+        "stem_kernel",
+        "stem_width",
+        "rc",
+    }
 )
 
 
@@ -187,6 +201,11 @@ class ModelConfig(StrictModel):
       (a weight-tied block applied k times) with optional ``halting: act`` and ``ponder_cost``;
     * hierarchy — ``hier_levels`` and ``hier_stride``;
     * context pruning — ``prune`` with ``prune_gamma`` (sparsity weight) and ``prune_keep``.
+
+    Input stem — ``stem: conv`` with ``stem_kernel`` and ``stem_width``: one short convolution
+    between the embedding and the first block, for every mixer (see :class:`~archlab.models.model.Stem`).
+
+    ``rc`` — how DNA training treats the reverse-complement strand; formal-language probes ignore it.
     """
 
     mixer: str = "diag_rnn"
@@ -233,6 +252,23 @@ class ModelConfig(StrictModel):
     prune: bool = False
     prune_gamma: float = Field(default=0.01, ge=0.0)
     prune_keep: float | None = Field(default=None, gt=0.0, le=1.0)
+
+    # input stem (every mixer): x ← x + stem(x) right after the embedding
+    #: ``conv``: a short convolution over the embeddings before the first block — the short causal
+    #: conv Mamba puts before its scan, the k-mer detector that opens DNA CNNs; ``none``: no stem
+    stem: Literal["none", "conv"] = "none"
+    #: taps of the stem convolution (causal: the last ``stem_kernel`` positions; non-causal: the
+    #: same count centred on the position, one more on the left when the kernel is even)
+    stem_kernel: int = Field(default=9, ge=2, le=64)
+    #: channels of the stem convolution; None: ``width`` (no projection back)
+    stem_width: int | None = Field(default=None, ge=2, le=8192)
+
+    #: Reverse-complement handling, **DNA tasks only** (read by the DNA trainer; the formal-language
+    #: probes ignore it): ``none``; ``augment`` — each training sequence is replaced by its reverse
+    #: complement at random; ``both`` — that augmentation plus, at evaluation, the prediction
+    #: averaged over both strands; ``siamese`` — the model runs on both strands and the two pooled
+    #: outputs are averaged, in training and evaluation (strand-invariant by construction).
+    rc: Literal["none", "augment", "both", "siamese"] = "both"
 
     @field_validator("mixer")
     @classmethod
@@ -359,6 +395,13 @@ class ModelConfig(StrictModel):
     def _prune_option(cls, v: Any, info: ValidationInfo) -> Any:
         if info.data.get("prune") is False and not cls._is_default(v, info):
             raise ValueError(f"{info.field_name} is an option of context pruning: set prune: true too")
+        return v
+
+    @field_validator("stem_kernel", "stem_width")
+    @classmethod
+    def _stem_option(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.data.get("stem") == "none" and not cls._is_default(v, info):
+            raise ValueError(f"{info.field_name} is an option of the conv stem: set stem: conv too")
         return v
 
     def resolved(self, field: str) -> Any:

@@ -35,6 +35,9 @@ from archlab.errors import ConfigError
         ({"layers": 0}, "layers", "greater than or equal to 1"),
         ({"widht": 64}, "widht", "Extra inputs"),
         ({"mixer": "conv", "pos_enc": "rope"}, "pos_enc", "attention"),
+        ({"stem_kernel": 5}, "stem_kernel", "set stem: conv"),
+        ({"mixer": "conv", "stem_width": 32}, "stem_width", "set stem: conv"),
+        ({"rc": "flip"}, "rc", "'none', 'augment', 'both' or 'siamese'"),
     ],
 )
 def test_bad_model_config_names_the_field(kwargs: dict[str, Any], field: str, says: str) -> None:
@@ -62,3 +65,4 @@ def test_good_configs_from_the_issue() -> None:
     ModelConfig(mixer="attention", pos_enc="alibi", prune=True, prune_gamma=0.1, prune_keep=0.3)
     ModelConfig(mixer="conv", causal=False, head="pooled", conv_kernel=5, conv_depth=6)
     ModelConfig(mixer="lstm", depth_repeat=4, halting="act", ponder_cost=0.05, hier_levels=2, hier_stride=8)
+    ModelConfig(mixer="conv", causal=False, head="pooled", stem="conv", stem_kernel=15, rc="siamese")

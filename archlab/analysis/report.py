@@ -427,11 +427,7 @@ def _summary(
                 f"CNN {_fmt(b['cnn_mean'])} ± {_fmt(b['cnn_sd'])} (n = {b.get('cnn_n', '?')})"
             )
         for tr in transfers:
-            for r, bp in sorted((tr.get("best_predictor") or {}).items()):
-                lines.append(
-                    f"- best synthetic predictor of {r}: {bp['synthetic']} "
-                    f"(ρ = {_fmt(bp['spearman'], 2)}, p = {_fmt(bp['p'])}, n = {bp['n_models']})"
-                )
+            lines += _transfer_lines(tr)
         lines.append("")
 
     lines += ["## Plots", ""]
@@ -450,6 +446,30 @@ def _summary(
     lines += ["## Provenance", "", *_provenance(records), ""]
     rep.headline = head
     return "\n".join(lines)
+
+
+def _transfer_lines(tr: dict[str, Any]) -> list[str]:
+    """Summary lines of one ``transfer.json``: the best synthetic predictor of each real task
+    (ρ, its p-value and how it was computed, the bootstrap interval over seeds, n), then every
+    task refused because each architecture on it was within chance. Older files without the
+    method, interval or refusal keys give the lines they can."""
+    lines: list[str] = []
+    for r, bp in sorted((tr.get("best_predictor") or {}).items()):
+        method = f" ({bp['p_method']})" if bp.get("p_method") else ""
+        ci = bp.get("rho_ci")
+        if ci:
+            interval = f", 95% interval over seeds [{_fmt(ci[0], 2)}, {_fmt(ci[1], 2)}]"
+        elif "rho_ci" in bp:
+            interval = f", no interval ({bp.get('rho_ci_note') or 'not computed'})"
+        else:
+            interval = ""
+        lines.append(
+            f"- best synthetic predictor of {r}: {bp['synthetic']} "
+            f"(ρ = {_fmt(bp['spearman'], 2)}, p = {_fmt(bp['p'])}{method}{interval}, n = {bp['n_models']})"
+        )
+    for task, reason in (tr.get("refused_tasks") or {}).items():
+        lines.append(f"- transfer to or from {task} not ranked: {reason}")
+    return lines
 
 
 def _inline(text: str, root: Path) -> str:

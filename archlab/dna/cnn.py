@@ -7,11 +7,17 @@ convolutional networks with exponential activations*, Nat. Mach. Intell. 3:258):
     codes [B, L] → one-hot [B, 4, L] (N = all zeros)
     → conv(filters, kernel ≈ 19, "same") → batch norm → activation (relu | exp) → max-pool → dropout
     → conv(filters2, kernel2, "same") → batch norm → relu → max-pool → dropout
-    → global max ⊕ global mean over positions → dense → relu → dropout → linear → logits [B, C]
+    → global max ⊕ global mean over positions → layer norm → dense → relu → dropout → linear → logits [B, C]
 
 The first layer's filters are motif detectors, so its width (19) covers a transcription-factor
 motif with flanks; ``activation="exp"`` is the exponential activation Koo & Ploenzke showed to give
-more interpretable first-layer motifs. Global pooling makes the network accept any length (max-pools
+more interpretable first-layer motifs.
+
+The layer norm on the pooled features keeps the dense layer alive. Without it, on the synthetic
+D2 level (500 bp, 4000 rows, lr 2e-3) the exponential activations' global maxima ranged from
+about 1 to 300 between channels and steps; within 60 steps 95 % of the dense ReLUs were dead for
+every input, the output became constant and the loss sat at ln 2 from about step 100 (test
+AUROC 0.55). With it, the same run reached test AUROC 0.9998. Global pooling makes the network accept any length (max-pools
 use ``ceil_mode`` so even a 1-bp input gives one position). ``N`` bases and end padding are
 all-zero one-hot columns; the pooling does not mask the padding, so padded positions count like
 ``N`` bases.
@@ -103,7 +109,7 @@ class OneHotCNN(nn.Module):
         self.block1 = _conv_block(4, cfg.filters, cfg.kernel, act, cfg.pool, d1)
         self.block2 = _conv_block(cfg.filters, cfg.filters2, cfg.kernel2, nn.ReLU(), cfg.pool2, d2)
         pooled = 2 * cfg.filters2  # global max ⊕ global mean
-        head: list[nn.Module] = []
+        head: list[nn.Module] = [nn.LayerNorm(pooled)]
         if cfg.dense > 0:
             head += [nn.Linear(pooled, cfg.dense), nn.ReLU(), nn.Dropout(d3)]
             pooled = cfg.dense

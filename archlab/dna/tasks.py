@@ -62,6 +62,13 @@ class DnaObjectiveSpec(StrictModel):
     tasks: list[DnaTaskSpec] = Field(min_length=1)
     #: where the shared real sets live (default: ARCHLAB_DNA_DIR, else ../shared/data/dna)
     data_dir: str | None = None
+    #: early stop after this many steps without a better validation score (``train.eval_every``
+    #: sets the cadence; ``train.steps`` the budget)
+    patience: int = Field(default=600, ge=1)
+    #: never stop early before this step
+    min_steps: int = Field(default=0, ge=0)
+    #: seconds per task and trial; the task ends scored with its best weights
+    max_time_s: float | None = Field(default=None, gt=0)
 
 
 def task_label(task: DnaTaskSpec) -> str:

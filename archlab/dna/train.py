@@ -17,19 +17,29 @@
    first ``warmup`` fraction of the steps, cosine decay to ``min_lr_ratio·lr``, gradient clipping.
    Loss: cross-entropy for classification, MSE for regression on ``y`` standardised with the
    training mean and sd (predictions are mapped back: metrics are on the original scale).
-4. **Model selection.** Every ``eval_every`` steps (default: once per epoch) the dataset's headline
+4. **Model selection.** Every ``eval_every`` steps (default 100) the dataset's headline
    metric (:attr:`DnaDataset.metric`) is measured on the ``valid`` split, or, if the dataset has
    none, on a fixed held-out ``holdout`` fraction of ``train`` (the same rows for every seed).
-   With ``early_stop`` training ends after ``patience`` evaluations without improvement and the
-   best weights are restored; without it, all steps run and the final weights are scored.
+   With ``early_stop`` training ends once ``patience`` steps (default 600) have passed since the
+   best evaluation, never before ``min_steps``, and the best weights are restored; without it,
+   all steps run and the final weights are scored. Patience is counted in steps, not
+   evaluations or epochs, so a model that sits at chance for a few hundred steps before it
+   learns (a recurrent model on D0) is not stopped before it starts.
 5. **Scoring.** :func:`archlab.dna.metrics.score` on ``valid`` and ``test``; with ``rc_average``
    the prediction is the mean of the probabilities (or values) for the sequence and its reverse
-   complement, so the model is strand-symmetric at evaluation.
-6. **Record.** A JSON-ready dict (dataset, model kind and config, seed, metric, test/valid scores,
-   best step, steps, wall time, parameters, status, provenance, curve). NaN/inf loss ends a run
-   as ``diverged``, running out of memory as ``oom``, passing ``max_time_s`` as ``timeout`` (the
-   best weights so far are still scored) — recorded, not raised. ``out_dir`` gets the record as
-   ``result.json``, written atomically.
+   complement, so the model is strand-symmetric at evaluation. The reverse-complement policy
+   comes from a ModelConfig's ``rc`` field (``none``, ``augment``, ``both`` = augment and
+   average, ``siamese`` = the network itself averages its logits over both strands); the CNN
+   augments and averages. ``test_long`` sets (longer sequences or other level parameters) are
+   scored with the same weights. A run whose test predictions are all equal is flagged
+   ``constant_output`` with a warning: its metric is chance by construction.
+6. **Record.** A JSON-ready dict (dataset, the grammar ``level`` with its length and parameters
+   when synthetic, model kind and config, seed, metric, test/valid scores, ``test_long``, best
+   step, steps, ``stopped_by`` (budget, patience, max_time, diverged, oom), wall time,
+   parameters, status, warnings, provenance, curve). NaN/inf loss ends a run as ``diverged``,
+   running out of memory as ``oom``, passing ``max_time_s`` as ``timeout`` (the run is
+   evaluated before it stops and the best weights so far are scored) — recorded, not raised.
+   ``out_dir`` gets the record as ``result.json``, written atomically.
 
 Deterministic per seed on CPU (same seed, same numbers).
 """
@@ -39,6 +49,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +66,18 @@ from archlab.dna.metrics import mean_sd, score
 from archlab.models import SequenceModel, build_model, resolve_device
 from archlab.train import ProgressFn, _is_oom, provenance
 
-__all__ = ["DEFAULT_LR", "HOLDOUT_SEED", "build_dna_model", "predict", "run_seeds", "train_dna"]
+__all__ = [
+    "DEFAULT_LR",
+    "HOLDOUT_SEED",
+    "RCSiamese",
+    "build_dna_model",
+    "constant_output",
+    "level_info",
+    "predict",
+    "rc_policy",
+    "run_seeds",
+    "train_dna",
+]
 
 #: the learning rate used when ``lr`` is not given, per model kind
 DEFAULT_LR = {"cnn": 2e-3, "sequence_model": 1e-3}
@@ -63,6 +85,8 @@ DEFAULT_LR = {"cnn": 2e-3, "sequence_model": 1e-3}
 HOLDOUT_SEED = 20_240_601
 #: sequences per forward pass at evaluation
 EVAL_BATCH = 256
+#: at most this many bases per forward pass at evaluation
+EVAL_TOKENS = 1 << 17
 
 ModelSpec = CNNConfig | ModelConfig
 
@@ -121,22 +145,24 @@ def predict(
     batch: int = EVAL_BATCH,
 ) -> np.ndarray:
     """Class probabilities ``[n, C]`` (classification) or outputs ``[n]`` (regression, on the
-    model's scale) for codes ``[n, L]``, in eval mode, in chunks of ``batch``.
+    model's scale) for codes ``[n, L]``, in eval mode, in chunks of at most ``batch`` sequences
+    and :data:`EVAL_TOKENS` bases (so 8-kb test sets do not need 256 sequences at once).
 
     With ``rc_average`` each prediction is the mean over the sequence and its reverse complement
     (``lengths`` keeps the ``N`` padding at the end), so a sequence and its reverse complement get
-    exactly the same prediction.
+    exactly the same prediction. An :class:`RCSiamese` model does that itself.
     """
     was_training = model.training
     model.eval()
     out: list[Tensor] = []
-    for lo in range(0, int(codes.shape[0]), batch):
-        x = codes[lo : lo + batch]
-        ln = lengths[lo : lo + batch] if lengths is not None else None
+    step = max(1, min(batch, EVAL_TOKENS // max(1, int(codes.shape[-1]))))
+    for lo in range(0, int(codes.shape[0]), step):
+        x = codes[lo : lo + step]
+        ln = lengths[lo : lo + step] if lengths is not None else None
         views = [x, revcomp_tokens(x, ln)] if rc_average else [x]
         preds = []
         for v in views:
-            logits = model(v).float()
+            logits = (model(v, ln) if isinstance(model, RCSiamese) else model(v)).float()
             preds.append(logits.softmax(-1) if task == "classification" else logits[:, 0])
         out.append(torch.stack(preds).mean(0))
     model.train(was_training)
@@ -177,6 +203,62 @@ def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.
 # ---------------------------------------------------------------------------------------------
 
 
+#: default evaluation cadence and patience, in optimiser steps
+DEFAULT_EVAL_EVERY = 100
+DEFAULT_PATIENCE = 600
+#: a prediction spread below this (probability or standardised value) is a constant output
+CONSTANT_SPREAD = 1e-6
+
+
+class RCSiamese(nn.Module):
+    """Strand-invariant by construction (``rc: siamese``): the wrapped network's logits averaged
+    over a sequence and its reverse complement, in training and at evaluation."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, codes: Tensor, lengths: Tensor | None = None) -> Tensor:
+        out: Tensor = 0.5 * (self.net(codes).float() + self.net(revcomp_tokens(codes, lengths)).float())
+        return out
+
+
+def rc_policy(spec: ModelSpec, rc_augment: bool | None, rc_average: bool | None) -> tuple[str, bool, bool]:
+    """``(mode, augment, average)``: a ModelConfig's ``rc`` field (none | augment | both | siamese)
+    unless ``rc_augment``/``rc_average`` are given; the CNN augments and averages by default."""
+    mode = str(getattr(spec, "rc", "both")) if isinstance(spec, ModelConfig) else "both"
+    augment = mode in ("augment", "both")
+    average = mode == "both"
+    if rc_augment is not None:
+        augment = rc_augment
+    if rc_average is not None:
+        average = rc_average
+    if mode == "siamese":
+        augment = average = False  # the model itself sees both strands
+    return mode, augment, average
+
+
+def constant_output(pred: np.ndarray) -> bool:
+    """True when every prediction is the same (the positive-class probability, or the value)."""
+    if pred.size == 0:
+        return False
+    col = pred[:, -1] if pred.ndim == 2 else pred
+    return bool(np.ptp(col) <= CONSTANT_SPREAD * (1.0 + float(np.abs(col).max())))
+
+
+def level_info(dataset: DnaDataset) -> dict[str, Any] | None:
+    """``{"name", "length", "params"}`` of a synthetic grammar level's dataset, else None."""
+    meta = dataset.meta or {}
+    if "level" not in meta:
+        return None
+    params = meta.get("params")
+    return {
+        "name": meta["level"],
+        "length": meta.get("length"),
+        "params": dict(params) if isinstance(params, dict) else {},
+    }
+
+
 def train_dna(
     dataset: DnaDataset,
     model: ModelSpec,
@@ -190,27 +272,38 @@ def train_dna(
     warmup: float = 0.03,
     min_lr_ratio: float = 0.05,
     clip: float | None = 1.0,
-    rc_augment: bool = True,
-    rc_average: bool = True,
+    rc_augment: bool | None = None,
+    rc_average: bool | None = None,
     early_stop: bool = True,
-    patience: int = 4,
+    patience: int | None = None,
+    min_steps: int = 0,
     eval_every: int | None = None,
     holdout: float = 0.1,
     device: str | torch.device = "auto",
     progress: ProgressFn | None = None,
     max_time_s: float | None = None,
+    test_long: Sequence[tuple[str, Split, dict[str, Any]]] = (),
     out_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (a :class:`CNNConfig` or a :class:`ModelConfig`) on ``dataset``; score it.
 
-    ``steps`` (if given) overrides ``epochs``; ``lr`` defaults to :data:`DEFAULT_LR` of the model
-    kind; ``warmup`` is a fraction of the steps. ``eval_every`` defaults to one epoch. See the
-    module docstring for the loop, the stopping rule and the record's keys.
+    Budget: ``steps`` (if given) overrides ``epochs`` (passes over ``train``). Every
+    ``eval_every`` steps (default :data:`DEFAULT_EVAL_EVERY`, at most the budget) the validation
+    metric is measured; with ``early_stop`` training ends once ``patience`` steps (default
+    :data:`DEFAULT_PATIENCE`) have passed since the best evaluation, but never before
+    ``min_steps``. ``max_time_s`` ends a run early with its best scored weights (status
+    ``timeout``); the run is always evaluated before it ends. ``lr`` defaults to
+    :data:`DEFAULT_LR` of the model kind; ``warmup`` is a fraction of the steps.
+    ``rc_augment``/``rc_average`` override the reverse-complement policy (:func:`rc_policy`).
+    ``test_long``: ``(name, split, info)`` extra test sets (longer sequences, other level
+    parameters: the train-short/test-long protocol), scored with the selected weights into the
+    record's ``test_long`` list. See the module docstring for the record's keys.
     """
     start = time.perf_counter()
     kind = _kind(model)
     dev = resolve_device(device)
     lr = DEFAULT_LR[kind] if lr is None else lr
+    rc_mode, augment, average = rc_policy(model, rc_augment, rc_average)
     task = dataset.task
     metric = dataset.metric
     dumped = (_as_pooled(model, seed) if isinstance(model, ModelConfig) else model).model_dump(mode="json")
@@ -229,22 +322,30 @@ def train_dna(
             "warmup": warmup,
             "min_lr_ratio": min_lr_ratio,
             "clip": clip,
-            "rc_augment": rc_augment,
-            "rc_average": rc_average,
+            "rc": rc_mode,
+            "rc_augment": augment,
+            "rc_average": average,
             "early_stop": early_stop,
             "patience": patience,
+            "min_steps": min_steps,
             "eval_every": eval_every,
             "max_time_s": max_time_s,
         },
         "status": "running",
         "reason": "",
+        "stopped_by": "",
         "test": {},
         "valid": {},
         "best_step": 0,
         "steps": 0,
         "params": 0,
+        "constant_output": False,
+        "warnings": [],
         "provenance": provenance(dev),
     }
+    info = level_info(dataset)
+    if info is not None:
+        record["level"] = info
     curve: list[dict[str, float]] = []
     record["curve"] = curve
     step = 0
@@ -276,15 +377,16 @@ def train_dna(
         train_t = _Tensors(train_split, dev, loss_targets(train_split))
         valid_t = _Tensors(valid_split, dev, loss_targets(valid_split))
         test_t = _Tensors(dataset.splits["test"], dev, loss_targets(dataset.splits["test"]))
-        train_rc = revcomp_tokens(train_t.codes, train_t.lengths) if rc_augment else None
+        train_rc = revcomp_tokens(train_t.codes, train_t.lengths) if augment else None
 
-        def evaluate(t: _Tensors) -> dict[str, Any]:
-            p = predict(net, t.codes, t.lengths, task=task, rc_average=rc_average)
+        def evaluate(t: _Tensors) -> tuple[dict[str, Any], np.ndarray]:
+            p = predict(net, t.codes, t.lengths, task=task, rc_average=average)
             if task == "regression":
                 p = p * y_sd + y_mean
-            return score(task, t.y_true, p)
+            return score(task, t.y_true, p), p
 
-        net = build_dna_model(model, dataset.n_outputs, dev, seed)
+        inner = build_dna_model(model, dataset.n_outputs, dev, seed)
+        net: nn.Module = RCSiamese(inner) if rc_mode == "siamese" else inner
         record["params"] = sum(p.numel() for p in net.parameters())
         opt = _optimizer(net, lr, weight_decay)
 
@@ -292,9 +394,11 @@ def train_dna(
         bsz = min(batch, n)
         per_epoch = max(1, n // bsz)
         total = steps if steps is not None else epochs * per_epoch
-        every = eval_every or per_epoch
+        every = max(1, min(eval_every or DEFAULT_EVAL_EVERY, total))
+        wait = DEFAULT_PATIENCE if patience is None else patience
+        record["train"].update(total_steps=total, eval_every=every, patience=wait)
         warm = round(warmup * total)
-        best, best_state, bad_evals = float("nan"), None, 0
+        best, best_state = float("nan"), None
         status = "ok"
         perm = flips = None
         net.train()
@@ -312,14 +416,15 @@ def train_dna(
             cur_lr = _lr_at(step, total, lr, warm, min_lr_ratio)
             for group in opt.param_groups:
                 group["lr"] = cur_lr
-            if isinstance(net, SequenceModel):
-                net.set_progress(step / total)
-            out = net(x).float()
+            if isinstance(inner, SequenceModel):
+                inner.set_progress(step / total)
+            out = net(x, train_t.lengths[idx]).float() if rc_mode == "siamese" else net(x).float()
             loss = F.mse_loss(out[:, 0], target) if task == "regression" else F.cross_entropy(out, target)
-            if isinstance(net, SequenceModel):
-                loss = loss + net.last_aux_loss.float()
+            if isinstance(inner, SequenceModel):
+                loss = loss + inner.last_aux_loss.float()
             if not torch.isfinite(loss):
                 status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
+                record["stopped_by"] = "diverged"
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -328,25 +433,29 @@ def train_dna(
             opt.step()
             metrics = {"loss": float(loss.detach()), "lr": cur_lr}
             last = step + 1 == total
-            elapsed = time.perf_counter() - start
-            out_of_time = max_time_s is not None and elapsed > max_time_s
+            out_of_time = max_time_s is not None and time.perf_counter() - start > max_time_s
             if (step + 1) % every == 0 or last or out_of_time:
-                value = float(evaluate(valid_t).get(metric, float("nan")))
+                value = float(evaluate(valid_t)[0].get(metric, float("nan")))
+                elapsed = time.perf_counter() - start
                 curve.append({"step": step + 1, "loss": metrics["loss"], f"valid_{metric}": value,
                               "elapsed_s": elapsed})  # fmt: skip
                 metrics[f"valid_{metric}"] = value
                 if _is_better(value, best):
-                    best, bad_evals, record["best_step"] = value, 0, step + 1
+                    best, record["best_step"] = value, step + 1
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    bad_evals += 1
             if progress is not None:
                 progress(step + 1, total, metrics)
-            if out_of_time and not last:
-                status, record["reason"] = "timeout", f"max_time_s={max_time_s} passed at step {step + 1}"
+            if last:
+                record["stopped_by"] = "budget"
                 break
-            if early_stop and bad_evals >= patience:
-                record["reason"] = f"early stop: no better valid {metric} in {patience} evaluations"
+            if out_of_time:
+                status, record["stopped_by"] = "timeout", "max_time"
+                record["reason"] = f"max_time_s={max_time_s} passed at step {step + 1}"
+                break
+            stale = step + 1 - int(record["best_step"])
+            if early_stop and step + 1 >= min_steps and best_state is not None and stale >= wait:
+                record["stopped_by"] = "patience"
+                record["reason"] = f"early stop: no better valid {metric} in {stale} steps (patience {wait})"
                 break
         record["steps"] = step + 1 if status != "diverged" else step
         if status != "diverged":
@@ -354,19 +463,49 @@ def train_dna(
                 net.load_state_dict(best_state)
             else:
                 record["best_step"] = record["steps"]
-            record["valid"] = evaluate(valid_t)
-            record["test"] = evaluate(test_t)
+            record["valid"] = evaluate(valid_t)[0]
+            record["test"], test_pred = evaluate(test_t)
+            if constant_output(test_pred):
+                record["constant_output"] = True
+                record["warnings"].append(
+                    "constant output: every test prediction is the same (the model predicts one value "
+                    f"for every input; test {metric} {record['test'].get(metric)})"
+                )
+            record["test_long"] = [_score_extra(name, sp, meta, evaluate, loss_targets, dev, metric)
+                                   for name, sp, meta in test_long]  # fmt: skip
         record["status"] = status
     except Exception as exc:
         if not _is_oom(exc):
             raise
         record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
+        record["stopped_by"] = "oom"
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     record["wall_time_s"] = time.perf_counter() - start
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / "result.json", record)
     return record
+
+
+def _score_extra(
+    name: str,
+    split: Split,
+    meta: dict[str, Any],
+    evaluate: Callable[[_Tensors], tuple[dict[str, Any], np.ndarray]],
+    loss_targets: Callable[[Split], np.ndarray],
+    dev: torch.device,
+    metric: str,
+) -> dict[str, Any]:
+    """One train-short/test-long set scored with the selected weights (an OOM is recorded)."""
+    entry: dict[str, Any] = {"name": name, **meta, "metric": metric, "n": len(split)}
+    try:
+        scores, pred = evaluate(_Tensors(split, dev, loss_targets(split)))
+    except Exception as exc:
+        if not _is_oom(exc):
+            raise
+        return entry | {"value": None, "status": "oom", "reason": str(exc)}
+    return entry | {"value": scores.get(metric), "scores": scores, "status": "ok",
+                    "constant_output": constant_output(pred)}  # fmt: skip
 
 
 def run_seeds(

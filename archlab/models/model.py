@@ -2,8 +2,9 @@
 
 Layout::
 
-    tokens [B, T] → embedding → layers × Block → norm → head → logits [B, T, C] (token) or [B, C] (pooled)
+    tokens [B, T] → embedding → [stem] → layers × Block → norm → head → logits [B, T, C] or [B, C]
     Block(x) = x + mixer(norm(x));  x + MLP(norm(x))          (pre-norm residual)
+    stem: x = x + Stem(x)                                     (``stem: conv``, see :class:`Stem`)
 
 The block's mixer is the registry entry ``cfg.mixer``, wrapped by the search axes, inner to outer:
 fixed-point iteration (``fp_iters``, :mod:`.fixed_point`) → hierarchy (``hier_levels``,
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archlab.config import ModelConfig
@@ -32,7 +34,15 @@ from archlab.models.fixed_point import FixedPoint, fixed_point_param_count
 from archlab.models.hierarchy import Hierarchy, hierarchy_param_count
 from archlab.registry import MIXERS
 
-__all__ = ["Block", "ModelFeatures", "SequenceModel", "build_model", "model_features", "resolve_device"]
+__all__ = [
+    "Block",
+    "ModelFeatures",
+    "SequenceModel",
+    "Stem",
+    "build_model",
+    "model_features",
+    "resolve_device",
+]
 
 #: significand bits per float (the generous state-size bound of THEORY.md §1)
 MANTISSA_BITS = {torch.float64: 53, torch.float32: 24, torch.float16: 11, torch.bfloat16: 8}
@@ -74,6 +84,65 @@ def make_mixer(cfg: ModelConfig, width: int) -> nn.Module:
     return one()
 
 
+class Stem(nn.Module):
+    """A short convolution over the embeddings, applied before the first block (``stem: conv``).
+
+    ``Stem(x) = P(GELU(Conv1d(x)))`` with ``Conv1d(width, stem_width, stem_kernel)`` (full, with
+    bias) and ``P`` a ``Linear(stem_width, width)`` back to the residual width, or the identity
+    when ``stem_width == width``. The model adds it residually, ``x ← x + Stem(x)``, so the
+    embedding itself still reaches the blocks. This is the short conv Mamba puts in front of its
+    scan and the k-mer detecting first layer of DNA CNNs; it gives every mixer, recurrent or not,
+    direct access to the last ``stem_kernel`` tokens.
+
+    Causal (``cfg.causal``): ``stem_kernel − 1`` zeros padded on the left, so output ``t`` reads
+    inputs ``t − k + 1 … t`` only. Non-causal: "same" padding split evenly, the odd pad (even
+    ``k``) on the left, as in the ``conv`` mixer. Either way one output sees ``stem_kernel``
+    positions: the stem widens a finite receptive field by ``stem_kernel − 1``.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        self.kernel = cfg.stem_kernel
+        self.causal = cfg.causal
+        channels = _stem_channels(cfg)
+        self.conv = nn.Conv1d(w, channels, self.kernel)
+        self.proj: nn.Module = nn.Linear(channels, w) if channels != w else nn.Identity()
+
+    def _padding(self) -> tuple[int, int]:
+        total = self.kernel - 1
+        if self.causal:
+            return total, 0
+        right = total // 2
+        return total - right, right
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x [B, T, width] → [B, T, width]`` (the increment; the caller adds it to ``x``)."""
+        h = F.gelu(self.conv(F.pad(x.transpose(1, 2), self._padding())))
+        out: Tensor = self.proj(h.transpose(1, 2))
+        return out
+
+
+def _stem_channels(cfg: ModelConfig) -> int:
+    return cfg.stem_width if cfg.stem_width is not None else cfg.width
+
+
+def _stem_params(cfg: ModelConfig) -> int:
+    """Parameters of :class:`Stem` (0 without one): conv taps and bias, plus the projection."""
+    if cfg.stem == "none":
+        return 0
+    w, c = cfg.width, _stem_channels(cfg)
+    return c * w * cfg.stem_kernel + c + (c * w + w if c != w else 0)
+
+
+def _stem_flops(cfg: ModelConfig) -> float:
+    """Forward multiply-adds per token of :class:`Stem` (×2), bias and GELU left out."""
+    if cfg.stem == "none":
+        return 0.0
+    w, c = cfg.width, _stem_channels(cfg)
+    return 2.0 * c * w * cfg.stem_kernel + (2.0 * c * w if c != w else 0.0)
+
+
 class Block(nn.Module):
     """Pre-norm residual block: ``x + mixer(norm(x))``, then ``x + MLP(norm(x))`` (if mlp_ratio > 0)."""
 
@@ -108,6 +177,7 @@ class SequenceModel(nn.Module):
         self.n_outputs = n_outputs
         w = cfg.width
         self.embed = nn.Embedding(vocab_size, w)
+        self.stem: Stem | None = Stem(cfg) if cfg.stem == "conv" else None
         blocks: list[nn.Module] = []
         for _ in range(cfg.layers):
             block: nn.Module = Block(cfg)
@@ -126,6 +196,8 @@ class SequenceModel(nn.Module):
         for r in self._reporters:
             r.clear_reports()
         x = self.embed(tokens)
+        if self.stem is not None:
+            x = x + self.stem(x)
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
@@ -217,6 +289,16 @@ class ModelFeatures:
     flops_per_token: float
     flops_seq_len: int
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the input stem (``none`` or ``conv``) and its kernel (None without a stem)
+    stem: str = "none"
+    stem_kernel: int | None = None
+    #: reverse-complement handling of DNA training (``none``, ``augment``, ``both``, ``siamese``)
+    rc: str = "both"
+    #: input positions one output position can depend on, None when unbounded (any recurrent or
+    #: attention mixer; hierarchy levels, whose range is not bounded here). Causal: the window
+    #: ``t − R + 1 … t``; non-causal: the same count of positions, spread over both sides. Per
+    #: position before the head: a pooled head then combines every position's window.
+    receptive_field: int | None = None
 
     @property
     def recurrent(self) -> bool:
@@ -236,6 +318,27 @@ def _block_params(cfg: ModelConfig) -> int:
     hidden = _mlp_hidden(cfg)
     mlp = (2 * w * hidden + hidden + w + _norm_params(cfg.norm, w)) if hidden > 0 else 0
     return _norm_params(cfg.norm, w) + mixer + mlp + depth_loop_param_count(cfg, w)
+
+
+def _receptive_field(cfg: ModelConfig) -> int | None:
+    """Input positions one output can depend on (see :attr:`ModelFeatures.receptive_field`).
+
+    Only a plain convolution stack is bounded: each of the ``layers × depth_repeat`` mixer
+    applications (ACT halting runs at most ``depth_repeat``) widens the window by the mixer's
+    ``R − 1``, the channel MLPs are per position, and a stem adds ``stem_kernel − 1``::
+
+        1 + layers · depth_repeat · (R_mixer − 1) + (stem_kernel − 1 if stem else 0)
+
+    Windows add the same way whether they reach back (causal) or both ways (non-causal). Every
+    other mixer (recurrence, attention) sees the whole prefix or sequence, and a hierarchy mixes
+    across pooled levels, so those are None.
+    """
+    cls = MIXERS.get(cfg.mixer)
+    rf = cls.extra_features(cfg, cfg.width).get("receptive_field")
+    if cls.transition(cfg) != "convolution" or rf is None or cfg.hier_levels != 1:
+        return None
+    stem = cfg.stem_kernel - 1 if cfg.stem == "conv" else 0
+    return 1 + cfg.layers * cfg.depth_repeat * (int(rf) - 1) + stem
 
 
 def _block_flops(cfg: ModelConfig, seq_len: int) -> float:
@@ -268,9 +371,9 @@ def model_features(
     per_layer = None if per_mixer is None else per_mixer * cfg.hier_levels
     total = None if per_layer is None else per_layer * cfg.layers
     bits = MANTISSA_BITS.get(dtype, torch.finfo(dtype).bits if dtype.is_floating_point else 32)
-    body = cfg.layers * _block_params(cfg) + _norm_params(cfg.norm, w)
+    body = _stem_params(cfg) + cfg.layers * _block_params(cfg) + _norm_params(cfg.norm, w)
     params = body + vocab_size * w + w * n_outputs + n_outputs
-    flops = cfg.layers * _block_flops(cfg, seq_len) + 2.0 * w * n_outputs
+    flops = _stem_flops(cfg) + cfg.layers * _block_flops(cfg, seq_len) + 2.0 * w * n_outputs
     n_h = (
         cls.opt(cfg, "householder_factors") if cls.allowed_values("householder_factors") is not None else None
     )
@@ -300,4 +403,8 @@ def model_features(
         flops_per_token=flops,
         flops_seq_len=seq_len,
         extra=dict(cls.extra_features(cfg, w)),
+        stem=cfg.stem,
+        stem_kernel=cfg.stem_kernel if cfg.stem == "conv" else None,
+        rc=cfg.rc,
+        receptive_field=_receptive_field(cfg),
     )

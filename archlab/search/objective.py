@@ -513,6 +513,10 @@ class Objective:
                 weight_decay=train_cfg.weight_decay,
                 clip=train_cfg.clip,
                 eval_every=train_cfg.eval_every,
+                patience=dna.patience,
+                min_steps=dna.min_steps,
+                max_time_s=dna.max_time_s,
+                early_stop=train_cfg.early_stop,
                 device=train_cfg.device,
                 progress=hook,
             )

@@ -112,10 +112,10 @@ def fixed_depth_tc0(m: ModelFeatures, length: int) -> str | None:
 
 
 def receptive_field(m: ModelFeatures) -> int | None:
-    rf = m.extra.get("receptive_field")
-    if m.transition != "convolution" or rf is None or m.hier_levels != 1:
-        return None
-    return 1 + m.layers * m.depth_repeat * (int(rf) - 1)
+    """Input positions one output can depend on, None when unbounded: the model's own count
+    (:attr:`ModelFeatures.receptive_field` — the stacked conv mixer across ``layers ×
+    depth_repeat`` plus the stem, plain stacks only)."""
+    return m.receptive_field
 
 
 # -- the rules ----------------------------------------------------------------------------------
@@ -527,7 +527,8 @@ RULES: tuple[Rule, ...] = (
         "convolution stack with a finite receptive field r",
         "word problems (every prefix matters)",
         "impossible at lengths > r: the last label depends on the first token",
-        "receptive field 1 + layers·(k−1)(2^depth − 1) of dilated convolutions (archlab.models.conv)",
+        "receptive field 1 + layers·depth_repeat·(k−1)(2^depth − 1) of dilated convolutions "
+        "(archlab.models.conv), + stem_kernel − 1 with a conv stem",
         "causal, no hierarchy",
         _r18,
     ),

@@ -1,10 +1,11 @@
 """Registry-wide tests: every mixer × every axis setting builds a model that keeps its contracts.
 
-For each configuration (see :func:`zoo_configs`): output shape, finite outputs, a backward pass
-that reaches every parameter with finite gradients, causality (changing tokens after t never
-changes outputs up to t), the hand-written parameter count in ``features()`` equals the module's,
-construction on the ``meta`` device, and determinism under ``init_seed``. Adding a mixer to the
-registry adds it here with no further code.
+For each configuration (see :func:`zoo_configs`; the axes, options and the input stem): output
+shape, finite outputs, a backward pass that reaches every parameter with finite gradients,
+causality (changing tokens after t never changes outputs up to t), the hand-written parameter
+count in ``features()`` equals the module's, construction on the ``meta`` device, and
+determinism under ``init_seed``. Adding a mixer to the registry adds it here with no further
+code.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def zoo_configs() -> list[dict[str, Any]]:
             out.append({**base, "fp_iters": 4, "fp_mixer": "lowrank", "fp_rank": 3, "fp_sample": True})
         if cls.supports_prune:
             out.append({**base, "prune": True, "prune_keep": 0.5})
+        # the input stem: causal with a projection back to width, and pooled (non-causal if allowed)
+        out.append({**base, "stem": "conv", "stem_kernel": 3, "stem_width": 24})
+        pooled_stem = {**base, "stem": "conv", "stem_kernel": 4, "head": "pooled"}
+        out.append({**pooled_stem, "causal": False} if cls.supports_noncausal else pooled_stem)
         out.append({**base, "depth_repeat": 2})
         out.append({**base, "depth_repeat": 3, "halting": "act", "ponder_cost": 0.1})
         out.append({**base, "hier_levels": 2, "hier_stride": 3})

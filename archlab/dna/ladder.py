@@ -1,0 +1,731 @@
+"""The DNA ladder: calibrated levels D0–D7 with positive and negative controls, train-short /
+test-long sets, and the levels × architectures table (``archlab dna calibrate`` / ``dna ladder``).
+
+A grammar level is only useful as a benchmark when it separates architectures predictably. Each
+level therefore has one :class:`Calibration` entry in :data:`CALIBRATION`:
+
+* **defaults** — sequence length, rows per split and the level's difficulty knobs (gap,
+  distance, count …), and the training budget (steps, batch, learning rate, evaluation cadence
+  and patience in steps, a wall-clock cap), chosen so that a run takes at most 10 minutes on
+  2 CPU cores;
+* **positive controls** — architectures that must *solve* it (mean test AUROC or r ≥ 0.9 over
+  the seeds): the level is learnable at these sizes;
+* **negative controls** — architectures (or linear baselines) that must *fail* it (best
+  seed ≤ ``max_best``) because a theorem or the construction says so: a convolution whose
+  receptive field is shorter than the pairing distance, a bag of k-mers on a level whose
+  classes have the same k-mers;
+* **test-long sets** — the same rule at larger scales (longer sequences, longer distances or
+  gaps), scored with the weights selected at the training scale, so a model that learned the
+  rule and one that learned a local shortcut separate.
+
+:func:`calibrate` runs the controls; :func:`ladder` runs every architecture of
+:data:`ARCHITECTURES` on every level and adds the theory verdict of each cell. Runs are written
+to ``out_dir/runs/<level>/<architecture>/seed_<s>.json`` and reused when their settings match
+(an interrupted ladder resumes), and ``workers`` runs them in parallel processes (one torch
+thread each).
+
+Adding a level's calibration is one entry in :data:`CALIBRATION`; adding a ladder architecture is
+one entry in :data:`ARCHITECTURES` (tests loop over both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from archlab.atomic import write_json_atomic
+from archlab.config import ModelConfig
+from archlab.dna.cnn import CNNConfig
+from archlab.dna.data import Split
+from archlab.dna.metrics import mean_sd
+from archlab.errors import ConfigError
+
+__all__ = [
+    "ARCHITECTURES",
+    "CALIBRATION",
+    "SOLVED",
+    "Architecture",
+    "Calibration",
+    "Control",
+    "LongTest",
+    "calibrate",
+    "calibration_for",
+    "ladder",
+    "long_test_sets",
+    "run_cell",
+]
+
+#: a cell is solved when its test AUROC (or Pearson r) reaches this (the positive controls' bar)
+SOLVED = 0.9
+#: the one torch thread each ladder process uses (2 workers fill a 2-core machine)
+THREADS_PER_WORKER = 1
+
+# ---------------------------------------------------------------------------------------------
+# architectures
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A ladder column: a trained model (ModelConfig / CNNConfig) or a linear baseline
+    (``gc``, ``kmer``), with the learning rate it is trained at."""
+
+    label: str
+    spec: ModelConfig | CNNConfig | Literal["gc", "kmer"]
+    lr: float | None = None
+    note: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return not isinstance(self.spec, str)
+
+    def config(self) -> dict[str, Any]:
+        if isinstance(self.spec, str):
+            return {"baseline": self.spec}
+        return {"kind": type(self.spec).__name__, **self.spec.model_dump(mode="json")}
+
+
+def _seq(**fields: Any) -> ModelConfig:
+    return ModelConfig(head="pooled", **fields)
+
+
+#: the ladder's architecture classes, one per reasoning archetype, plus the linear baselines
+ARCHITECTURES: dict[str, Architecture] = {
+    a.label: a
+    for a in (
+        Architecture("cnn", CNNConfig(), 2e-3, "one-hot CNN baseline (receptive field 58 bp)"),
+        Architecture(
+            "conv",
+            _seq(mixer="conv", causal=False, pool="max", layers=2, width=64),
+            2e-3,
+            "dilated conv stack, receptive field 31 positions",
+        ),
+        Architecture(
+            "diag_rnn signed",
+            _seq(mixer="diag_rnn", eig_range="signed", pool="max", layers=2, width=64),
+            3e-3,
+            "diagonal linear RNN, eigenvalues in (−1, 1)",
+        ),
+        Architecture(
+            "diag_rnn complex",
+            _seq(mixer="diag_rnn", eig_range="complex", pool="max", layers=2, width=64),
+            3e-3,
+            "diagonal linear RNN, complex eigenvalues (rotations)",
+        ),
+        Architecture("lstm", _seq(mixer="lstm", pool="max", layers=1, width=64), 3e-3, "nonlinear RNN"),
+        Architecture(
+            "attention",
+            _seq(
+                mixer="attention",
+                pos_enc="rope",
+                causal=False,
+                pool="max",
+                layers=2,
+                width=64,
+                stem="conv",
+                stem_kernel=12,
+            ),
+            1e-3,
+            "bidirectional attention, RoPE, 12-bp conv stem",
+        ),
+        Architecture(
+            "householder",
+            _seq(
+                mixer="householder", householder_factors=2, eig_range="signed", pool="max", layers=2, width=64
+            ),
+            3e-3,
+            "DeltaProduct-style, 2 generalised Householder factors, β ∈ (0, 2)",
+        ),
+        Architecture("kmer", "kmer", None, "logistic / ridge on k-mer counts, k = 1…6"),
+        Architecture("gc", "gc", None, "logistic / OLS on GC fraction"),
+    )
+}
+
+
+def get_architecture(label: str) -> Architecture:
+    if label not in ARCHITECTURES:
+        raise ConfigError("architecture", f"unknown ladder architecture {label!r}", ", ".join(ARCHITECTURES))
+    return ARCHITECTURES[label]
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration table
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control: ``architecture`` must ``solves`` (mean ≥ :data:`SOLVED`) or ``fails``
+    (best seed ≤ ``max_best``) the level, for the stated reason."""
+
+    architecture: str
+    expected: Literal["solves", "fails"]
+    why: str
+    max_best: float = 0.6
+
+
+@dataclass(frozen=True)
+class LongTest:
+    """A train-short/test-long set: the level at ``length`` bp with ``params`` overriding the
+    training parameters; ``n`` test rows."""
+
+    name: str
+    length: int
+    params: dict[str, Any] = field(default_factory=dict)
+    n: int = 500
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A level's calibrated defaults, budget, controls and test-long sets (module docstring)."""
+
+    level: str
+    length: int
+    params: dict[str, Any]
+    positive: tuple[Control, ...]
+    negative: tuple[Control, ...]
+    test_long: tuple[LongTest, ...] = ()
+    n_train: int = 4000
+    n_valid: int = 500
+    n_test: int = 1000
+    steps: int = 1500
+    batch: int = 64
+    eval_every: int = 100
+    patience: int = 500
+    max_time_s: float = 600.0
+    note: str = ""
+
+    def controls(self) -> list[tuple[str, Control]]:
+        return [("positive", c) for c in self.positive] + [("negative", c) for c in self.negative]
+
+
+_KMER_SAME = "both classes hold the same motifs, so the same k-mers (the level's confound check)"
+_GC_SAME = "decoys are permuted motif instances: both classes have the same base composition"
+
+CALIBRATION: dict[str, Calibration] = {
+    c.level: c
+    for c in (
+        Calibration(
+            "D0",
+            300,
+            {},
+            positive=(
+                Control("cnn", "solves", "a matched filter and a global max-pool detect one motif"),
+                Control("lstm", "solves", "a recurrent detector of one motif"),
+            ),
+            negative=(Control("gc", "fails", _GC_SAME),),
+            test_long=(LongTest("D0@2000", 2000), LongTest("D0@8000", 8000, n=300)),
+            steps=800,
+        ),
+        Calibration(
+            "D1",
+            300,
+            {"k": 3, "max_extra": 1},
+            positive=(Control("cnn", "solves", "global mean pooling sums motif detections"),),
+            negative=(Control("gc", "fails", _GC_SAME),),
+            test_long=(LongTest("D1@2000", 2000), LongTest("D1@8000", 8000, n=300)),
+            note="counts in 300 bp, tested at 2 kb and 8 kb, where a count read from a mean over "
+            "positions is diluted and a counter is not",
+        ),
+        Calibration(
+            "D2",
+            300,
+            {"gap": 10},
+            positive=(
+                Control("cnn", "solves", "the A–gap–B block (≈ 45 bp) fits the CNN's 58-bp receptive field"),
+            ),
+            negative=(Control("kmer", "fails", _KMER_SAME), Control("gc", "fails", _GC_SAME)),
+            test_long=(LongTest("D2@2000", 2000),),
+        ),
+        Calibration(
+            "D3",
+            300,
+            {},
+            positive=(Control("cnn", "solves", "two motif detectors and a non-linear head compute XOR"),),
+            negative=(Control("kmer", "fails", "XOR of two motifs is not linear in k-mer counts"),),
+            test_long=(LongTest("D3@2000", 2000),),
+        ),
+        Calibration(
+            "D4",
+            300,
+            {"max_turns": 4},
+            positive=(
+                Control("cnn", "solves", "spacings up to 4 turns (≈ 50 bp) fit the 58-bp receptive field"),
+            ),
+            negative=(Control("kmer", "fails", _KMER_SAME),),
+            test_long=(LongTest("D4 turns 8", 600, {"max_turns": 8}),),
+            note="trained on spacings of 1–4 helical turns, tested on 1–8 turns",
+        ),
+        Calibration(
+            "D5",
+            300,
+            {"distance": 150, "block": 12},
+            positive=(
+                Control(
+                    "attention", "solves", "attention relates any two positions; the stem embeds 12-mers"
+                ),
+            ),
+            negative=(
+                Control("cnn", "fails", "the pair is 162 bp apart, beyond the CNN's 58-bp receptive field"),
+                Control("conv", "fails", "the pair is beyond the conv stack's 31-position receptive field"),
+                Control("kmer", "fails", "the blocks are random: no k-mer marks a pair"),
+            ),
+            test_long=(LongTest("D5 distance 1000", 1200, {"distance": 1000}),),
+            note="an inverted repeat at 150 bp, tested at 1000 bp",
+        ),
+        Calibration(
+            "D6",
+            300,
+            {"gap1": 8, "gap2": 14},
+            positive=(Control("cnn", "solves", "module order is read by position-aware pooled features"),),
+            negative=(Control("kmer", "fails", _KMER_SAME),),
+            test_long=(LongTest("D6@2000", 2000),),
+        ),
+        Calibration(
+            "D7",
+            300,
+            {},
+            positive=(Control("cnn", "solves", "occupancy is a sum of PWM-like detections plus a product"),),
+            negative=(
+                Control("gc", "fails", "decoys match composition; GC carries no occupancy", max_best=0.3),
+            ),
+            test_long=(LongTest("D7@2000", 2000),),
+            note="regression: Pearson r; the noise (0.3 sd) caps r near 0.96",
+        ),
+    )
+}
+
+
+def calibration_for(level: str) -> Calibration:
+    """The calibration of ``level`` (an unknown level lists the calibrated ones)."""
+    import archlab.dna.grammar  # noqa: F401  (registers the levels)
+    from archlab.dna.grammar import get_level
+
+    name = get_level(level).name
+    if name not in CALIBRATION:
+        raise ConfigError("level", f"level {name} has no calibration", ", ".join(CALIBRATION))
+    return CALIBRATION[name]
+
+
+def parse_levels(text: str) -> list[str]:
+    """``D0,D2`` or ``all`` → level names (unknown names list the valid ones)."""
+    if text.strip().lower() == "all":
+        return list(CALIBRATION)
+    return [calibration_for(x.strip()).level for x in text.split(",") if x.strip()]
+
+
+def quick_calibration(cal: Calibration) -> Calibration:
+    """The smoke-test form (``--quick``): small sets and a few steps; figures are not
+    measurements of the level, only a check that the machinery runs."""
+    return replace(
+        cal, length=min(cal.length, 200), n_train=200, n_valid=50, n_test=100, steps=20, eval_every=10,
+        patience=20, max_time_s=60.0,
+        test_long=tuple(replace(t, length=min(t.length, 400), n=40) for t in cal.test_long[:1]),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# one cell
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "x"
+
+
+def _cell_key(cal: Calibration, arch: Architecture, seed: int) -> str:
+    blob = json.dumps([_cal_dict(cal), arch.config(), arch.lr, seed], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _cal_dict(cal: Calibration) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(cal)
+    d.pop("positive")
+    d.pop("negative")
+    d.pop("note")
+    return d
+
+
+def _task(cal: Calibration) -> Any:
+    from archlab.dna.tasks import DnaTaskSpec
+
+    return DnaTaskSpec(
+        level=cal.level, length=cal.length, n_train=cal.n_train, n_valid=cal.n_valid, n_test=cal.n_test,
+        params=dict(cal.params),
+    )  # fmt: skip
+
+
+def long_test_sets(cal: Calibration, data_seed: int = 0) -> list[tuple[str, Split, dict[str, Any]]]:
+    """The level's test-long splits, each from its own seed stream (disjoint from training)."""
+    from archlab.dna.grammar import get_level
+
+    level = get_level(cal.level)
+    out = []
+    for i, t in enumerate(cal.test_long):
+        params = {**cal.params, **t.params}
+        rng = np.random.default_rng([data_seed, 100 + i, 0x1ADDE5])
+        split = level.sample(rng, t.n, t.length, **params)
+        out.append((t.name, split, {"length": t.length, "params": dict(t.params)}))
+    return out
+
+
+def run_cell(
+    cal: Calibration,
+    arch: Architecture,
+    seed: int,
+    *,
+    out_dir: str | Path | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train (or fit) ``arch`` on the calibrated level with ``seed``; the record, with test-long
+    scores. A record already in ``out_dir`` with the same settings is returned as it is."""
+    path = None
+    key = _cell_key(cal, arch, seed)
+    if out_dir is not None:
+        path = Path(out_dir) / "runs" / _slug(cal.level) / _slug(arch.label) / f"seed_{seed}.json"
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text())
+                if old.get("cell_key") == key and old.get("status") in ("ok", "timeout"):
+                    return dict(old)
+            except (OSError, json.JSONDecodeError):
+                pass  # unreadable: redo
+    from archlab.dna.tasks import build_dataset
+
+    ds = build_dataset(_task(cal))
+    start = time.perf_counter()
+    if isinstance(arch.spec, str):
+        rec = _fit_linear(ds, arch.spec, cal)
+    else:
+        from archlab.dna.train import train_dna
+
+        rec = train_dna(
+            ds, arch.spec, seed=seed, steps=cal.steps, batch=cal.batch, lr=arch.lr,
+            eval_every=cal.eval_every, patience=cal.patience, max_time_s=cal.max_time_s,
+            test_long=long_test_sets(cal), device=device,
+        )  # fmt: skip
+        rec.pop("curve", None)
+    rec.update(
+        level_calibration=_cal_dict(cal), architecture=arch.label, cell_key=key,
+        cell_wall_time_s=time.perf_counter() - start,
+    )  # fmt: skip
+    rec.setdefault("seed", seed)
+    if path is not None:
+        write_json_atomic(path, rec)
+    return rec
+
+
+def _fit_linear(ds: Any, which: str, cal: Calibration) -> dict[str, Any]:
+    """A GC or k-mer baseline as a ladder record (deterministic: the same for every seed)."""
+    from dataclasses import replace as dc_replace
+
+    from archlab.dna.linear import fit_gc, fit_kmer
+    from archlab.dna.train import level_info
+
+    fit = fit_gc if which == "gc" else fit_kmer
+    res = fit(ds)
+    metric = ds.metric
+    rec: dict[str, Any] = {
+        "dataset": ds.name, "task": ds.task, "model": {"kind": which, "config": {}}, "metric": metric,
+        "test": {metric: res.get(metric)}, "status": "ok", "stopped_by": "fit", "warnings": [],
+        "constant_output": False, "details": {k: v for k, v in res.items() if np.isscalar(v)},
+    }  # fmt: skip
+    info = level_info(ds)
+    if info is not None:
+        rec["level"] = info
+    longs = []
+    for name, split, meta in long_test_sets(cal):
+        other = dc_replace(ds, splits={**ds.splits, "test": split})
+        longs.append({"name": name, **meta, "metric": metric, "n": len(split),
+                      "value": fit(other).get(metric), "status": "ok"})  # fmt: skip
+    rec["test_long"] = longs
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------
+# many cells, in parallel
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(THREADS_PER_WORKER)
+
+
+def _job(args: tuple[Calibration, str, int, str | None, str]) -> dict[str, Any]:
+    cal, label, seed, out_dir, device = args
+    return run_cell(cal, get_architecture(label), seed, out_dir=out_dir, device=device)
+
+
+def run_cells(
+    jobs: Sequence[tuple[Calibration, str, int]],
+    *,
+    out_dir: str | Path | None,
+    workers: int = 1,
+    device: str = "auto",
+    on_done: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every ``(calibration, architecture label, seed)``; records in the order given."""
+    args = [
+        (cal, label, seed, None if out_dir is None else str(out_dir), device) for cal, label, seed in jobs
+    ]
+    results: list[dict[str, Any] | None] = [None] * len(args)
+    if workers <= 1:
+        for i, a in enumerate(args):
+            results[i] = _job(a)
+            if on_done:
+                on_done(results[i] or {}, i + 1, len(args))
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = {pool.submit(_job, a): i for i, a in enumerate(args)}
+            for done, fut in enumerate(as_completed(futures), 1):
+                i = futures[fut]
+                results[i] = fut.result()
+                if on_done:
+                    on_done(results[i] or {}, done, len(args))
+    return [r for r in results if r is not None]
+
+
+def _value(rec: dict[str, Any]) -> float:
+    v = rec.get("test", {}).get(rec.get("metric", ""), math.nan)
+    return float(v) if v is not None else math.nan
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, sample sd, best and n of the test metric over one cell's seeds (NaN-free), and the
+    same for every test-long set."""
+    values = [_value(r) for r in records]
+    finite = [v for v in values if math.isfinite(v)]
+    mean, sd, n = mean_sd(values)
+    longs: dict[str, dict[str, Any]] = {}
+    for r in records:
+        for t in r.get("test_long", []):
+            longs.setdefault(t["name"], {"values": [], "length": t.get("length")})["values"].append(
+                math.nan if t.get("value") is None else float(t["value"])
+            )
+    for entry in longs.values():
+        m, s, k = mean_sd(entry["values"])
+        ok = [v for v in entry["values"] if math.isfinite(v)]
+        entry.update(mean=m, sd=s, n=k, best=max(ok) if ok else math.nan)
+    return {
+        "values": values, "mean": mean, "sd": sd, "n": n, "best": max(finite) if finite else math.nan,
+        "constant_outputs": sum(bool(r.get("constant_output")) for r in records),
+        "statuses": [r.get("status") for r in records],
+        "wall_time_s": [r.get("cell_wall_time_s") or r.get("wall_time_s") for r in records],
+        "test_long": longs,
+    }  # fmt: skip
+
+
+def _seeds_for(arch: Architecture, seeds: Sequence[int]) -> list[int]:
+    return list(seeds) if arch.trained else list(seeds)[:1]  # a linear fit is deterministic
+
+
+# ---------------------------------------------------------------------------------------------
+# calibrate
+
+
+def calibrate(
+    levels: Sequence[str],
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    quick: bool = False,
+    out_dir: str | Path | None = None,
+    workers: int = 1,
+    device: str = "auto",
+    on_done: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every control of every level: rows ``{"level", "control", "architecture", "expected",
+    "metric", "mean", "best", "seeds", "passed", "values", "why", "test_long"}``.
+
+    A positive control passes when its mean over seeds is ≥ :data:`SOLVED` and no run's output
+    is constant; a negative one when its best seed is ≤ the control's ``max_best``.
+    """
+    cals = [calibration_for(x) for x in levels]
+    if quick:
+        cals = [quick_calibration(c) for c in cals]
+    jobs: list[tuple[Calibration, str, int]] = []
+    for cal in cals:
+        for _, ctl in cal.controls():
+            arch = get_architecture(ctl.architecture)
+            jobs.extend((cal, arch.label, s) for s in _seeds_for(arch, seeds))
+    records = run_cells(jobs, out_dir=out_dir, workers=workers, device=device, on_done=on_done)
+    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (cal, label, _), rec in zip(jobs, records, strict=True):
+        by_cell.setdefault((cal.level, label), []).append(rec)
+    rows = []
+    for cal in cals:
+        for kind, ctl in cal.controls():
+            recs = by_cell[(cal.level, ctl.architecture)]
+            s = summarise(recs)
+            if ctl.expected == "solves":
+                passed = math.isfinite(s["mean"]) and s["mean"] >= SOLVED and s["constant_outputs"] == 0
+            else:
+                passed = math.isfinite(s["best"]) and s["best"] <= ctl.max_best
+            rows.append(
+                {
+                    "level": cal.level,
+                    "control": kind,
+                    "architecture": ctl.architecture,
+                    "expected": ctl.expected,
+                    "metric": recs[0].get("metric"),
+                    "mean": s["mean"],
+                    "best": s["best"],
+                    "seeds": [r.get("seed") for r in recs],
+                    "passed": bool(passed),
+                    "values": s["values"],
+                    "sd": s["sd"],
+                    "threshold": SOLVED if ctl.expected == "solves" else ctl.max_best,
+                    "why": ctl.why,
+                    "test_long": s["test_long"],
+                    "quick": quick,
+                    "wall_time_s": s["wall_time_s"],
+                }
+            )
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "calibration.json", rows)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the ladder table
+
+
+def _theory(cal: Calibration, arch: Architecture) -> dict[str, Any]:
+    """The theory verdict of (level, architecture) at the training length; ``unknown`` when the
+    theory engine has no DNA prediction for it."""
+    if isinstance(arch.spec, str):
+        return {"verdict": "—", "rule": "", "reason": "linear baseline"}
+    try:
+        from archlab.theory import predict_level  # type: ignore[attr-defined]
+    except ImportError:
+        return {"verdict": "unknown", "rule": "", "reason": "no DNA theory available"}
+    lengths = [cal.length, *[t.length for t in cal.test_long]]
+    preds = predict_level(cal.level, arch.spec, lengths, **cal.params)
+    first = preds[0]
+    out = {"verdict": first.verdict, "rule": first.rule, "reason": first.reason}
+    out["test_long"] = {
+        t.name: {"verdict": p.verdict, "rule": p.rule} for t, p in zip(cal.test_long, preds[1:], strict=False)
+    }
+    return out
+
+
+def ladder(
+    levels: Sequence[str],
+    architectures: Sequence[str] | None = None,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    quick: bool = False,
+    out_dir: str | Path | None = None,
+    workers: int = 1,
+    device: str = "auto",
+    on_done: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Every architecture on every level: ``{"levels", "architectures", "seeds", "quick",
+    "cells": [{"level", "architecture", "metric", "mean", "sd", "best", "n", "values",
+    "test_long", "theory", "winner"}], "winners": {level: architecture}, "wall_time_s"}``,
+    written to ``out_dir/ladder.json``."""
+    start = time.perf_counter()
+    labels = list(architectures) if architectures else list(ARCHITECTURES)
+    archs = [get_architecture(a) for a in labels]
+    cals = [calibration_for(x) for x in levels]
+    if quick:
+        cals = [quick_calibration(c) for c in cals]
+    jobs = [(cal, a.label, s) for cal in cals for a in archs for s in _seeds_for(a, seeds)]
+    records = run_cells(jobs, out_dir=out_dir, workers=workers, device=device, on_done=on_done)
+    by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (cal, label, _), rec in zip(jobs, records, strict=True):
+        by_cell.setdefault((cal.level, label), []).append(rec)
+    cells = []
+    winners: dict[str, str] = {}
+    for cal in cals:
+        best_label, best_mean = "", -math.inf
+        for a in archs:
+            recs = by_cell[(cal.level, a.label)]
+            s = summarise(recs)
+            cells.append({"level": cal.level, "architecture": a.label, "metric": recs[0].get("metric"),
+                          **s, "theory": _theory(cal, a)})  # fmt: skip
+            if a.trained and math.isfinite(s["mean"]) and s["mean"] > best_mean:
+                best_label, best_mean = a.label, s["mean"]
+        winners[cal.level] = best_label
+    for c in cells:
+        c["winner"] = winners.get(c["level"]) == c["architecture"]
+    result = {
+        "levels": [c.level for c in cals], "architectures": labels, "seeds": list(seeds), "quick": quick,
+        "calibration": {c.level: _cal_dict(c) for c in cals}, "cells": cells, "winners": winners,
+        "wall_time_s": time.perf_counter() - start, "workers": workers, "cpu_count": os.cpu_count(),
+    }  # fmt: skip
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "ladder.json", result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# the table as markdown (README)
+
+_GLYPH = {"expressible": "✓", "impossible": "✗", "unknown": "?", "—": ""}
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    glyph = _GLYPH.get(cell["theory"].get("verdict", ""), "?")
+    rule = cell["theory"].get("rule") or ""
+    theory = f" {glyph}{rule}" if glyph else ""
+    if cell["n"] == 0:
+        return f"–{theory}"
+    spread = f" ± {_num(cell['sd'])}" if cell["n"] > 1 else ""
+    best = f" ({_num(cell['best'])})" if cell["n"] > 1 else ""
+    text = f"{_num(cell['mean'])}{spread}{best}{theory}"
+    if cell.get("constant_outputs"):
+        text += " c"
+    return f"**{text}**" if cell.get("winner") else text
+
+
+def ladder_markdown(result: dict[str, Any]) -> str:
+    """Two markdown tables: test metric per (level, architecture) — mean ± sd (best of n),
+    the theory verdict (✓ expressible, ✗ impossible, ? unknown, with the deciding rule), the
+    winner in bold, ``c`` for a constant output — and the test-long means."""
+    archs = result["architectures"]
+    cells = {(c["level"], c["architecture"]): c for c in result["cells"]}
+    n_seeds = len(result["seeds"])
+    lines = [
+        f"| level ({', '.join(sorted({str(c['metric']) for c in result['cells']}))}) | "
+        + " | ".join(archs)
+        + " |",
+        "|---" * (len(archs) + 1) + "|",
+    ]
+    for level in result["levels"]:
+        cal = result["calibration"][level]
+        head = f"{level} ({cal['length']} bp)"
+        lines.append(f"| {head} | " + " | ".join(_cell_text(cells[(level, a)]) for a in archs) + " |")
+    lines += ["", f"Test-long (mean over {n_seeds} seed(s), weights selected at the training scale):", ""]
+    lines.append("| test set | " + " | ".join(archs) + " |")
+    lines.append("|---" * (len(archs) + 1) + "|")
+    for level in result["levels"]:
+        names: list[str] = []
+        for a in archs:
+            for name in cells[(level, a)]["test_long"]:
+                if name not in names:
+                    names.append(name)
+        for name in names:
+            row = []
+            for a in archs:
+                t = cells[(level, a)]["test_long"].get(name)
+                row.append(_num(t["mean"]) if t else "–")
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
