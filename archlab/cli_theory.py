@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from archlab.cli_common import echo_json, err, friendly, load_models, out, parse_params, parse_sets
+from archlab.cli_common import (
+    echo_json,
+    err,
+    friendly,
+    load_models,
+    out,
+    parse_params,
+    parse_sets,
+    set_pairs,
+)
 from archlab.errors import ConfigError
 
 theory_app = typer.Typer(
@@ -28,6 +37,10 @@ CLASS_STYLE = {
     "in-training": "dim",
 }
 DEFAULT_LENGTHS = (64, 256)
+#: lengths (bp) predicted for a DNA grammar level when none are given
+DEFAULT_DNA_LENGTHS = (500,)
+#: the model name that means the one-hot CNN baseline (DNA levels only)
+CNN = "cnn"
 
 
 def _lengths(text: str | None) -> list[int] | None:
@@ -45,19 +58,60 @@ def _lengths(text: str | None) -> list[int] | None:
 
 
 def _probe_list(spec: str, lengths: list[int] | None) -> list[tuple[Any, list[int]]]:
-    """A suite file/name (its probes with their test lengths) or comma-separated probe names."""
+    """A suite file/name (its probes with their test lengths) or comma-separated probe names; a
+    DNA grammar level's name (D0–D7) stays a string (predicted by :func:`_predict_rows`)."""
     from archlab.probes import make_probe
     from archlab.probes.suite import ProbeSuite, find_suite
+    from archlab.theory.dna import is_level
 
     path = Path(spec)
     if spec.endswith((".yaml", ".yml")) or path.exists() or (Path("probes") / f"{spec}.yaml").exists():
         suite = ProbeSuite.load(find_suite(spec))
         return [(e.probe, lengths or list(e.test_lengths)) for e in suite]
-    return [
-        (make_probe(name.strip()), lengths or list(DEFAULT_LENGTHS))
-        for name in spec.split(",")
-        if name.strip()
-    ]
+    out_list: list[tuple[Any, list[int]]] = []
+    for name in (n.strip() for n in spec.split(",")):
+        if not name:
+            continue
+        if is_level(name):
+            out_list.append((name, lengths or list(DEFAULT_DNA_LENGTHS)))
+        else:
+            out_list.append((make_probe(name), lengths or list(DEFAULT_LENGTHS)))
+    return out_list
+
+
+def _model_list(spec: str) -> list[tuple[str, Any]]:
+    """:func:`load_models`, plus ``cnn`` among comma-separated names: the DNA CNN baseline."""
+    from archlab.dna.cnn import CNNConfig
+
+    if spec.endswith((".yaml", ".yml")) or Path(spec).is_file():
+        return load_models(spec)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    mixers = [n for n in names if n.lower() != CNN]
+    models = load_models(",".join(mixers)) if mixers else []
+    return [(CNN, CNNConfig()), *models] if len(mixers) < len(names) else models
+
+
+def _predict_rows(
+    task: Any, lens: list[int], models: list[tuple[str, Any]], params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Prediction rows (``to_dict`` + ``name``) of one probe or DNA level for every model; the
+    CNN baseline is skipped for formal-language probes (it reads DNA only)."""
+    from archlab.dna.cnn import CNNConfig
+    from archlab.theory import predict, predict_level, probe_facts
+
+    rows: list[dict[str, Any]] = []
+    if isinstance(task, str):  # a DNA grammar level
+        for label, spec in models:
+            for pred in predict_level(task, spec, lens, **(params or {})):
+                rows.append({**pred.to_dict(), "name": label})
+        return rows
+    facts = probe_facts(task)
+    for label, cfg in models:
+        if isinstance(cfg, CNNConfig):
+            continue
+        for pred in predict(task, cfg, lens, facts=facts):
+            rows.append({**pred.to_dict(), "name": label})
+    return rows
 
 
 def _length_runs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
@@ -92,18 +146,27 @@ def predict_cmd(
     models: Annotated[
         str | None, typer.Option("--models", help="A zoo YAML (search/zoo.yaml) or mixer names a,b.")
     ] = None,
-    probe: Annotated[str | None, typer.Option("--probe", help="One probe (single-pair form).")] = None,
-    params: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Probe parameter key=value.")
+    probe: Annotated[
+        str | None,
+        typer.Option("--probe", help="One probe, or a DNA grammar level D0–D7 (single-pair form)."),
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="One mixer (single-pair form).")] = None,
+    params: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Probe or level parameter key=value.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="One mixer, or cnn (the DNA CNN baseline; single-pair form)."),
+    ] = None,
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="ModelConfig field=value; repeatable.")
+        list[str] | None,
+        typer.Option("--set", help="ModelConfig (or, with --model cnn, CNNConfig) field=value; repeatable."),
     ] = None,
     lengths: Annotated[
         str | None,
         typer.Option(
-            "--lengths", help="Lengths, e.g. 16,64,256 (default: the suite's test lengths, else 64,256)."
+            "--lengths",
+            "--length",
+            help="Lengths, e.g. 16,64,256 (default: the suite's test lengths, else 64,256; DNA levels 500).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of predictions.")] = False,
@@ -116,36 +179,53 @@ def predict_cmd(
       archlab theory predict --probe S5 --model householder --set householder_factors=2 --set eig_range=signed
 
       archlab theory predict --probes probes/state_tracking.yaml --models search/zoo.yaml
+
+      archlab theory predict --probe D5 --model conv --length 500 --param distance=200
+
+    A DNA grammar level (D0–D7; ``synthetic/D5`` works too) takes precedence over the dihedral
+    group of the same name (that one is ``--probe word_problem --param group=D5``); its
+    ``--param`` values are read as YAML scalars, and ``--model cnn`` is the one-hot CNN baseline.
     """
     from archlab.config import ModelConfig, validate
+    from archlab.dna.cnn import CNNConfig
     from archlab.probes import make_probe
-    from archlab.theory import config_label, predict, probe_facts
+    from archlab.theory import config_label
+    from archlab.theory.dna import dna_model_label, is_level
 
     wanted = _lengths(lengths)
+    level_params: dict[str, Any] | None = None
+    pairs_m: list[tuple[str, Any]]
+    pairs_p: list[tuple[Any, list[int]]]
     if probe is not None or model is not None:
         if probe is None or model is None or probes or models:
             raise ConfigError(
                 "--probe/--model",
                 "the single-pair form needs both --probe and --model (and no --probes/--models)",
             )
-        pairs_p = [(make_probe(probe, **parse_params(params)), wanted or list(DEFAULT_LENGTHS))]
-        cfg = validate(ModelConfig, {"mixer": model, **parse_sets(sets)}, source="--model/--set")
-        pairs_m = [(config_label(cfg), cfg)]
+        dna = is_level(probe)
+        if model.lower() == CNN:
+            if not dna:
+                raise ConfigError("--model", "cnn is the DNA baseline: use it with a level D0–D7")
+            cnn = validate(CNNConfig, parse_sets(sets), source="--model cnn/--set")
+            pairs_m = [(dna_model_label(cnn), cnn)]
+        else:
+            cfg = validate(ModelConfig, {"mixer": model, **parse_sets(sets)}, source="--model/--set")
+            pairs_m = [(dna_model_label(cfg) if dna else config_label(cfg), cfg)]
+        if dna:
+            level_params = dict(set_pairs(params, option="--param"))
+            pairs_p = [(probe, wanted or list(DEFAULT_DNA_LENGTHS))]
+        else:
+            pairs_p = [(make_probe(probe, **parse_params(params)), wanted or list(DEFAULT_LENGTHS))]
     else:
         if probes is None or models is None:
             raise ConfigError("--probes/--models", "give --probes and --models, or --probe and --model")
         if params or sets:
             raise ConfigError("--param/--set", "only used with the single-pair form (--probe, --model)")
         pairs_p = _probe_list(probes, wanted)
-        pairs_m = load_models(models)
+        pairs_m = _model_list(models)
     rows: list[dict[str, Any]] = []
-    for p, lens in pairs_p:
-        facts = probe_facts(p)
-        for label, cfg in pairs_m:
-            for pred in predict(p, cfg, lens, facts=facts):
-                d = pred.to_dict()
-                d["name"] = label
-                rows.append(d)
+    for task, lens in pairs_p:
+        rows += _predict_rows(task, lens, pairs_m, level_params)
     if as_json:
         echo_json(rows)
         return
@@ -186,14 +266,18 @@ def check_cmd(
     agree-solved, not-learned (expressible, not found by training), violation (predicted
     impossible, measured solved: explained in red), unknown, in-training (an all-lengths statement
     at a trained length: not evidence). Reads result records, or a study's trials with --storage
-    (``archlab theory check demo --storage journal:studies/demo.journal``)."""
+    (``archlab theory check demo --storage journal:studies/demo.journal``).
+
+    DNA runs (``archlab dna train`` result.json files) are checked too: each grammar level at its
+    length and each test-long set is a cell, solved when the best seed's AUROC (or Pearson r)
+    reaches 0.9; runs on real data sets are listed as skipped."""
     from archlab.theory import check_records, load_records
     from archlab.theory.agreement import records_from_study
 
     if storage is not None:
         records = [rec for name in results for rec in records_from_study(name, storage)]
     else:
-        records = load_records(results)
+        records = load_records(results, dna=True)
     if not records:
         raise ConfigError(
             "RESULTS", f"no result records found in {', '.join(results)}", "result.json files or run folders"
@@ -203,10 +287,10 @@ def check_cmd(
         echo_json(report.to_dict())
         return
     table = Table(
-        title=f"agreement: {len(records)} run(s); solved = mean {metric} over seeds >= {threshold}",
+        title=f"agreement: {len(records)} run(s); solved = {report.solved_means}",
         title_justify="left",
     )
-    for col in ("probe", "model", "length", "predicted (rule)", f"{metric} mean ± sd", "class"):
+    for col in ("probe", "model", "length", "predicted (rule)", "measured", "class"):
         table.add_column(col, overflow="fold")
     for c in report.cells:
         if not show_all and c.cls in ("unknown", "in-training"):
@@ -214,9 +298,11 @@ def check_cmd(
         m, p = c.measurement, c.prediction
         table.add_row(
             p.probe, p.model, str(m.length), _verdict_cell(p.verdict, p.rule),
-            f"{m.mean:.3f} ± {m.sd:.3f} (n={len(m.values)})", f"[{CLASS_STYLE[c.cls]}]{c.cls}[/]",
+            f"{m.metric or metric} {m.describe()}", f"[{CLASS_STYLE[c.cls]}]{c.cls}[/]",
         )  # fmt: skip
     out.print(table)
+    for skip in report.skipped:
+        out.print(f"[dim]skipped[/] {skip['run']}: {skip['reason']}")
     counts = report.counts
     out.print("counts: " + ", ".join(f"[{CLASS_STYLE[k]}]{k}[/] {v}" for k, v in counts.items()))
     for c in report.violations:

@@ -29,7 +29,7 @@ computes the reverse complement of a batch of codes on the device).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -38,7 +38,10 @@ from torch import Tensor, nn
 from archlab.config import StrictModel
 from archlab.dna.data import N_CODE
 
-__all__ = ["CNNConfig", "OneHotCNN", "build_cnn", "revcomp_tokens"]
+if TYPE_CHECKING:
+    from archlab.models.model import ModelFeatures
+
+__all__ = ["CNNConfig", "OneHotCNN", "build_cnn", "cnn_features", "cnn_receptive_field", "revcomp_tokens"]
 
 
 class CNNConfig(StrictModel):
@@ -156,3 +159,83 @@ def revcomp_tokens(codes: Tensor, lengths: Tensor | None = None) -> Tensor:
     src = lengths.to(codes.device).long().unsqueeze(1) - 1 - torch.arange(width, device=codes.device)
     out = comp.gather(1, src.clamp(min=0))
     return torch.where(src >= 0, out, torch.full_like(out, N_CODE))
+
+
+# ---------------------------------------------------------------------------------------------
+# what the theory rules read
+
+
+def cnn_receptive_field(cfg: CNNConfig) -> int:
+    """Input positions (bp) one position of the block-2 feature map depends on.
+
+    Layer by layer, a window of ``r`` positions of a layer's input spaced ``j`` bp apart grows to
+    ``r + (k − 1)·j`` through a kernel or pool of size ``k``, and a pool of stride ``s`` multiplies
+    the spacing by ``s`` (the usual receptive-field recurrence). The CNN's four windowed layers —
+    conv ``kernel`` ("same", stride 1), max-pool ``pool`` (stride ``pool``), conv ``kernel2``,
+    max-pool ``pool2`` — give::
+
+        r = 1 + (kernel − 1) + (pool − 1) + (kernel2 − 1)·pool + (pool2 − 1)·pool
+          = kernel − 1 + pool·(kernel2 + pool2 − 1)
+
+    58 bp with the defaults (19, 4, 7, 4). Batch norm, the activations and dropout act per position
+    and do not widen it; "same" padding only decides where the window sits, not its size (at the
+    ends part of it is padding). The global max ⊕ mean pool that follows reads every position,
+    but each pooled value is a max or mean over features that each see ``r`` bp.
+    """
+    return int(cfg.kernel - 1 + cfg.pool * (cfg.kernel2 + cfg.pool2 - 1))
+
+
+def cnn_features(cfg: CNNConfig, n_outputs: int = 2, seq_len: int = 256) -> ModelFeatures:
+    """The theory rules' view of :class:`OneHotCNN`: a ``convolution`` with the receptive field
+    of :func:`cnn_receptive_field`, no recurrent state, non-causal ("same" padding), and a
+    global ``max+mean`` pool. ``extra`` holds the layer sizes (``kernel`` … ``dense``,
+    ``activation``). Parameters are counted on a built network, so they follow the class."""
+    from archlab.models.model import ModelFeatures
+
+    net = OneHotCNN(cfg, n_outputs)
+    params = sum(p.numel() for p in net.parameters())
+    body = sum(p.numel() for blk in (net.block1, net.block2) for p in blk.parameters())
+    pooled_len = max(1.0, seq_len / cfg.pool)
+    flops = (
+        2.0 * 4 * cfg.filters * cfg.kernel  # conv 1 at every base
+        + 2.0 * cfg.filters * cfg.filters2 * cfg.kernel2 * pooled_len / seq_len  # conv 2 per base
+        + 2.0 * sum(p.numel() for p in net.head.parameters()) / seq_len  # the head, once per sequence
+    )
+    return ModelFeatures(
+        mixer="cnn",
+        transition="convolution",
+        eig_range=None,
+        householder_factors=None,
+        layers=2,
+        width=cfg.filters2,
+        state_floats_per_layer=None,
+        state_floats=None,
+        state_bits=None,
+        state_bits_bound="no recurrent state (finite receptive field, then a global max ⊕ mean pool)",
+        causal=False,
+        fp_iters=None,
+        fp_tol=None,
+        fp_eval_iters=None,
+        fp_shift=False,
+        depth_repeat=1,
+        halting="none",
+        hier_levels=1,
+        hier_stride=None,
+        prune=False,
+        params=int(params),
+        params_body=int(body),
+        flops_per_token=flops,
+        flops_seq_len=int(seq_len),
+        extra={
+            "kernel": cfg.kernel,
+            "pool1": cfg.pool,
+            "kernel2": cfg.kernel2,
+            "pool2": cfg.pool2,
+            "filters": cfg.filters,
+            "filters2": cfg.filters2,
+            "dense": cfg.dense,
+            "activation": cfg.activation,
+        },
+        receptive_field=cnn_receptive_field(cfg),
+        pool="max+mean",
+    )

@@ -560,7 +560,9 @@ def calibrate(
     for cal in cals:
         for _, ctl in cal.controls():
             arch = get_architecture(ctl.architecture)
-            jobs.extend((cal, arch.label, s) for s in _seeds_for(arch, seeds))
+            jobs.extend(
+                (cal, arch.label, s) for s in _seeds_for(arch, seeds) if (cal, arch.label, s) not in jobs
+            )
     records = run_cells(jobs, out_dir=out_dir, workers=workers, device=device, on_done=on_done)
     by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for (cal, label, _), rec in zip(jobs, records, strict=True):
@@ -609,13 +611,13 @@ def _theory(cal: Calibration, arch: Architecture) -> dict[str, Any]:
     if isinstance(arch.spec, str):
         return {"verdict": "—", "rule": "", "reason": "linear baseline"}
     try:
-        from archlab.theory import predict_level  # type: ignore[attr-defined]
+        from archlab.theory import predict_level
     except ImportError:
         return {"verdict": "unknown", "rule": "", "reason": "no DNA theory available"}
     lengths = [cal.length, *[t.length for t in cal.test_long]]
     preds = predict_level(cal.level, arch.spec, lengths, **cal.params)
     first = preds[0]
-    out = {"verdict": first.verdict, "rule": first.rule, "reason": first.reason}
+    out: dict[str, Any] = {"verdict": first.verdict, "rule": first.rule, "reason": first.reason}
     out["test_long"] = {
         t.name: {"verdict": p.verdict, "rule": p.rule} for t, p in zip(cal.test_long, preds[1:], strict=False)
     }

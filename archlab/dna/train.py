@@ -206,8 +206,10 @@ def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.
 #: default evaluation cadence and patience, in optimiser steps
 DEFAULT_EVAL_EVERY = 100
 DEFAULT_PATIENCE = 600
-#: a prediction spread below this (probability or standardised value) is a constant output
-CONSTANT_SPREAD = 1e-6
+#: a spread of the predictions (max − min of the positive-class probability, or of the value in
+#: training-set standard deviations) at or below this is a constant output: a network whose
+#: dense units all died outputs p = 0.5 ± 1e-4 for every input
+CONSTANT_SPREAD = 1e-3
 
 
 class RCSiamese(nn.Module):
@@ -238,12 +240,14 @@ def rc_policy(spec: ModelSpec, rc_augment: bool | None, rc_average: bool | None)
     return mode, augment, average
 
 
-def constant_output(pred: np.ndarray) -> bool:
-    """True when every prediction is the same (the positive-class probability, or the value)."""
+def constant_output(pred: np.ndarray, scale: float = 1.0) -> bool:
+    """True when the predictions do not depend on the input: the positive-class probability
+    (``pred [n, C]``) or the value (``pred [n]``, in units of ``scale``) spreads by at most
+    :data:`CONSTANT_SPREAD` over the whole set."""
     if pred.size == 0:
         return False
     col = pred[:, -1] if pred.ndim == 2 else pred
-    return bool(np.ptp(col) <= CONSTANT_SPREAD * (1.0 + float(np.abs(col).max())))
+    return bool(np.ptp(col) <= CONSTANT_SPREAD * scale)
 
 
 def level_info(dataset: DnaDataset) -> dict[str, Any] | None:
@@ -380,6 +384,7 @@ def train_dna(
         train_rc = revcomp_tokens(train_t.codes, train_t.lengths) if augment else None
 
         def evaluate(t: _Tensors) -> tuple[dict[str, Any], np.ndarray]:
+            """Scores on ``t`` and the predictions (on the original scale)."""
             p = predict(net, t.codes, t.lengths, task=task, rc_average=average)
             if task == "regression":
                 p = p * y_sd + y_mean
@@ -465,13 +470,13 @@ def train_dna(
                 record["best_step"] = record["steps"]
             record["valid"] = evaluate(valid_t)[0]
             record["test"], test_pred = evaluate(test_t)
-            if constant_output(test_pred):
+            if constant_output(test_pred, y_sd):
                 record["constant_output"] = True
                 record["warnings"].append(
                     "constant output: every test prediction is the same (the model predicts one value "
                     f"for every input; test {metric} {record['test'].get(metric)})"
                 )
-            record["test_long"] = [_score_extra(name, sp, meta, evaluate, loss_targets, dev, metric)
+            record["test_long"] = [_score_extra(name, sp, meta, evaluate, loss_targets, dev, metric, y_sd)
                                    for name, sp, meta in test_long]  # fmt: skip
         record["status"] = status
     except Exception as exc:
@@ -495,6 +500,7 @@ def _score_extra(
     loss_targets: Callable[[Split], np.ndarray],
     dev: torch.device,
     metric: str,
+    scale: float,
 ) -> dict[str, Any]:
     """One train-short/test-long set scored with the selected weights (an OOM is recorded)."""
     entry: dict[str, Any] = {"name": name, **meta, "metric": metric, "n": len(split)}
@@ -505,7 +511,7 @@ def _score_extra(
             raise
         return entry | {"value": None, "status": "oom", "reason": str(exc)}
     return entry | {"value": scores.get(metric), "scores": scores, "status": "ok",
-                    "constant_output": constant_output(pred)}  # fmt: skip
+                    "constant_output": constant_output(pred, scale)}  # fmt: skip
 
 
 def run_seeds(

@@ -299,6 +299,9 @@ class ModelFeatures:
     #: ``t − R + 1 … t``; non-causal: the same count of positions, spread over both sides. Per
     #: position before the head: a pooled head then combines every position's window.
     receptive_field: int | None = None
+    #: how a pooled head combines positions (``mean``, ``max``, ``last``; the DNA CNN: ``max+mean``),
+    #: None with a per-token head
+    pool: str | None = None
 
     @property
     def recurrent(self) -> bool:
@@ -407,4 +410,5 @@ def model_features(
         stem_kernel=cfg.stem_kernel if cfg.stem == "conv" else None,
         rc=cfg.rc,
         receptive_field=_receptive_field(cfg),
+        pool=cfg.pool if cfg.head == "pooled" else None,
     )

@@ -22,6 +22,9 @@ sympy) plus:
 Memory probes carry ``info_bits`` as a sympy expression in the length symbol ``L`` (copy:
 ``L·log2(alphabet)``; MQAR: ``n_pairs·log2(vocab/2)``), evaluated per length by
 :meth:`ProbeFacts.info_bits_at`.
+
+DNA grammar levels get their facts from :func:`archlab.theory.dna.level_facts` (``level="dna"``,
+with ``span``, ``site_distance``, ``period`` and ``state_bits_needed`` set).
 """
 
 from __future__ import annotations
@@ -75,6 +78,14 @@ class ProbeFacts:
     bounded_depth: int | None = None
     info_bits: sympy.Expr | None = None
     info_formula: str | None = None
+    #: DNA levels (:mod:`archlab.theory.dna`): the span in bp that one window must hold to
+    #: decide the label, the distance between related sites, the helical period, and the bits a
+    #: left-to-right streaming model must carry (with the argument in ``state_formula``)
+    span: int | None = None
+    site_distance: int | None = None
+    period: float | None = None
+    state_bits_needed: float | None = None
+    state_formula: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

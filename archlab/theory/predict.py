@@ -96,9 +96,10 @@ def predict_one(facts: ProbeFacts, feats: ModelFeatures, length: int, model: str
     elif hits:
         rule, out = hits[0]
     else:
+        what = f"DNA level {facts.name}" if facts.level == "dna" else f"a {facts.level} probe ({facts.name})"
         return Prediction(
             facts.probe, model, length, "unknown", "—", "",
-            f"no rule covers a {feats.transition} model on a {facts.level} probe ({facts.name})",
+            f"no rule covers a {feats.transition} model on {what}",
         )  # fmt: skip
     notes = tuple(f"{r.id}: {o.reason}" for r, o in hits if r is not rule)
     return Prediction(

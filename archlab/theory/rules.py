@@ -17,10 +17,33 @@ fails an expressible task is *not learned*, not a theory violation.
 Model features outside a rule's assumptions make the rule not apply, so an unfamiliar model gets
 ``unknown``, never a guess: the impossibility rules for linear RNNs are applied only to plain
 stacks (no hierarchy levels; fixed-point models are handled by R10 and by their iteration cap).
+
+DNA grammar levels (facts from :func:`archlab.theory.dna.level_facts`, ``level == "dna"``) have
+their own rules, all scoped to the length at hand, and few verdicts: most cells are ``unknown``
+with the reason why no result decides them.
+
+* R19 — receptive field. A conv output does not depend on bases outside its window. Where the
+  model's *output* reads only a window (``pool: last``: the last ``r`` bases, and the first ``r``
+  too when the reverse strand is averaged in) and that window can never hold bases of both blocks
+  of a D5 pair, the bases it reads are i.i.d. background in both classes: impossible (AUROC 0.5).
+  With a global mean/max pool (the CNN, pooled sequence models) a receptive field shorter than
+  the span is *not* an impossibility: the pool combines which ``r``-bp features occur anywhere,
+  and the ``r``-bp windows of a sequence without a repeated ``(r−1)``-mer determine the sequence
+  (the de Bruijn argument of sequencing by hybridisation), so only an unbounded-width limit is
+  ruled in, nothing ruled out — unknown.
+* R20 — a PWM hit is a linear threshold of the one-hot window: the CNN with a first kernel at
+  least as wide as motif A expresses D0 (construction in the rule).
+* R21 — counting (D1) with pooled convolutions: what mean and max pooling can and cannot do;
+  no verdict.
+* R22 — a one-pass streaming state of ``s`` bits on D5: an information bound on the AUROC
+  (:func:`pairing_auroc_bound`); impossible when it is below :data:`DNA_SOLVED`. Other levels:
+  the bits their memory needs (``state_bits_needed``), for reference.
+* R23 — D4's helical phase: no theorem; R24 — D7's noise ceiling on Pearson's r, for any model.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -28,7 +51,7 @@ from typing import Literal
 from archlab.models.model import ModelFeatures
 from archlab.theory.facts import ProbeFacts
 
-__all__ = ["RULES", "Outcome", "Rule", "rule_by_id"]
+__all__ = ["DNA_SOLVED", "RULES", "Outcome", "Rule", "pairing_auroc_bound", "rule_by_id", "streaming_bits"]
 
 Verdict = Literal["impossible", "expressible", "unknown"]
 Scope = Literal["length-gen", "length", "none"]
@@ -46,7 +69,8 @@ class Outcome:
 @dataclass(frozen=True)
 class Rule:
     id: str
-    kind: Literal["impossibility", "expressibility", "capacity", "empirical"]
+    #: "note": a reasoned no-verdict (what is known and why it does not decide), like empirical rules
+    kind: Literal["impossibility", "expressibility", "capacity", "empirical", "note"]
     architecture: str
     probe: str
     statement: str
@@ -346,6 +370,280 @@ def _r18(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
+# -- DNA grammar levels -------------------------------------------------------------------------
+
+#: a DNA cell counts as solved when its metric (AUROC, or Pearson's r for D7) reaches this
+DNA_SOLVED = 0.9
+#: pooled heads that combine every position (a global pool); "last" (and a token head) read one
+GLOBAL_POOLS = ("mean", "max", "max+mean")
+#: all bits of one float, by significand bits (the information a float can hold: 2^bits values)
+_FLOAT_BITS = {53: 64, 24: 32, 11: 16, 8: 16}
+#: D5's chance-pairing correction above which R19/R22 keep quiet rather than state a bound
+_MAX_CHANCE = 0.01
+
+
+def dna(p: ProbeFacts) -> bool:
+    return p.level == "dna"
+
+
+def _ends(m: ModelFeatures) -> int:
+    """Strands an evaluation reads: 2 when the reverse complement is averaged in (``rc: both``)
+    or the model runs on both (``siamese``) — a window at the end then covers both ends."""
+    return 2 if m.rc in ("both", "siamese") else 1
+
+
+def _chance_pairing(p: ProbeFacts) -> float | None:
+    """Upper bound on the fraction of D5 negatives the generator redraws because the background
+    paired by chance (union bound over start positions; both pairs when nested), or None when
+    the background is not i.i.d."""
+    q = p.extra.get("pair_match_prob")
+    if q is None:
+        return None
+    starts = int(p.extra["starts"]) * (2 if p.extra.get("nested") else 1)
+    return min(1.0, starts * float(q) ** int(p.extra["block"]))
+
+
+def streaming_bits(m: ModelFeatures) -> tuple[int, str] | None:
+    """``(bits, what they are)``: everything a left-to-right pass of ``m`` carries from one
+    position to the next, counted as *all* bits of each float (an upper bound on its
+    information): the recurrent state of every layer and tied repeat, the running sum/max of a
+    mean/max pooled head, and the conv stem's last ``stem_kernel − 1`` base codes (3 bits each).
+    None when ``m`` is not a plain causal recurrent stack (attention, convolutions, hierarchy,
+    fixed-point iteration and non-causal models are outside the one-pass argument)."""
+    if not m.recurrent or not m.causal or m.hier_levels != 1 or m.fp_iters is not None:
+        return None
+    if m.state_floats is None or m.state_bits is None or m.state_floats == 0:
+        return None
+    per = _FLOAT_BITS.get(m.state_bits // m.state_floats, 32)
+    floats = m.state_floats * m.depth_repeat
+    parts = [f"{floats} state floats"]
+    if m.pool in ("mean", "max"):
+        floats += m.width
+        parts.append(f"{m.width} pooled {m.pool} accumulators")
+    bits = floats * per
+    if m.stem == "conv" and m.stem_kernel:
+        bits += 3 * (m.stem_kernel - 1)
+        parts.append(f"the stem's last {m.stem_kernel - 1} bases")
+    return bits, f"{' + '.join(parts)}, {per} bits per float"
+
+
+def pairing_auroc_bound(
+    length: int, distance: int, block: int, bits: float, entropy: float, chance: float = 0.0
+) -> float:
+    """The largest AUROC a one-pass model carrying ``bits`` between positions can reach on D5
+    (one pair, i.i.d. background of ``entropy`` bits per base).
+
+    The argument. Starts ``p`` of the pair are uniform over ``N = length − distance − block + 1``
+    positions; split them into runs of at most ``c = distance − block + 1`` consecutive starts, so
+    that one cut ``m`` lies after every first block and before every second block of a run. The
+    output is a function of the state ``S`` at ``m`` and the suffix. Negatives are i.i.d.
+    background everywhere, and positives have the same marginals on prefix and suffix, so the
+    KL divergence of (``S``, suffix) between the classes is ``I(S; suffix) ≤ I(S; x_p | p)``, the
+    information the state holds about the block at a uniform start of the run. Blocks ``block``
+    apart are independent, so summed over a run it is at most ``min(block, n)·bits`` (and each term
+    at most ``block·entropy``): a run of ``n`` starts gives ``KL ≤ min(block, n)·bits / n`` bits.
+    Pinsker turns it into a total-variation bound ``TV ≤ √(KL·ln 2 / 2)``, averaged over runs, plus
+    ``chance`` (negatives redrawn because they paired by chance). Every point of an ROC curve has
+    ``TPR − FPR ≤ TV``, so ``AUROC ≤ 1 − (1 − TV)²/2``.
+
+    This is far below the ``2·distance`` bits an exact model needs on every input (a fooling
+    set): a model may err on rare inputs and still rank well, and this bound allows for that.
+    """
+    n_starts = length - distance - block + 1
+    run = distance - block + 1
+    if n_starts < 1 or run < 1:
+        return 1.0
+    groups = math.ceil(n_starts / run)
+    base, rem = divmod(n_starts, groups)
+    tv = 0.0
+    for size in [base + 1] * rem + [base] * (groups - rem):
+        kl = min(min(block, size) * bits / size, block * entropy)
+        tv += size / n_starts * min(1.0, math.sqrt(kl * math.log(2) / 2))
+    tv = min(1.0, tv + chance)
+    return 1.0 - (1.0 - tv) ** 2 / 2
+
+
+def _r19(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p) or p.span is None or m.transition != "convolution" or m.receptive_field is None:
+        return None
+    r, span = m.receptive_field, p.span
+    if m.pool in GLOBAL_POOLS:
+        if r >= span:
+            return None
+        return Outcome(
+            "unknown",
+            f"no single feature sees the {span}-bp span (receptive field {r} bp), but the global "
+            f"{m.pool} pool combines which {r}-bp features occur anywhere, which the window argument "
+            f"does not bound (the {r}-bp windows of a sequence without repeated {r - 1}-mers determine "
+            "it); no theorem decides this cell",
+            "none",
+        )
+    where = f"the last {r} bases" + (f" and the first {r}" if _ends(m) == 2 else "")
+    if p.name == "D5":
+        d, w = int(p.site_distance or 0), int(p.extra["block"])
+        chance = _chance_pairing(p)
+        far_apart = _ends(m) == 1 or 2 * r <= n - d - w + 1
+        if r <= int(p.extra["blind_window"]) and far_apart and chance is not None and chance <= _MAX_CHANCE:
+            return Outcome(
+                "impossible",
+                f"the output reads only {where}, which never hold bases of both blocks of a pair "
+                f"({w}-bp blocks, {d} bp apart); those bases are i.i.d. background ({p.extra['background']}) "
+                f"in both classes, so the output is independent of the label: AUROC 0.5, "
+                f"up to the ≤ {chance:.1e} of negatives redrawn for a chance pairing",
+                "length",
+            )
+        why = (
+            "the background is not i.i.d." if chance is None
+            else f"chance pairings reach {chance:.2g}" if chance > _MAX_CHANCE
+            else "its windows can hold bases of both blocks"
+        )  # fmt: skip
+        return Outcome(
+            "unknown",
+            f"the output reads only {where}, but {why}: the window argument does not decide",
+            "none",
+        )
+    return Outcome(
+        "unknown",
+        f"the output reads only {where} (pool: last): it sees the planted sites only when they lie "
+        "there, and this rule does not bound how often that is",
+        "none",
+    )
+
+
+def _r20(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p) or p.name != "D0" or m.mixer != "cnn":
+        return None
+    kernel, wa = int(m.extra.get("kernel", 0)), int(p.extra["motif_widths"][0])
+    if kernel < wa:
+        return Outcome(
+            "unknown",
+            f"motif A ({wa} bp) is wider than the first-layer kernel ({kernel}): one filter cannot "
+            "hold its log-odds, and no two-layer construction is written down",
+            "none",
+        )
+    return Outcome(
+        "expressible",
+        f"a first-layer filter with motif A's log-odds ({wa} ≤ kernel {kernel}) and its reverse-complement "
+        "twin, batch norm as the hit threshold, the max-pools and the global max: positives hold a "
+        "window scoring ≥ the cut and negatives none, so the pooled maximum ranks every positive "
+        "first (AUROC 1)",
+        "length",
+    )
+
+
+def _r21(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p) or p.name != "D1" or m.transition != "convolution" or m.pool not in GLOBAL_POOLS:
+        return None
+    k = int(p.extra["count_positive"][0])
+    if m.pool == "max":
+        return Outcome(
+            "unknown",
+            f"a max pool reports which features occur, not how often: telling {k} copies of A from "
+            f"{k - 1} must come from features that differ between copies (their flanks) or from "
+            "windows that hold several copies; no result bounds either",
+            "none",
+        )
+    return Outcome(
+        "unknown",
+        f"a mean pool sums local detections, so the count is within reach (hits/L against "
+        f"(k − ½)/L with k = {k}), but no exact construction is written down: the CNN's max-pools "
+        "can merge hits closer than their windows, and the sequence model's norms and GELUs make "
+        "a detector approximate",
+        "none",
+    )
+
+
+def _r22(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p):
+        return None
+    counted = streaming_bits(m)
+    if counted is None:
+        return None
+    bits, what = counted
+    if p.name != "D5":
+        if p.state_bits_needed is None:  # D7: real-valued sums, no bit count to compare
+            return None
+        window = p.extra.get("window_bits")
+        buf = f" besides a {window}-bit buffer of the last bases" if window is not None else ""
+        return Outcome(
+            "unknown",
+            f"a streaming model needs {p.state_bits_needed:.3g} bit(s) ({p.state_formula}){buf}; the "
+            f"model carries {bits} ({what}), so capacity does not bind. With fixed parameters the level "
+            "is a finite set of local patterns, so some one-layer nonlinear RNN recognises it (R9), "
+            "but no result says this width suffices",
+            "none",
+        )
+    d, w = int(p.site_distance or 0), int(p.extra["block"])
+    exact = int(p.state_bits_needed or 0)
+    chance = _chance_pairing(p)
+    if p.extra.get("nested") or chance is None or p.extra.get("base_entropy") is None:
+        return Outcome(
+            "unknown",
+            f"exact recognition of every input needs {exact} bits (fooling set); the model carries "
+            f"{bits}. The AUROC bound is derived for one pair on an i.i.d. background only",
+            "none",
+        )
+    if _ends(m) == 2:
+        return Outcome(
+            "unknown",
+            f"the evaluation also reads the reverse strand (rc: {m.rc}), a second right-to-left pass "
+            f"the one-pass bound does not cover; exact recognition needs {exact} bits, the model "
+            f"carries {bits}",
+            "none",
+        )
+    bound = pairing_auroc_bound(n, d, w, bits, float(p.extra["base_entropy"]), chance)
+    if bound < DNA_SOLVED:
+        return Outcome(
+            "impossible",
+            f"a one-pass model carrying {bits} bits ({what}) reaches AUROC at most {bound:.3f} < "
+            f"{DNA_SOLVED} on pairs {d} bp apart (information bound; exact recognition would need "
+            f"{exact} bits)",
+            "length",
+        )
+    return Outcome(
+        "unknown",
+        f"the one-pass information bound allows AUROC up to {bound:.3f} with {bits} bits ({what}); "
+        f"exact recognition of every input needs {exact} bits (fooling set), which bounds "
+        "worst-case inputs, not the AUROC",
+        "none",
+    )
+
+
+def _r23(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p) or p.name != "D4":
+        return None
+    inp, out = p.extra["in_phase"], p.extra["out_of_phase"]
+    return Outcome(
+        "unknown",
+        f"no theorem covers reading an A–B spacing modulo the {p.period}-bp helical period: the "
+        f"classes differ only in the spacing (in phase {inp[0]}–{inp[-1]} vs out of phase "
+        f"{out[0]}–{out[-1]} bp, each ±1), so bp resolution over {p.span} bp is needed; the rule set "
+        "is a finite set of local patterns, decidable from one window of that span, but no "
+        "construction or bound for these models is established",
+        "none",
+    )
+
+
+def _r24(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p) or p.name != "D7":
+        return None
+    noise, ceiling = float(p.extra["noise"]), float(p.extra["pearson_ceiling"])
+    if ceiling < DNA_SOLVED:
+        return Outcome(
+            "impossible",
+            f"the target is the oracle plus independent noise of {noise}× its sd, so no predictor's "
+            f"Pearson r exceeds 1/√(1 + {noise}²) = {ceiling:.3f} < {DNA_SOLVED} (over many rows; a "
+            "test set of n rows scatters by about (1 − r²)/√n)",
+            "length",
+        )
+    return Outcome(
+        "unknown",
+        f"the noise ({noise}× the signal's sd) caps Pearson's r at {ceiling:.3f} ≥ {DNA_SOLVED} for "
+        "any model: the ceiling does not bind",
+        "none",
+    )
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "R1",
@@ -531,6 +829,80 @@ RULES: tuple[Rule, ...] = (
         "(archlab.models.conv), + stem_kernel − 1 with a conv stem",
         "causal, no hierarchy",
         _r18,
+    ),
+    Rule(
+        "R19",
+        "capacity",
+        "convolution (sequence-model conv stack, the one-hot CNN) with receptive field r",
+        "DNA levels: the span one window must hold (D0 motif width … D5 distance + block, D6 all)",
+        "impossible where the output reads only windows that never hold both blocks of a D5 pair "
+        "(pool: last); with a global pool, r < span is not an impossibility (unknown)",
+        "the receptive field of a convolution: outputs do not depend on inputs outside it, a property "
+        "of the computation graph (the theoretical field of Luo et al. NeurIPS 2016 §1, whose "
+        "*effective* field is smaller); r from archlab.models.conv / archlab.dna.cnn.cnn_receptive_field; "
+        "the global-pool caveat: a sequence without repeated (r−1)-mers is determined by its r-mers "
+        "(Pevzner's de Bruijn argument for sequencing by hybridisation, as in Shamir's lecture notes; "
+        "the 1989 paper not read)",
+        "D5 impossibility: i.i.d. background (iid, gc), both blocks never jointly visible, chance "
+        "pairings ≤ 1 %",
+        _r19,
+    ),
+    Rule(
+        "R20",
+        "expressibility",
+        "the one-hot CNN with first-layer kernel ≥ motif A's width",
+        "D0 (presence of motif A)",
+        "expressible: AUROC 1 by construction",
+        "construction: a PWM hit is a linear threshold of the one-hot window (log-odds ≥ cut), one "
+        "filter per strand with a per-column constant that keeps partial windows at the ends below the "
+        "cut; batch norm (eval) is affine, exp/ReLU and max-pools are monotone, and the layer norm on "
+        "the pooled features keeps one coordinate increasing when the other channels are constants "
+        "of spread",
+        "the level's negatives hold no window scoring ≥ the cut (the generator rescans every row)",
+        _r20,
+    ),
+    Rule(
+        "R21",
+        "capacity",
+        "convolution with a global mean or max pool",
+        "D1 (≥ k copies vs k − 1)",
+        "no verdict: a mean pool can sum detections, a max pool reports presence, not multiplicity",
+        "the pooling operations themselves (sum vs max over positions)",
+        "receptive field ≥ the motif (else R19 speaks)",
+        _r21,
+    ),
+    Rule(
+        "R22",
+        "capacity",
+        "plain causal recurrent model, one strand at evaluation, s bits carried between positions",
+        "D5 (and the state each level needs, for reference)",
+        "impossible when AUROC ≤ 1 − (1 − TV)²/2 with TV ≤ avg √(min(w, n)·s·ln2 / (2n)) + chance "
+        "falls below 0.9; exact recognition needs 2·distance bits",
+        "information bound derived here (pairing_auroc_bound: data processing + Pinsker's inequality + "
+        "TPR − FPR ≤ TV); the 2·distance bits: a fooling-set argument",
+        "s counts all 32 bits of each fp32 float: recurrent state × tied repeats, a mean/max head's "
+        "accumulator, a stem's buffer; one pair (not nested), i.i.d. background",
+        _r22,
+    ),
+    Rule(
+        "R23",
+        "note",
+        "any",
+        "D4 (helical phase of an A–B spacing)",
+        "no theorem: unknown with the reason",
+        "—",
+        "note only",
+        _r23,
+    ),
+    Rule(
+        "R24",
+        "impossibility",
+        "any model",
+        "D7 (regression with target noise)",
+        "Pearson r ≤ 1/√(1 + noise²) for every predictor; impossible when that is < 0.9",
+        "corr(g(x), f(x) + ε) ≤ corr(g, f)·sd(f)/sd(f + ε) for noise ε independent of x",
+        "over many rows (a finite test set scatters by about (1 − r²)/√n)",
+        _r24,
     ),
 )
 

@@ -211,3 +211,110 @@ def test_cnn_reaches_target_on_irf1() -> None:
     rec = train_dna(ds, CNNConfig(), seed=0, device="cpu", max_time_s=300)
     assert rec["test"]["auroc"] >= 0.95, rec["test"]
     assert rec["wall_time_s"] < 360
+
+
+# -- stopping counted in steps, constant outputs, RC policy, test-long ------------------------
+
+
+def test_patience_is_counted_in_steps_and_respects_min_steps() -> None:
+    ds = synthetic(n_train=200, length=60)
+    # lr 0: the weights never change (only batch-norm statistics move), so improvements stop early
+    kw = {"seed": 0, "steps": 400, "lr": 0.0, "eval_every": 2, "patience": 10, "device": "cpu"}
+    rec = train_dna(ds, SMALL_CNN, **kw)
+    assert rec["stopped_by"] == "patience", rec["reason"]
+    assert rec["steps"] - rec["best_step"] == 10  # exactly `patience` steps after the best evaluation
+    assert rec["train"]["patience"] == 10 and rec["train"]["eval_every"] == 2
+    later = train_dna(ds, SMALL_CNN, **kw, min_steps=150)
+    assert later["stopped_by"] == "patience" and later["steps"] >= 150
+    full = train_dna(ds, SMALL_CNN, seed=0, steps=30, lr=0.0, eval_every=2, early_stop=False, device="cpu")
+    assert full["stopped_by"] == "budget" and full["steps"] == 30
+
+
+def test_epochs_and_steps_set_the_budget() -> None:
+    ds = synthetic(n_train=256, length=60)
+    by_epochs = train_dna(ds, SMALL_CNN, seed=0, epochs=3, batch=64, early_stop=False, device="cpu")
+    assert by_epochs["steps"] == 3 * 4 and by_epochs["train"]["total_steps"] == 12
+    by_steps = train_dna(ds, SMALL_CNN, seed=0, epochs=3, steps=7, batch=64, early_stop=False, device="cpu")
+    assert by_steps["steps"] == 7
+
+
+class _Constant(torch.nn.Module):
+    """A "model" whose output ignores its input: what a collapsed network computes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.zeros(2))
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(codes.shape[0], 2) + 0.0 * codes[:, :1].float()
+
+
+def test_a_constant_output_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import archlab.dna.train as T
+
+    monkeypatch.setattr(T, "build_dna_model", lambda *a, **k: _Constant())
+    ds = synthetic(n_train=200, length=60)
+    rec = train_dna(ds, SMALL_CNN, seed=0, steps=10, device="cpu", out_dir=tmp_path)
+    assert rec["constant_output"] is True
+    assert rec["test"]["auroc"] == pytest.approx(0.5)
+    assert any("constant output" in w for w in rec["warnings"])
+    assert json.loads((tmp_path / "result.json").read_text())["constant_output"] is True
+    monkeypatch.undo()  # a real model is not flagged
+    assert train_dna(ds, SMALL_CNN, seed=0, steps=10, device="cpu")["constant_output"] is False
+
+
+def test_rc_policy_follows_the_model_config() -> None:
+    from archlab.dna.train import rc_policy
+
+    assert rc_policy(CNNConfig(), None, None) == ("both", True, True)
+    assert rc_policy(ModelConfig(rc="none"), None, None) == ("none", False, False)
+    assert rc_policy(ModelConfig(rc="augment"), None, None) == ("augment", True, False)
+    assert rc_policy(ModelConfig(rc="siamese"), None, None) == ("siamese", False, False)
+    assert rc_policy(ModelConfig(rc="both"), False, None) == ("both", False, True)
+
+
+def test_siamese_model_is_strand_invariant_by_construction() -> None:
+    from archlab.dna.train import RCSiamese, build_dna_model
+
+    cfg = ModelConfig(mixer="diag_rnn", layers=1, width=16, rc="siamese")
+    net = RCSiamese(build_dna_model(cfg, 2, torch.device("cpu"), seed=0)).eval()
+    rng = np.random.default_rng(0)
+    codes = torch.from_numpy(rng.integers(0, 4, (6, 40))).long()
+    lengths = torch.full((6,), 40)
+    a = predict(net, codes, lengths, rc_average=False)
+    b = predict(net, revcomp_tokens(codes, lengths), lengths, rc_average=False)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    ds = synthetic(n_train=200, length=60)
+    rec = train_dna(ds, cfg, seed=0, steps=6, device="cpu")
+    assert (
+        rec["train"]["rc"] == "siamese"
+        and not rec["train"]["rc_augment"]
+        and math.isfinite(rec["test"]["auroc"])
+    )
+
+
+def test_test_long_sets_are_scored_with_the_selected_weights() -> None:
+    from archlab.dna.grammar import get_level, make_dataset
+
+    ds = make_dataset("D0", 120, n_train=120, n_valid=40, n_test=40, seed=0)
+    longer = get_level("D0").sample(np.random.default_rng(5), 30, 400)
+    rec = train_dna(
+        ds, SMALL_CNN, seed=0, steps=8, device="cpu", test_long=[("D0@400", longer, {"length": 400})]
+    )
+    assert rec["level"]["name"] == "D0" and rec["level"]["length"] == 120
+    (entry,) = rec["test_long"]
+    assert entry["name"] == "D0@400" and entry["length"] == 400 and entry["n"] == 30
+    assert entry["metric"] == "auroc" and 0.0 <= entry["value"] <= 1.0 and entry["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_cnn_does_not_collapse_on_d2() -> None:
+    """The regression of the collapse: before the layer norm on the pooled features, the dense
+    ReLUs died within ~100 steps on D2 and the output went constant (loss ln 2)."""
+    from archlab.dna.grammar import make_dataset
+
+    # the run that collapsed: 4000 rows at 500 bp, 10 epochs (620 steps), seed 0
+    ds = make_dataset("D2", 500, n_train=4000, n_valid=1000, n_test=2000, seed=0)
+    rec = train_dna(ds, CNNConfig(), seed=0, epochs=10, device="cpu")
+    assert not rec["constant_output"]
+    assert rec["test"]["auroc"] >= 0.9, rec["test"]
