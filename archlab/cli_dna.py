@@ -356,6 +356,15 @@ def transfer_cmd(
     device: Annotated[str, typer.Option("--device")] = "auto",
     no_cnn: Annotated[bool, typer.Option("--no-cnn", help="Leave the CNN baseline out.")] = False,
     data_dir: DataDirOpt = None,
+    ladder_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--ladder",
+            help="Use the calibrated ladder instead: its levels (--levels, or all) and architectures "
+            "(--models as ladder labels, default all trained ones), sharing the runs in this folder.",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Parallel runs (--ladder).")] = 1,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Runs (reused on a rerun) and transfer.json.")
     ] = Path("reports/dna_transfer"),
@@ -363,6 +372,10 @@ def transfer_cmd(
 ) -> None:
     """Train the same architectures on synthetic levels and on real sets; report, per pair, the
     Spearman rank correlation of their test scores (which level predicts the real ranking).
+
+    With --ladder DIR the synthetic side is the calibrated DNA ladder (archlab dna ladder): its
+    runs in DIR are reused, the architectures are trained on the real sets into DIR as well,
+    and transfer.json is written there.
 
     p is an exact permutation p-value over all orderings of up to 9 architectures (a seeded
     100 000-draw permutation test beyond), so 3 or 4 architectures never reach p < 0.05. The
@@ -374,9 +387,41 @@ def transfer_cmd(
     10 epochs, early stop) a recurrent model takes minutes per task on 2 CPU cores; with 3
     epochs (45 steps on 1000 rows) every architecture but a non-causal conv stayed at chance on
     D0–D5, so a short budget ranks noise. Runs are reused from --out when rerun."""
-    from rich.markup import escape
+    from archlab.dna.tasks import DnaTaskSpec, check_task
 
-    from archlab.dna.tasks import DnaTaskSpec
+    if ladder_dir is not None:
+        from archlab.dna.ladder import get_architecture, ladder_transfer, parse_levels
+
+        default_zoo = models == "search/zoo_dna.yaml"
+        labels = (
+            None
+            if default_zoo
+            else [get_architecture(x.strip()).label for x in models.split(",") if x.strip()]
+        )
+        names = parse_levels("all" if levels == "D0,D2,D4,D5" else levels)
+        rl_names = [x.strip() for x in real.split(",") if x.strip()]
+        for r in rl_names:
+            check_task(DnaTaskSpec(dataset=r), data_dir)
+        with err.status("transfer from the ladder …") as status:
+            result = ladder_transfer(
+                names, rl_names, labels, seeds=list(range(seeds)), out_dir=ladder_dir, data_dir=data_dir,
+                workers=workers, device=device,
+                on_done=lambda rec, i, n: status.update(f"[{i}/{n}] {rec.get('architecture')} done"),
+            )  # fmt: skip
+        out_dir = ladder_dir
+    else:
+        result = _transfer_zoo(
+            models, levels, length, n, real, seeds, epochs, device, no_cnn, data_dir, out_dir
+        )
+    _print_transfer(result, seeds, out_dir, json_out)
+
+
+def _transfer_zoo(
+    models: str, levels: str, length: int, n: int, real: str, seeds: int, epochs: int, device: str,
+    no_cnn: bool, data_dir: str | None, out_dir: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """``dna transfer`` over a zoo of ModelConfigs on uncalibrated levels."""
+    from archlab.dna.tasks import DnaTaskSpec, check_task
     from archlab.dna.transfer import transfer
 
     pairs: list[tuple[str, Any]] = []
@@ -387,15 +432,19 @@ def transfer_cmd(
     rl = [DnaTaskSpec(dataset=x.strip()) for x in real.split(",") if x.strip()]
     if not syn or not rl:
         raise ConfigError("--levels/--real", "give at least one synthetic level and one real set")
-    from archlab.dna.tasks import check_task
-
     for t in [*syn, *rl]:
         check_task(t, data_dir)
     with err.status("transfer …") as status:
-        result = transfer(
+        return transfer(
             pairs, syn, rl, seeds=list(range(seeds)), data_dir=data_dir, include_cnn=not no_cnn,
             out_dir=out_dir, on_step=status.update, epochs=epochs, device=device,
         )  # fmt: skip
+
+
+def _print_transfer(result: dict[str, Any], seeds: int, out_dir: Path, json_out: bool) -> None:
+    """The score table, the ρ table (refusals marked) and the best predictors."""
+    from rich.markup import escape
+
     if json_out:
         echo_json(result)
         return

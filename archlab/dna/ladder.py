@@ -20,7 +20,8 @@ level therefore has one :class:`Calibration` entry in :data:`CALIBRATION`:
 
 :func:`calibrate` runs the controls; :func:`ladder` runs every architecture of
 :data:`ARCHITECTURES` on every level and adds the theory verdict of each cell. Runs are written
-to ``out_dir/runs/<level>/<architecture>/seed_<s>.json`` and reused when their settings match
+to ``out_dir/runs/<level>/<architecture>/seed_<s>/result.json`` (what ``archlab theory
+check`` reads) and reused when their settings match
 (an interrupted ladder resumes), and ``workers`` runs them in parallel processes (one torch
 thread each).
 
@@ -324,12 +325,13 @@ def parse_levels(text: str) -> list[str]:
 
 
 def quick_calibration(cal: Calibration) -> Calibration:
-    """The smoke-test form (``--quick``): small sets and a few steps; figures are not
-    measurements of the level, only a check that the machinery runs."""
+    """The smoke-test form (``--quick``): small sets, a few steps, and one test-long set at twice
+    the training length; its figures are not measurements of the level, only a check that the
+    machinery runs."""
+    length = min(cal.length, 200)
     return replace(
-        cal, length=min(cal.length, 200), n_train=200, n_valid=50, n_test=100, steps=20, eval_every=10,
-        patience=20, max_time_s=60.0,
-        test_long=tuple(replace(t, length=min(t.length, 400), n=40) for t in cal.test_long[:1]),
+        cal, length=length, n_train=200, n_valid=50, n_test=100, steps=20, eval_every=10, patience=20,
+        max_time_s=60.0, test_long=(LongTest(f"{cal.level}@{2 * length}", 2 * length, n=40),),
     )  # fmt: skip
 
 
@@ -392,7 +394,7 @@ def run_cell(
     path = None
     key = _cell_key(cal, arch, seed)
     if out_dir is not None:
-        path = Path(out_dir) / "runs" / _slug(cal.level) / _slug(arch.label) / f"seed_{seed}.json"
+        path = Path(out_dir) / "runs" / _slug(cal.level) / _slug(arch.label) / f"seed_{seed}" / "result.json"
         if path.is_file():
             try:
                 old = json.loads(path.read_text())
@@ -687,6 +689,7 @@ def _num(x: float | None, digits: int = 2) -> str:
 def _cell_text(cell: dict[str, Any]) -> str:
     glyph = _GLYPH.get(cell["theory"].get("verdict", ""), "?")
     rule = cell["theory"].get("rule") or ""
+    rule = "" if rule == "—" else rule
     theory = f" {glyph}{rule}" if glyph else ""
     if cell["n"] == 0:
         return f"–{theory}"
@@ -701,19 +704,19 @@ def _cell_text(cell: dict[str, Any]) -> str:
 def ladder_markdown(result: dict[str, Any]) -> str:
     """Two markdown tables: test metric per (level, architecture) — mean ± sd (best of n),
     the theory verdict (✓ expressible, ✗ impossible, ? unknown, with the deciding rule), the
-    winner in bold, ``c`` for a constant output — and the test-long means."""
+    winner among the trained architectures in bold, ``c`` for a constant output — and the
+    test-long means."""
     archs = result["architectures"]
     cells = {(c["level"], c["architecture"]): c for c in result["cells"]}
     n_seeds = len(result["seeds"])
     lines = [
-        f"| level ({', '.join(sorted({str(c['metric']) for c in result['cells']}))}) | "
-        + " | ".join(archs)
-        + " |",
+        "| level | " + " | ".join(archs) + " |",
         "|---" * (len(archs) + 1) + "|",
     ]
     for level in result["levels"]:
         cal = result["calibration"][level]
-        head = f"{level} ({cal['length']} bp)"
+        metric = cells[(level, archs[0])]["metric"]
+        head = f"{level} ({cal['length']} bp, {'r' if metric == 'pearson' else metric})"
         lines.append(f"| {head} | " + " | ".join(_cell_text(cells[(level, a)]) for a in archs) + " |")
     lines += ["", f"Test-long (mean over {n_seeds} seed(s), weights selected at the training scale):", ""]
     lines.append("| test set | " + " | ".join(archs) + " |")
@@ -731,3 +734,132 @@ def ladder_markdown(result: dict[str, Any]) -> str:
                 row.append(_num(t["mean"]) if t else "–")
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# transfer: do the ladder's rankings predict the rankings on real data?
+
+#: how the ladder architectures are trained on a real set (early stop on its validation split)
+REAL_BUDGET: dict[str, Any] = {"epochs": 20, "eval_every": 50, "patience": 300, "max_time_s": 600.0}
+
+
+def run_real_cell(
+    dataset: str,
+    arch: Architecture,
+    seed: int,
+    *,
+    out_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train (or fit) ``arch`` on a real set with :data:`REAL_BUDGET`; reused from ``out_dir``
+    (``runs/real/<set>/<architecture>/seed_<s>/result.json``) when the settings match."""
+    from archlab.dna.tasks import DnaTaskSpec, build_dataset, task_label
+
+    task = DnaTaskSpec(dataset=dataset)
+    name = task_label(task)
+    key = hashlib.sha1(
+        json.dumps([name, arch.config(), arch.lr, seed, REAL_BUDGET], sort_keys=True).encode()
+    ).hexdigest()[:12]
+    path = None
+    if out_dir is not None:
+        path = (
+            Path(out_dir) / "runs" / "real" / _slug(name) / _slug(arch.label) / f"seed_{seed}" / "result.json"
+        )
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text())
+                if old.get("cell_key") == key and old.get("status") in ("ok", "timeout"):
+                    return dict(old)
+            except (OSError, json.JSONDecodeError):
+                pass
+    ds = build_dataset(task, data_dir)
+    if isinstance(arch.spec, str):
+        from archlab.dna.linear import fit_gc, fit_kmer
+
+        res = (fit_gc if arch.spec == "gc" else fit_kmer)(ds)
+        rec: dict[str, Any] = {
+            "dataset": ds.name,
+            "metric": ds.metric,
+            "test": {ds.metric: res.get(ds.metric)},
+            "status": "ok",
+            "model": {"kind": arch.spec, "config": {}},
+        }
+    else:
+        from archlab.dna.train import train_dna
+
+        rec = train_dna(ds, arch.spec, seed=seed, lr=arch.lr, device=device, **REAL_BUDGET)
+        rec.pop("curve", None)
+    rec.update(architecture=arch.label, cell_key=key, real_set=name)
+    rec.setdefault("seed", seed)
+    if path is not None:
+        write_json_atomic(path, rec)
+    return rec
+
+
+def _real_job(args: tuple[str, str, int, str | None, str | None, str]) -> dict[str, Any]:
+    dataset, label, seed, out_dir, data_dir, device = args
+    return run_real_cell(
+        dataset, get_architecture(label), seed, out_dir=out_dir, data_dir=data_dir, device=device
+    )
+
+
+def ladder_transfer(
+    levels: Sequence[str],
+    real: Sequence[str],
+    architectures: Sequence[str] | None = None,
+    *,
+    seeds: Sequence[int] = (0,),
+    out_dir: str | Path | None = None,
+    data_dir: str | None = None,
+    workers: int = 1,
+    device: str = "auto",
+    on_done: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The ladder's architectures on its calibrated levels (runs shared with :func:`ladder` in
+    ``out_dir``) and on real sets; Spearman ρ of the rankings per (level, real set) with exact
+    p-values, bootstrap intervals over seeds and refusals of at-chance tasks
+    (:func:`archlab.dna.transfer.rank_tasks`). Written to ``out_dir/transfer.json``."""
+    from archlab.dna.tasks import DnaTaskSpec, build_dataset, task_label
+    from archlab.dna.transfer import rank_tasks
+
+    start = time.perf_counter()
+    labels = [a for a in (architectures or list(ARCHITECTURES)) if get_architecture(a).trained]
+    cals = [calibration_for(x) for x in levels]
+    jobs = [(cal, a, s) for cal in cals for a in labels for s in seeds]
+    syn = run_cells(jobs, out_dir=out_dir, workers=workers, device=device, on_done=on_done)
+    where = None if out_dir is None else str(out_dir)
+    real_args = [(r, a, s, where, data_dir, device) for r in real for a in labels for s in seeds]
+    real_recs: list[dict[str, Any]] = []
+    if workers <= 1:
+        real_recs = [_real_job(x) for x in real_args]
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            real_recs = list(pool.map(_real_job, real_args))
+    table: dict[str, dict[str, dict[str, Any]]] = {a: {} for a in labels}
+    metrics: dict[str, str] = {}
+    test_y: dict[str, Any] = {}
+    groups: dict[tuple[str, str], list[float]] = {}
+    for (cal, a, _), rec in zip(jobs, syn, strict=True):
+        groups.setdefault((cal.level, a), []).append(_value(rec))
+    for cal in cals:
+        ds = build_dataset(_task(cal))
+        metrics[cal.level], test_y[cal.level] = ds.metric, ds.splits["test"].y
+    real_names = [task_label(DnaTaskSpec(dataset=r)) for r in real]
+    for (r, a, _, *_), rec in zip(real_args, real_recs, strict=True):
+        groups.setdefault((task_label(DnaTaskSpec(dataset=r)), a), []).append(_value(rec))
+    for r, name in zip(real, real_names, strict=True):
+        ds = build_dataset(DnaTaskSpec(dataset=r), data_dir)
+        metrics[name], test_y[name] = ds.metric, ds.splits["test"].y
+    for (task, a), values in groups.items():
+        mean, sd, n = mean_sd(values)
+        table[a][task] = {"mean": mean, "sd": sd, "n": n, "values": values}
+    result = rank_tasks(table, metrics, test_y, [c.level for c in cals], real_names, seeds=seeds)
+    result["wall_time_s"] = time.perf_counter() - start
+    result["real_budget"] = REAL_BUDGET
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "transfer.json", result)
+    return result

@@ -274,16 +274,13 @@ def transfer(
     root = Path(out_dir) if out_dir is not None else None
     table: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in labels}
     metrics: dict[str, str] = {}
-    chance: dict[str, dict[str, Any]] = {}
-    refused: dict[str, str] = {}
     total = len(archs) * len(tasks) * len(seeds)
     done = 0
+    test_y: dict[str, Any] = {}
     for task, tname in zip(tasks, names, strict=True):
         ds = build_dataset(task, data_dir)
         metrics[tname] = ds.metric
-        test_y = ds.splits["test"].y
-        level, null_se = chance_null(ds.metric, test_y)
-        checks: dict[str, ChanceCheck] = {}
+        test_y[tname] = ds.splits["test"].y
         for label, spec in archs:
             values = []
             for seed in seeds:
@@ -294,23 +291,54 @@ def transfer(
                 values.append(float(rec.get("test", {}).get(ds.metric, math.nan)))
             mean, sd, n = mean_sd(values)
             table[label][tname] = {"mean": mean, "sd": sd, "n": n, "values": values}
-            if level is not None:
-                checks[label] = chance_check(values, level, null_se)
+    result = rank_tasks(
+        table, metrics, test_y, names[: len(synthetic)], names[len(synthetic) :], seeds=seeds,
+        n_boot=n_boot, stats_seed=stats_seed,
+    )  # fmt: skip
+    result["wall_time_s"] = time.perf_counter() - start
+    if root is not None:
+        write_json_atomic(root / "transfer.json", result)
+    return result
+
+
+def rank_tasks(
+    table: dict[str, dict[str, dict[str, Any]]],
+    metrics: Mapping[str, str],
+    test_y: Mapping[str, Any],
+    synthetic: Sequence[str],
+    real: Sequence[str],
+    *,
+    seeds: Sequence[int] = (0,),
+    n_boot: int = 2000,
+    stats_seed: int = 0,
+) -> dict[str, Any]:
+    """Chance checks, refusals, correlations and best predictors from a score table
+    ``{architecture: {task: {"mean", "sd", "n", "values"}}}`` (however it was measured: by
+    :func:`transfer`, or from the DNA ladder's runs), the tasks' metrics and test labels."""
+    chance: dict[str, dict[str, Any]] = {}
+    refused: dict[str, str] = {}
+    for tname in [*synthetic, *real]:
+        level, null_se = chance_null(metrics[tname], test_y[tname])
+        checks: dict[str, ChanceCheck] = {}
+        if level is not None:
+            for label, row in table.items():
+                if tname in row:
+                    checks[label] = chance_check(row[tname]["values"], level, null_se)
         chance[tname] = {
-            "metric": ds.metric,
+            "metric": metrics[tname],
             "chance": level,
             "null_se": null_se,
-            "n_test": len(test_y),
+            "n_test": len(test_y[tname]),
             "cells": {
                 a: {"mean": c.mean, "lo": c.lo, "hi": c.hi, "within": c.within, "how": c.how}
                 for a, c in checks.items()
             },
         }
         if checks and all(c.within for c in checks.values()):
-            refused[tname] = _chance_summary(tname, ds.metric, checks, null_se, len(test_y))
+            refused[tname] = _chance_summary(tname, metrics[tname], checks, null_se, len(test_y[tname]))
     means = {a: {t: cell["mean"] for t, cell in row.items()} for a, row in table.items()}
     vals = {a: {t: cell["values"] for t, cell in row.items()} for a, row in table.items()}
-    syn_names, real_names = names[: len(synthetic)], names[len(synthetic) :]
+    syn_names, real_names = list(synthetic), list(real)
     corr = correlations(
         means, syn_names, real_names, values=vals, refused=refused, n_boot=n_boot, seed=stats_seed
     )
@@ -331,7 +359,7 @@ def transfer(
                 for k in ("synthetic", "spearman", "p", "p_method", "rho_ci", "rho_ci_note", "n_models")
             }
     result = {
-        "models": labels,
+        "models": list(table),
         "synthetic": syn_names,
         "real": real_names,
         "metrics": metrics,
@@ -347,8 +375,5 @@ def transfer(
             "n_boot": n_boot,
             "seed": stats_seed,
         },
-        "wall_time_s": time.perf_counter() - start,
     }
-    if root is not None:
-        write_json_atomic(root / "transfer.json", result)
     return result

@@ -140,7 +140,7 @@ def test_ladder_resumes_finished_runs_and_writes_the_table(
     again = ladder(["D0", "D2"], ["cnn", "gc"], seeds=(0, 1), out_dir=tmp_path)
     assert [c["values"] for c in again["cells"]] == [c["values"] for c in first["cells"]]
     md = ladder_markdown(again)
-    assert "| D0 (100 bp) |" in md and "Test-long" in md and "D2@200" in md
+    assert "| D0 (100 bp, auroc) |" in md and "Test-long" in md and "D2@200" in md
     assert md.count("**") >= 2  # a winner per level in bold
     # a changed setting is a different run
     monkeypatch.setitem(CALIBRATION, "D0", _tiny(steps=7))
@@ -159,3 +159,23 @@ def test_cli_ladder_quick_runs_and_writes_markdown(tmp_path: Path) -> None:
     assert data["quick"] is True and {c["architecture"] for c in data["cells"]} == {"cnn", "kmer"}
     res = runner.invoke(app, ["dna", "ladder", "--models", "cnn,nope", "--quick", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown ladder architecture 'nope'" in res.output
+
+
+def test_transfer_from_the_ladder_reuses_its_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tests.dna.test_cli_dna import _fasta_dir
+
+    monkeypatch.setitem(CALIBRATION, "D0", _tiny())
+    monkeypatch.setitem(CALIBRATION, "D2", _tiny("D2"))
+    monkeypatch.setattr(ladder_mod, "REAL_BUDGET", {"steps": 4, "eval_every": 2, "patience": 4})
+    real = str(_fasta_dir(tmp_path / "fa", n=60, length=60))
+    archs = ["cnn", "conv", "lstm"]
+    ladder(["D0"], archs, seeds=(0,), out_dir=tmp_path / "lad")
+    res = ladder_mod.ladder_transfer(["D0", "D2"], [real], archs, seeds=(0, 1), out_dir=tmp_path / "lad")
+    assert res["models"] == archs and res["synthetic"] == ["D0", "D2"] and len(res["real"]) == 1
+    for row in res["correlations"]:
+        assert {"spearman", "p", "p_method", "rho_ci", "refused", "n_models"} <= set(row)
+        if row["refused"] is None:
+            assert row["p_method"] == "exact" and row["n_models"] == 3
+    assert all(res["scores"][a]["D0"]["n"] == 2 for a in archs)
+    assert (tmp_path / "lad" / "transfer.json").is_file()
+    assert len(list((tmp_path / "lad" / "runs" / "real").rglob("result.json"))) == 6
