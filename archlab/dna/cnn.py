@@ -17,10 +17,11 @@ The layer norm on the pooled features keeps the dense layer alive. Without it, o
 D2 level (500 bp, 4000 rows, lr 2e-3) the exponential activations' global maxima ranged from
 about 1 to 300 between channels and steps; within 60 steps 95 % of the dense ReLUs were dead for
 every input, the output became constant and the loss sat at ln 2 from about step 100 (test
-AUROC 0.55). With it, the same run reached test AUROC 0.9998. Global pooling makes the network accept any length (max-pools
-use ``ceil_mode`` so even a 1-bp input gives one position). ``N`` bases and end padding are
-all-zero one-hot columns; the pooling does not mask the padding, so padded positions count like
-``N`` bases.
+AUROC 0.55). With it, the same run reached test AUROC 0.9998.
+
+Global pooling makes the network accept any length (max-pools use ``ceil_mode`` so even a 1-bp
+input gives one position). ``N`` bases and end padding are all-zero one-hot columns; the pooling
+does not mask the padding, so padded positions count like ``N`` bases.
 
 Reverse-complement handling lives in the trainer (:mod:`archlab.dna.train`): random RC
 augmentation while training and the average over both strands at evaluation (:func:`revcomp_tokens`
