@@ -728,6 +728,7 @@ class Syntax(_PairLevel):
 
     def _build(self, ctx: Ctx, labels: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         n = len(labels)
+        self._gaps_ok(ctx)  # the knob's range, before any draw
         d = int(ctx.params["gap"])
         pos = labels == 1
         kind = ctx.rng.integers(0, 3, n)  # negatives: 0 wrong gap, 1 wrong orientation, 2 wrong order

@@ -179,3 +179,10 @@ def test_transfer_from_the_ladder_reuses_its_runs(monkeypatch: pytest.MonkeyPatc
     assert all(res["scores"][a]["D0"]["n"] == 2 for a in archs)
     assert (tmp_path / "lad" / "transfer.json").is_file()
     assert len(list((tmp_path / "lad" / "runs" / "real").rglob("result.json"))) == 6
+
+
+def test_a_knob_outside_its_range_names_the_field_and_the_range() -> None:
+    res = runner.invoke(app, ["dna", "sample", "D5", "--length", "300", "-p", "distance=500"])
+    assert res.exit_code == 2 and "D5.distance" in res.output and "distance ≤ length − block" in res.output
+    res = runner.invoke(app, ["dna", "sample", "D2", "--length", "300", "-p", "gap=1"])
+    assert res.exit_code == 2 and "D2.gap" in res.output and "gap ≥ 2" in res.output
