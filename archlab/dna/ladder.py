@@ -106,6 +106,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     for a in (
         Architecture("cnn", CNNConfig(), 2e-3, "one-hot CNN baseline (receptive field 58 bp)"),
         Architecture(
+            "cnn relu",
+            CNNConfig(activation="relu"),
+            2e-3,
+            "the same CNN with a ReLU first layer (Koo & Ploenzke 2021 compare it with exp)",
+        ),
+        Architecture(
             "conv",
             _seq(mixer="conv", causal=False, pool="max", layers=2, width=32),
             2e-3,
@@ -767,7 +773,7 @@ def ladder_markdown(result: dict[str, Any]) -> str:
 # transfer: do the ladder's rankings predict the rankings on real data?
 
 #: how the ladder architectures are trained on a real set (early stop on its validation split)
-REAL_BUDGET: dict[str, Any] = {"epochs": 20, "eval_every": 50, "patience": 300, "max_time_s": 600.0}
+REAL_BUDGET: dict[str, Any] = {"epochs": 15, "eval_every": 50, "patience": 300, "max_time_s": 300.0}
 
 
 def run_real_cell(
@@ -851,12 +857,17 @@ def ladder_transfer(
     from archlab.dna.transfer import rank_tasks
 
     start = time.perf_counter()
-    labels = [a for a in (architectures or list(ARCHITECTURES)) if get_architecture(a).trained]
+    labels = [get_architecture(a).label for a in (architectures or list(ARCHITECTURES))]
     cals = [calibration_for(x) for x in levels]
-    jobs = [(cal, a, s) for cal in cals for a in labels for s in seeds]
+    jobs = [(cal, a, s) for cal in cals for a in labels for s in _seeds_for(get_architecture(a), seeds)]
     syn = run_cells(jobs, out_dir=out_dir, workers=workers, device=device, on_done=on_done)
     where = None if out_dir is None else str(out_dir)
-    real_args = [(r, a, s, where, data_dir, device) for r in real for a in labels for s in seeds]
+    real_args = [
+        (r, a, s, where, data_dir, device)
+        for r in real
+        for a in labels
+        for s in _seeds_for(get_architecture(a), seeds)
+    ]
     real_recs: list[dict[str, Any]] = []
     if workers <= 1:
         real_recs = [_real_job(x) for x in real_args]

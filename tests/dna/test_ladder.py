@@ -186,3 +186,22 @@ def test_a_knob_outside_its_range_names_the_field_and_the_range() -> None:
     assert res.exit_code == 2 and "D5.distance" in res.output and "distance ≤ length − block" in res.output
     res = runner.invoke(app, ["dna", "sample", "D2", "--length", "300", "-p", "gap=1"])
     assert res.exit_code == 2 and "D2.gap" in res.output and "gap ≥ 2" in res.output
+
+
+@pytest.mark.parametrize("label", sorted(ARCHITECTURES))
+def test_every_ladder_architecture_builds_runs_and_gets_a_theory_verdict(label: str) -> None:
+    import torch
+
+    from archlab.dna.train import build_dna_model
+
+    arch = ARCHITECTURES[label]
+    cell = ladder_mod._theory(CALIBRATION["D5"], arch)
+    assert cell["verdict"] in ("expressible", "impossible", "unknown", "—")
+    if not arch.trained:
+        assert arch.spec in ("gc", "kmer")
+        return
+    assert not isinstance(arch.spec, str)
+    net = build_dna_model(arch.spec, 2, torch.device("cpu"), seed=0).eval()
+    codes = torch.from_numpy(np.random.default_rng(0).integers(0, 4, (2, 64))).long()
+    out = net(codes)
+    assert out.shape == (2, 2) and torch.isfinite(out).all()
