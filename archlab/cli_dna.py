@@ -516,8 +516,9 @@ def calibrate_cmd(
     workers: WorkersOpt = 1,
     device: Annotated[str, typer.Option("--device")] = "auto",
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Runs (reused when rerun) and calibration.json.")
-    ] = Path("reports/dna_calibration"),
+        Path,
+        typer.Option("--out", help="Runs (reused when rerun; shared with dna ladder) and calibration.json."),
+    ] = Path("reports/dna_ladder"),
     json_out: JsonOpt = False,
 ) -> None:
     """Run each level's positive controls (must reach test AUROC or r ≥ 0.9, mean over seeds)

@@ -473,8 +473,8 @@ def train_dna(
             if constant_output(test_pred, y_sd):
                 record["constant_output"] = True
                 record["warnings"].append(
-                    "constant output: every test prediction is the same (the model predicts one value "
-                    f"for every input; test {metric} {record['test'].get(metric)})"
+                    f"constant output: the test predictions spread by at most {CONSTANT_SPREAD:g} (the "
+                    f"model ignores its input; test {metric} {record['test'].get(metric)})"
                 )
             record["test_long"] = [_score_extra(name, sp, meta, evaluate, loss_targets, dev, metric, y_sd)
                                    for name, sp, meta in test_long]  # fmt: skip
