@@ -69,6 +69,8 @@ __all__ = [
 
 #: a cell is solved when its test AUROC (or Pearson r) reaches this (the positive controls' bar)
 SOLVED = 0.9
+#: trained architectures whose mean is within this of a level's best all count as its winners
+TIE = 0.005
 #: the one torch thread each ladder process uses (2 workers fill a 2-core machine)
 THREADS_PER_WORKER = 1
 
@@ -672,7 +674,7 @@ def ladder(
 ) -> dict[str, Any]:
     """Every architecture on every level: ``{"levels", "architectures", "seeds", "quick",
     "cells": [{"level", "architecture", "metric", "mean", "sd", "best", "n", "values",
-    "test_long", "theory", "winner"}], "winners": {level: architecture}, "wall_time_s"}``,
+    "test_long", "theory", "winner"}], "winners": {level: [architectures]}, "wall_time_s"}``,
     written to ``out_dir/ladder.json``."""
     start = time.perf_counter()
     labels = list(architectures) if architectures else list(ARCHITECTURES)
@@ -686,19 +688,20 @@ def ladder(
     for (cal, label, _), rec in zip(jobs, records, strict=True):
         by_cell.setdefault((cal.level, label), []).append(rec)
     cells = []
-    winners: dict[str, str] = {}
+    winners: dict[str, list[str]] = {}
     for cal in cals:
-        best_label, best_mean = "", -math.inf
+        means: dict[str, float] = {}
         for a in archs:
             recs = by_cell[(cal.level, a.label)]
             s = summarise(recs)
             cells.append({"level": cal.level, "architecture": a.label, "metric": recs[0].get("metric"),
                           **s, "theory": _theory(cal, a)})  # fmt: skip
-            if a.trained and math.isfinite(s["mean"]) and s["mean"] > best_mean:
-                best_label, best_mean = a.label, s["mean"]
-        winners[cal.level] = best_label
+            if a.trained and math.isfinite(s["mean"]):
+                means[a.label] = s["mean"]
+        top = max(means.values(), default=math.nan)
+        winners[cal.level] = [a for a, m in means.items() if m >= top - TIE]
     for c in cells:
-        c["winner"] = winners.get(c["level"]) == c["architecture"]
+        c["winner"] = c["architecture"] in winners.get(c["level"], [])
     result = {
         "levels": [c.level for c in cals], "architectures": labels, "seeds": list(seeds), "quick": quick,
         "calibration": {c.level: _cal_dict(c) for c in cals}, "cells": cells, "winners": winners,
@@ -751,6 +754,8 @@ def ladder_markdown(result: dict[str, Any]) -> str:
         metric = cells[(level, archs[0])]["metric"]
         head = f"{level} ({cal['length']} bp, {'r' if metric == 'pearson' else metric})"
         lines.append(f"| {head} | " + " | ".join(_cell_text(cells[(level, a)]) for a in archs) + " |")
+    wins = "; ".join(f"{lv} {', '.join(w) or '–'}" for lv, w in result["winners"].items())
+    lines += ["", f"Winners (trained architectures within {TIE} of the best mean): {wins}."]
     lines += ["", f"Test-long (mean over {n_seeds} seed(s), weights selected at the training scale):", ""]
     lines.append("| test set | " + " | ".join(archs) + " |")
     lines.append("|---" * (len(archs) + 1) + "|")
