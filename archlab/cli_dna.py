@@ -380,7 +380,7 @@ def transfer_cmd(
     p is an exact permutation p-value over all orderings of up to 9 architectures (a seeded
     100 000-draw permutation test beyond), so 3 or 4 architectures never reach p < 0.05. The
     95% interval of ρ resamples seeds (bootstrap) and needs --seeds 2 or more. A task on which
-    every architecture is within chance (AUROC 0.5, r = 0; judged from the seeds and the
+    no architecture is above chance (AUROC 0.5, r = 0; judged from the seeds and the
     test-set size) is refused: its pairs are not ranked, and the reason is printed.
 
     Cost: architectures × (levels + sets) × seeds trainings. With the defaults (2000 rows,

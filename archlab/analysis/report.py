@@ -451,7 +451,7 @@ def _summary(
 def _transfer_lines(tr: dict[str, Any]) -> list[str]:
     """Summary lines of one ``transfer.json``: the best synthetic predictor of each real task
     (ρ, its p-value and how it was computed, the bootstrap interval over seeds, n), then every
-    task refused because each architecture on it was within chance. Older files without the
+    task refused because no architecture on it was above chance. Older files without the
     method, interval or refusal keys give the lines they can."""
     lines: list[str] = []
     for r, bp in sorted((tr.get("best_predictor") or {}).items()):

@@ -70,6 +70,7 @@ __all__ = [
 #: a cell is solved when its test AUROC (or Pearson r) reaches this (the positive controls' bar)
 SOLVED = 0.9
 #: trained architectures whose mean is within this of a level's best all count as its winners
+#: (a level has winners only when its best mean reaches :data:`SOLVED`)
 TIE = 0.005
 #: the one torch thread each ladder process uses (2 workers fill a 2-core machine)
 THREADS_PER_WORKER = 1
@@ -699,7 +700,8 @@ def ladder(
             if a.trained and math.isfinite(s["mean"]):
                 means[a.label] = s["mean"]
         top = max(means.values(), default=math.nan)
-        winners[cal.level] = [a for a, m in means.items() if m >= top - TIE]
+        # a level nobody solves has no winner: ranking chance-level scores ranks noise
+        winners[cal.level] = [a for a, m in means.items() if m >= top - TIE] if top >= SOLVED else []
     for c in cells:
         c["winner"] = c["architecture"] in winners.get(c["level"], [])
     result = {
@@ -754,8 +756,13 @@ def ladder_markdown(result: dict[str, Any]) -> str:
         metric = cells[(level, archs[0])]["metric"]
         head = f"{level} ({cal['length']} bp, {'r' if metric == 'pearson' else metric})"
         lines.append(f"| {head} | " + " | ".join(_cell_text(cells[(level, a)]) for a in archs) + " |")
-    wins = "; ".join(f"{lv} {', '.join(w) or '–'}" for lv, w in result["winners"].items())
-    lines += ["", f"Winners (trained architectures within {TIE} of the best mean): {wins}."]
+    wins = "; ".join(
+        f"{lv} {', '.join(w) or 'none (no architecture solves it)'}" for lv, w in result["winners"].items()
+    )
+    lines += [
+        "",
+        f"Winners (trained architectures within {TIE} of the best mean, when it is ≥ {SOLVED}): {wins}.",
+    ]
     lines += ["", f"Test-long (mean over {n_seeds} seed(s), weights selected at the training scale):", ""]
     lines.append("| test set | " + " | ".join(archs) + " |")
     lines.append("|---" * (len(archs) + 1) + "|")

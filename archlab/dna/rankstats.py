@@ -209,7 +209,10 @@ class ChanceCheck:
 
     ``lo``/``hi`` is the interval around the mean that decided it: the wider of the seeds'
     t-interval and the test-set null band (or the fixed margin for one seed without a test-set
-    size); ``within`` is whether it includes chance; ``how`` gives the half-widths in words.
+    size); ``within`` is whether it shows no learning: the interval includes chance or lies
+    below it (a score significantly *below* chance — a k-mer fit that does not transfer from its
+    training rows — carries no more information about the rule than chance does); ``how`` gives
+    the half-widths in words.
     """
 
     mean: float
@@ -231,9 +234,9 @@ def chance_check(
 ) -> ChanceCheck:
     """Is the cell's score indistinguishable from ``chance``?
 
-    Two sources of noise are judged, and the cell is within chance if **either** cannot exclude
-    chance at ``level`` (equivalently: the wider of the two intervals around the mean includes
-    chance):
+    Two sources of noise are judged, and the cell is within chance if **either** cannot show it
+    above chance at ``level`` (equivalently: the wider of the two intervals around the mean
+    reaches down to chance or lies below it):
 
     - seeds (n ≥ 2): the t-interval ``mean ± t(n−1)·sd/√n`` over the finite per-seed values
       includes chance;
@@ -265,4 +268,4 @@ def chance_check(
         half = margin
         hows.append(f"one seed, margin ±{margin:g}")
     lo, hi = mean - half, mean + half
-    return ChanceCheck(mean, n, chance, lo, hi, lo <= chance <= hi, "; ".join(hows))
+    return ChanceCheck(mean, n, chance, lo, hi, lo <= chance, "; ".join(hows))

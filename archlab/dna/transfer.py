@@ -18,7 +18,7 @@ The statistics are built for few architectures (:mod:`archlab.dna.rankstats`):
 - **rho_ci** is a 95 % bootstrap percentile interval over seeds: each (architecture, task)
   cell's per-seed scores are resampled with replacement, the means re-ranked and ρ recomputed.
   With one seed per cell there is nothing to resample, and the interval is null with a reason.
-- **refused**: a task on which every architecture is within chance (0.5 AUROC, r = 0, the
+- **refused**: a task on which no architecture is above chance (0.5 AUROC, r = 0, the
   majority-class accuracy; judged by :func:`archlab.dna.rankstats.chance_check` from the seeds'
   t-interval and the test-set size) ranks noise, so its pairs get ``spearman``/``p`` null and
   the reason; ``refused_tasks`` in the result lists them. ``best_predictor`` skips them.
@@ -219,14 +219,14 @@ def correlations(
 def _chance_summary(
     task: str, metric: str, checks: dict[str, ChanceCheck], null_se: float | None, n_test: int
 ) -> str:
-    """The refusal line: ``<task>: every architecture is within chance (…figures…)``."""
+    """The refusal line: ``<task>: no architecture is above chance (…figures…)``."""
     chance = next(iter(checks.values())).chance
     cells = ", ".join(
         f"{a} {c.mean:.3f} [{c.lo:.3f}, {c.hi:.3f}]" if math.isfinite(c.mean) else f"{a} no score"
         for a, c in checks.items()
     )
     band = f", null SE {null_se:.3f} on {n_test} test rows" if null_se is not None else ""
-    return f"{task}: every architecture is within chance ({metric} chance {chance:.3f}{band}; {cells})"
+    return f"{task}: no architecture is above chance ({metric} chance {chance:.3f}{band}; {cells})"
 
 
 def transfer(

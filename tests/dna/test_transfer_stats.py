@@ -260,7 +260,7 @@ def test_transfer_refuses_a_task_at_chance(monkeypatch: pytest.MonkeyPatch, tmp_
     )
     assert set(res["refused_tasks"]) == {"flat"}
     reason = res["refused_tasks"]["flat"]
-    assert reason.startswith("flat: every architecture is within chance (auroc chance 0.500")
+    assert reason.startswith("flat: no architecture is above chance (auroc chance 0.500")
     assert "null SE" in reason and "a 0.5" in reason
     by = {c["real"]: c for c in res["correlations"]}
     assert by["flat"]["spearman"] is None and by["flat"]["p"] is None and by["flat"]["refused"] == reason
@@ -273,12 +273,13 @@ def test_transfer_refuses_a_task_at_chance(monkeypatch: pytest.MonkeyPatch, tmp_
     lines = _transfer_lines(saved)
     assert any("best synthetic predictor of real: syn" in ln and "(exact)" in ln for ln in lines)
     assert any(
-        ln.startswith("- transfer to or from flat not ranked: flat: every architecture") for ln in lines
+        ln.startswith("- transfer to or from flat not ranked: flat: no architecture is above chance")
+        for ln in lines
     )
 
 
 def test_cli_prints_the_refusal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    refusal = "irf1: every architecture is within chance (auroc chance 0.500; a 0.51 [0.40, 0.62])"
+    refusal = "irf1: no architecture is above chance (auroc chance 0.500; a 0.51 [0.40, 0.62])"
     refused_row = {"synthetic": "D0@400", "real": "irf1", "spearman": None, "p": None, "n_models": 3}
     refused_row |= {
         "p_method": None,
@@ -323,3 +324,11 @@ def test_cli_prints_the_refusal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         "best predictor of zbed2: D0@400 (ρ = 1.00, p = 0.333 (exact), 95% interval [0.50, 1.00], n = 3)"
         in text
     )
+
+
+def test_a_score_below_chance_is_not_above_chance() -> None:
+    """A k-mer fit at AUROC 0.46 on 1000 balanced rows is significantly below 0.5: no learning."""
+    level, se = chance_null("auroc", np.array([0, 1] * 500))
+    assert level == 0.5 and se is not None
+    assert chance_check([0.46], level, se).within
+    assert not chance_check([0.60], level, se).within
