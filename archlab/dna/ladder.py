@@ -379,6 +379,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "x"
 
 
+def _stored(path: Path, key: str) -> dict[str, Any] | None:
+    """The finished record at ``path`` if it was made with the same settings (``cell_key``);
+    None when it is missing, unreadable, unfinished or made otherwise (then the run is redone)."""
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if old.get("cell_key") == key and old.get("status") in ("ok", "timeout"):
+        return dict(old)
+    return None
+
+
 def _cell_key(cal: Calibration, arch: Architecture, seed: int) -> str:
     blob = json.dumps([_cal_dict(cal), arch.config(), arch.lr, seed], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
@@ -431,19 +445,15 @@ def run_cell(
     key = _cell_key(cal, arch, seed)
     if out_dir is not None:
         path = Path(out_dir) / "runs" / _slug(cal.level) / _slug(arch.label) / f"seed_{seed}" / "result.json"
-        if path.is_file():
-            try:
-                old = json.loads(path.read_text())
-                if old.get("cell_key") == key and old.get("status") in ("ok", "timeout"):
-                    return dict(old)
-            except (OSError, json.JSONDecodeError):
-                pass  # unreadable: redo
+        old = _stored(path, key)
+        if old is not None:
+            return old
     from archlab.dna.tasks import build_dataset
 
     ds = build_dataset(_task(cal))
     start = time.perf_counter()
     if isinstance(arch.spec, str):
-        rec = _fit_linear(ds, arch.spec, cal)
+        rec = _fit_linear(ds, arch.spec, long_test_sets(cal))
     else:
         from archlab.dna.train import train_dna
 
@@ -463,8 +473,11 @@ def run_cell(
     return rec
 
 
-def _fit_linear(ds: Any, which: str, cal: Calibration) -> dict[str, Any]:
-    """A GC or k-mer baseline as a ladder record (deterministic: the same for every seed)."""
+def _fit_linear(
+    ds: Any, which: str, long_sets: Sequence[tuple[str, Split, dict[str, Any]]] = ()
+) -> dict[str, Any]:
+    """A GC or k-mer baseline as a ladder record (deterministic: the same for every seed), with
+    ``long_sets`` scored by the same fit procedure."""
     from dataclasses import replace as dc_replace
 
     from archlab.dna.linear import fit_gc, fit_kmer
@@ -482,7 +495,7 @@ def _fit_linear(ds: Any, which: str, cal: Calibration) -> dict[str, Any]:
     if info is not None:
         rec["level"] = info
     longs = []
-    for name, split, meta in long_test_sets(cal):
+    for name, split, meta in long_sets:
         other = dc_replace(ds, splits={**ds.splits, "test": split})
         longs.append({"name": name, **meta, "metric": metric, "n": len(split),
                       "value": fit(other).get(metric), "status": "ok"})  # fmt: skip
@@ -505,6 +518,34 @@ def _job(args: tuple[Calibration, str, int, str | None, str]) -> dict[str, Any]:
     return run_cell(cal, get_architecture(label), seed, out_dir=out_dir, device=device)
 
 
+def _map(
+    fn: Callable[[Any], dict[str, Any]],
+    args: Sequence[Any],
+    workers: int,
+    on_done: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """``[fn(a) for a in args]``, in ``workers`` spawned processes of one torch thread each when
+    ``workers > 1``; ``on_done(record, done, total)`` as each finishes. Results in ``args`` order."""
+    results: list[dict[str, Any] | None] = [None] * len(args)
+    if workers <= 1:
+        for i, a in enumerate(args):
+            results[i] = fn(a)
+            if on_done:
+                on_done(results[i] or {}, i + 1, len(args))
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = {pool.submit(fn, a): i for i, a in enumerate(args)}
+            for done, fut in enumerate(as_completed(futures), 1):
+                i = futures[fut]
+                results[i] = fut.result()
+                if on_done:
+                    on_done(results[i] or {}, done, len(args))
+    return [r for r in results if r is not None]
+
+
 def run_cells(
     jobs: Sequence[tuple[Calibration, str, int]],
     *,
@@ -517,24 +558,7 @@ def run_cells(
     args = [
         (cal, label, seed, None if out_dir is None else str(out_dir), device) for cal, label, seed in jobs
     ]
-    results: list[dict[str, Any] | None] = [None] * len(args)
-    if workers <= 1:
-        for i, a in enumerate(args):
-            results[i] = _job(a)
-            if on_done:
-                on_done(results[i] or {}, i + 1, len(args))
-    else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-            futures = {pool.submit(_job, a): i for i, a in enumerate(args)}
-            for done, fut in enumerate(as_completed(futures), 1):
-                i = futures[fut]
-                results[i] = fut.result()
-                if on_done:
-                    on_done(results[i] or {}, done, len(args))
-    return [r for r in results if r is not None]
+    return _map(_job, args, workers, on_done)
 
 
 def _value(rec: dict[str, Any]) -> float:
@@ -644,14 +668,12 @@ def calibrate(
 
 
 def _theory(cal: Calibration, arch: Architecture) -> dict[str, Any]:
-    """The theory verdict of (level, architecture) at the training length; ``unknown`` when the
-    theory engine has no DNA prediction for it."""
+    """The theory verdict of (level, architecture) at the training length and at each test-long
+    scale (:func:`archlab.theory.predict_level`); ``—`` for a linear baseline."""
     if isinstance(arch.spec, str):
         return {"verdict": "—", "rule": "", "reason": "linear baseline"}
-    try:
-        from archlab.theory import predict_level
-    except ImportError:
-        return {"verdict": "unknown", "rule": "", "reason": "no DNA theory available"}
+    from archlab.theory import predict_level
+
     lengths = [cal.length, *[t.length for t in cal.test_long]]
     preds = predict_level(cal.level, arch.spec, lengths, **cal.params)
     first = preds[0]
@@ -811,25 +833,12 @@ def run_real_cell(
         path = (
             Path(out_dir) / "runs" / "real" / _slug(name) / _slug(arch.label) / f"seed_{seed}" / "result.json"
         )
-        if path.is_file():
-            try:
-                old = json.loads(path.read_text())
-                if old.get("cell_key") == key and old.get("status") in ("ok", "timeout"):
-                    return dict(old)
-            except (OSError, json.JSONDecodeError):
-                pass
+        old = _stored(path, key)
+        if old is not None:
+            return old
     ds = build_dataset(task, data_dir)
     if isinstance(arch.spec, str):
-        from archlab.dna.linear import fit_gc, fit_kmer
-
-        res = (fit_gc if arch.spec == "gc" else fit_kmer)(ds)
-        rec: dict[str, Any] = {
-            "dataset": ds.name,
-            "metric": ds.metric,
-            "test": {ds.metric: res.get(ds.metric)},
-            "status": "ok",
-            "model": {"kind": arch.spec, "config": {}},
-        }
+        rec = _fit_linear(ds, arch.spec)
     else:
         from archlab.dna.train import train_dna
 
@@ -880,15 +889,7 @@ def ladder_transfer(
         for a in labels
         for s in _seeds_for(get_architecture(a), seeds)
     ]
-    real_recs: list[dict[str, Any]] = []
-    if workers <= 1:
-        real_recs = [_real_job(x) for x in real_args]
-    else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-            real_recs = list(pool.map(_real_job, real_args))
+    real_recs = _map(_real_job, real_args, workers, on_done)
     table: dict[str, dict[str, dict[str, Any]]] = {a: {} for a in labels}
     metrics: dict[str, str] = {}
     test_y: dict[str, Any] = {}
