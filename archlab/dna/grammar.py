@@ -69,6 +69,7 @@ __all__ = [
     "oracle_scores",
     "real_sequences",
     "sample_reference",
+    "xor_linear_ceiling",
 ]
 
 BACKGROUNDS = ("iid", "gc", "markov", "shuffle")
@@ -755,19 +756,29 @@ class Syntax(_PairLevel):
 class Xor(Level):
     """D3 — logic: A xor B. Positives hold exactly one of the two; negatives neither or both.
 
-    Each row has an A slot and a B slot, each a hit or a decoy. The marginal frequency of each
-    motif is 1/2 in both classes, so no linear function of motif (or k-mer) counts separates the
-    classes: XOR is the classic non-linearly-separable function (Minsky & Papert 1969).
+    Each row has an A slot and a B slot, each a hit or a decoy. Positives hold A only or B only
+    (1/2 each); a fraction ``p_both`` of the negatives hold both, the rest neither. At the
+    default ``p_both`` = 1/2 the frequency of each motif is 1/2 in both classes, so no linear
+    function of motif (or k-mer) counts separates the classes: XOR is the classic
+    non-linearly-separable function (Minsky & Papert 1969). With ``p_both`` = q ≠ 1/2 the
+    motifs carry a first-order signal a gradient can start from, and a linear score of the two
+    presences still reaches at most max(q, 1 − q) test AUROC (:func:`xor_linear_ceiling`): only a
+    non-linear model gets the "both" negatives right.
     """
 
     name = "D3"
     title = "logic: A xor B vs neither or both"
     theory = "boolean-xor"
     n_motifs = 2
+    level_params: ClassVar[dict[str, Any]] = {"p_both": 0.5}
 
     def _build(self, ctx: Ctx, labels: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         n = len(labels)
-        has_a = ctx.rng.random(n) < 0.5
+        q = float(ctx.params["p_both"])
+        if not 0.0 <= q <= 1.0:
+            raise ConfigError("D3.p_both", f"{q} is out of range", "0 ≤ p_both ≤ 1")
+        u = ctx.rng.random(n)
+        has_a = np.where(labels == 1, u < 0.5, u < q)
         has_b = np.where(labels == 1, ~has_a, has_a)
         codes = ctx.bg.draw(ctx.rng, n, ctx.length)
         ctx.clean(codes)
@@ -778,6 +789,15 @@ class Xor(Level):
         a = self._hits(ctx, codes, 0).reshape(len(codes), -1).any(1)
         b = self._hits(ctx, codes, 1).reshape(len(codes), -1).any(1)
         return np.asarray(a ^ b, dtype=np.int64)
+
+
+def xor_linear_ceiling(p_both: float) -> float:
+    """The best test AUROC of any linear score ``w_a·[A] + w_b·[B]`` on D3 whose negatives hold
+    both motifs with probability ``p_both`` (else neither) and whose positives hold one: scoring
+    ``[A] + [B]`` ranks every positive above the "neither" negatives and below the "both" ones
+    (AUROC 1 − q); its negation gives q; mixed weights fall between (tested by enumeration)."""
+    q = float(p_both)
+    return max(q, 1.0 - q)
 
 
 @DNA_TASKS.register("D4")

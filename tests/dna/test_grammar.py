@@ -19,6 +19,7 @@ from archlab.dna.grammar import (
     oracle_scores,
     real_sequences,
     sample_reference,
+    xor_linear_ceiling,
 )
 from archlab.dna.motifs import get_motif
 from archlab.errors import ArchlabError, ConfigError, UnknownNameError
@@ -80,6 +81,28 @@ def test_negatives_have_no_accidental_hits() -> None:
     b = get_motif(get_level("D3").default_params["motifs"][1])
     ca, cb = count_hits(d3.codes, m, m.threshold()), count_hits(d3.codes, b, b.threshold())
     assert ((ca + cb == 1) == (d3.y == 1)).all() and (ca <= 1).all() and (cb <= 1).all()
+
+
+def test_d3_p_both_sets_the_negatives_mix_and_the_linear_ceiling() -> None:
+    lv = get_level("D3")
+    a, b = (get_motif(m) for m in lv.default_params["motifs"])
+    for q in (0.5, 0.25, 0.0):
+        sp = lv.sample(np.random.default_rng(4), 4000, 300, p_both=q)
+        ca, cb = count_hits(sp.codes, a, a.threshold()), count_hits(sp.codes, b, b.threshold())
+        neg, pos = sp.y == 0, sp.y == 1
+        assert ((ca + cb == 1) == pos).all()  # positives: exactly one motif
+        assert (ca[neg] == cb[neg]).all()  # negatives: both or neither
+        assert ca[neg].mean() == pytest.approx(q, abs=0.03) and ca[pos].mean() == pytest.approx(0.5, abs=0.03)
+        # enumerate linear scores w_a·[A] + w_b·[B] (integer weights: exact ties) on the presences
+        best = 0.0
+        for wa, wb in np.ndindex(7, 7):
+            score = (wa - 3) * ca + (wb - 3) * cb
+            sp_pos, sp_neg = score[pos][:, None], score[neg][None, :]
+            auroc = float((sp_pos > sp_neg).mean() + 0.5 * (sp_pos == sp_neg).mean())
+            best = max(best, auroc)
+        assert best == pytest.approx(xor_linear_ceiling(q), abs=0.03)
+    with pytest.raises(ConfigError, match="D3.p_both"):
+        lv.sample(np.random.default_rng(0), 10, 300, p_both=1.5)
 
 
 @pytest.mark.parametrize("name", ["D0", "D5"])
