@@ -690,13 +690,26 @@ def reproduce_cmd(
         return
     table = Table(
         title=f"reproduction matrix ({'quick' if quick else 'full'}, {n_seeds} seed(s)); metric: mean scaled "
-        "token accuracy over test lengths beyond training, solves if >= 0.9",
+        "token accuracy over test lengths beyond training; aggregation: best of the seeds, solves if >= 0.9",
         title_justify="left",
     )
-    for col in ("row", "probe", "architecture", "rule", "expected", "measured (mean ± sd)", "agrees"):
+    for col in (
+        "row",
+        "probe",
+        "architecture",
+        "rule",
+        "expected",
+        "measured: best (mean ± sd, n)",
+        "agrees",
+    ):
         table.add_column(col)
     for r in results:
-        m = "—" if r["measured_mean"] is None else f"{r['measured_mean']:.3f} ± {r['measured_sd']:.3f}"
+        m = (
+            "—"
+            if r["measured_mean"] is None
+            else f"{r['measured_best']:.3f} ({r['measured_mean']:.3f} ± {r['measured_sd']:.3f}, "
+            f"n={r['n_seeds']})"
+        )
         verdict = {"agree": "[green]yes[/]", "not-learned": "[yellow]no: not learned[/]"}.get(
             r["verdict"], "[bold red]NO: VIOLATION[/]"
         )

@@ -33,6 +33,7 @@ CLASS_STYLE = {
     "agree-solved": "green",
     "not-learned": "yellow",
     "violation": "bold red",
+    "bound-not-reached": "cyan",
     "unknown": "dim",
     "in-training": "dim",
 }

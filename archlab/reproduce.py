@@ -411,7 +411,10 @@ def _summary(
 ) -> dict[str, Any]:
     mean = statistics.fmean(values) if values else None
     sd = statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
-    solved = mean is not None and mean >= SOLVED
+    best = max(values) if values else None
+    # best of the seeds, as the papers report (Grazzi et al.: best of 3): one run that solves
+    # an "impossible" cell is a violation, and "fails" means no seed solved it
+    solved = best is not None and best >= SOLVED
     return {
         "row": row.id,
         "title": row.title,
@@ -422,6 +425,8 @@ def _summary(
         "model": case.model,
         "expected": case.expected,
         "metric": f"mean scaled token accuracy over test lengths beyond training (solves if >= {SOLVED})",
+        "aggregation": f"best of {len(values)} seed(s); mean ± sd beside it",
+        "measured_best": best,
         "measured_mean": mean,
         "measured_sd": sd,
         "measured_per_seed": values,
@@ -465,8 +470,8 @@ def summarise(results: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path,
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "reproduce.json"
     write_json_atomic(json_path, results)
-    cols = ["row", "probe", "case", "rule", "expected", "measured", "measured_mean", "measured_sd", "n_seeds",
-            "agrees", "verdict", "conclusive", "source"]  # fmt: skip
+    cols = ["row", "probe", "case", "rule", "expected", "measured", "measured_best", "measured_mean",
+            "measured_sd", "n_seeds", "agrees", "verdict", "conclusive", "source"]  # fmt: skip
 
     def write_csv(f: Any) -> None:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")

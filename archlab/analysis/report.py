@@ -248,11 +248,12 @@ def write_report(
         rep.tables["agreement"] = out / "agreement.csv"
         _write_csv(
             rep.tables["agreement"],
-            ["probe", "model", "length", "verdict", "rule", "measured_mean", "measured_sd", "n_seeds",
-             "train_max", "class"],
+            ["probe", "model", "length", "verdict", "rule", "scope", "measured_best", "measured_mean",
+             "measured_sd", "n_seeds", "train_max", "class"],
             [
                 [c.prediction.probe, c.prediction.model, c.prediction.length, c.prediction.verdict,
-                 c.prediction.rule, c.measurement.mean, c.measurement.sd, len(c.measurement.values),
+                 c.prediction.rule, c.prediction.scope, c.measurement.best, c.measurement.mean,
+                 c.measurement.sd, len(c.measurement.values),
                  c.measurement.train_max, c.cls]
                 for c in agreement.cells
             ],

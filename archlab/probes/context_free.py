@@ -77,6 +77,22 @@ def _walk_tables(wide: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rel[:, 7].astype(dtype), rel.max(axis=1).astype(dtype), depths.reshape(-1, 8).astype(dtype)
 
 
+def bounded_walk(up: np.ndarray, top: int) -> np.ndarray:
+    """Depths of the ±1 walk on ``0 … top`` that steps up where ``up`` and down elsewhere,
+    except that it always steps up from depth 0 and always down from depth ``top``: every
+    prefix is a valid bracket prefix of nesting depth at most ``top``. One vectorised step per
+    column (the doubly reflected walk has no closed form like :func:`reflected_walk`'s)."""
+    rows, n = up.shape
+    dt = _small_int(n)
+    out = np.empty((rows, n), dtype=dt)
+    d = np.zeros(rows, dtype=dt)
+    for t in range(n):
+        step = (up[:, t] | (d == 0)) & (d < top)
+        d = d + (2 * step.astype(dt) - 1)
+        out[:, t] = d
+    return out
+
+
 def reflected_walk(up: np.ndarray) -> np.ndarray:
     """Depths of the ±1 walk that steps up where ``up`` and down elsewhere, except that it always
     steps up from depth 0 (so every prefix is a valid bracket prefix).
@@ -143,7 +159,11 @@ class Dyck(Probe):
     depth (max_depth = 8) ``1 2 1 0 1 invalid invalid``.
 
     Generation: a walk that opens with probability ``p_open`` (always at depth 0) and closes the
-    innermost open bracket otherwise; open types are uniform and independent. With probability
+    innermost open bracket otherwise; open types are uniform and independent. The walk is not
+    bounded: at length 1000 and the default ``p_open`` its depth reaches tens (``max_depth`` only
+    caps the depth *label*). With ``bounded`` the walk also always closes at depth
+    ``max_depth``, so no sequence nests deeper: the bounded-depth Dyck language, which is
+    regular (a finite automaton with one state per stack content of depth ≤ ``max_depth``). With probability
     ``p_error`` one close bracket, chosen uniformly, gets a wrong type (k >= 2), or, for k = 1,
     one of the brackets opened at depth 0 is replaced by a close.
 
@@ -163,7 +183,15 @@ class Dyck(Probe):
     PARAMS = (
         Param("k", int, 2, "number of bracket types", low=1, high=16),
         Param("label", str, "balanced", "what to predict", choices=("balanced", "depth")),
-        Param("max_depth", int, 8, "label=depth: the last depth class means >= max_depth", low=1, high=65535),
+        Param(
+            "max_depth",
+            int,
+            8,
+            "label=depth: the last depth class means >= max_depth; with bounded: the deepest nesting",
+            low=1,
+            high=65535,
+        ),
+        Param("bounded", bool, False, "generation never nests deeper than max_depth (a regular language)"),
         Param("p_error", float, 0.5, "probability that a sequence has one corruption", low=0.0, high=1.0),
         Param("p_open", float, 0.45, "probability of opening when the depth is positive", low=0.0, high=1.0),
     )
@@ -173,7 +201,11 @@ class Dyck(Probe):
     def theory(self) -> TheoryTag:
         k = self.params["k"]
         level = "counter" if k == 1 else "context-free"
-        return TheoryTag(level, self.task, {"bracket_types": k, "label": self.params["label"]})
+        facts: dict[str, object] = {"bracket_types": k, "label": self.params["label"]}
+        if self.params["bounded"]:  # a finite automaton recognises nesting depth ≤ max_depth
+            level = "regular"
+            facts["bounded_depth"] = self.params["max_depth"]
+        return TheoryTag(level, self.task, facts)
 
     def token_labels(self) -> list[str]:
         k = self.params["k"]
@@ -258,7 +290,7 @@ class Dyck(Probe):
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         k, p = self.params["k"], self.params
-        d = reflected_walk(draws["up"])
+        d = bounded_walk(draws["up"], p["max_depth"]) if p["bounded"] else reflected_walk(draws["up"])
         prev = np.empty_like(d)
         prev[:, 0] = 0
         prev[:, 1:] = d[:, :-1]
@@ -309,8 +341,9 @@ class Dyck(Probe):
             # generate: a random walk over a stack of open bracket types
             depth, stack, tokens, candidates = 0, [], [], []
             last = [0] * (length + 1)  # k a power of two: the type of the latest open per level
+            top = md if p["bounded"] else length
             for t in range(length):
-                if depth == 0 or ups[t]:
+                if depth == 0 or (ups[t] and depth < top):
                     if k == 1 and depth == 0:
                         candidates.append(t)
                     typ = kinds[t]

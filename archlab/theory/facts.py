@@ -12,10 +12,14 @@ sympy) plus:
   with s r s = r⁻¹); A4 (order 12, non-abelian, no element of order 6); S4 (order 24, element
   orders 1:1, 2:9, 3:8, 4:6); A5 (order 60, perfect).
 * ``reflections_needed`` — an upper bound on the generalised Householder factors per token that a
-  one-layer product needs for the word problem (R5): 1 for Z2 (−1 is one reflection), 2 when the
-  group embeds in SO(2), SO(3) or O(2) (every rotation is two reflections), else the permutation
-  representation's ``max_reflections_perm_rep``. ``reflections_lower_bound`` is set only where the
-  literature states one (S5: 4, THEORY.md §2; DeltaProduct).
+  one-layer product needs for the word problem (R5), from the tokens actually used: 1 for Z2 (−1
+  is one reflection); otherwise ``token_reflections`` = max over the token elements g of
+  n − #cycles(g) (g is a product of that many transpositions, each a reflection of the
+  permutation representation), capped at 2 when the group embeds in SO(2), SO(3) or O(2) (every
+  rotation is two reflections). With transpositions as tokens S5 needs 1, with all elements 4.
+  ``reflections_lower_bound`` is set only for S5 with a 5-cycle among the tokens: 4 (a 5-cycle
+  moves a 4-dimensional subspace in every faithful real representation; DeltaProduct's "S5 needs
+  4" is the all-elements case).
 * ``token_orders`` — the orders of the elements used as tokens (R3 keys on an order that is not a
   power of two: counting that token mod its order needs a complex eigenvalue).
 
@@ -72,6 +76,8 @@ class ProbeFacts:
     reflections_needed: int | None = None
     reflections_lower_bound: int | None = None
     token_orders: tuple[int, ...] = ()
+    #: the most reflections one token needs in the permutation representation (n − #cycles)
+    token_reflections: int | None = None
     #: regular language that is star-free (aperiodic); None when not known
     star_free: bool | None = None
     #: bounded depth makes Dyck regular
@@ -166,14 +172,23 @@ def _group_facts(group_name: str, token_ids: tuple[int, ...] | None = None) -> d
     f = g.facts
     kind = so3_type(g.name)
     ids = range(g.order) if token_ids is None else [int(i) for i in token_ids]
-    token_orders = tuple(sorted({int(g.permutation(i).order()) for i in ids} - {1}))
+    perms = [g.permutation(i) for i in ids]
+    token_orders = tuple(sorted({int(p.order()) for p in perms} - {1}))
+    # reflections per token in the permutation representation: a permutation of n points with c
+    # cycles (fixed points included) is a product of n − c transpositions, each a reflection
+    per_token = max((int(p.size) - int(p.cycles) for p in perms), default=0)
     if g.order == 2:
         needed = 1
     elif kind is not None:  # cyclic/dihedral ⊂ O(2), and SO(3) rotations: two reflections each
-        needed = 2
+        needed = min(2, per_token) if per_token else 2
     else:
-        needed = int(f["max_reflections_perm_rep"])
-    lower = 4 if g.name == "S5" else None  # THEORY.md §2 (DeltaProduct): S5 needs 4
+        needed = per_token or int(f["max_reflections_perm_rep"])
+    # S5 with a 5-cycle among the tokens: in every faithful real representation a 5-cycle fixes
+    # a subspace of codimension 4 (from the character table: (d + 4·χ(5-cycle))/5 fixed dimensions
+    # for the irreducibles of dimension d = 4, 4, 5, 5, 6), and I − (n_h Householder factors) has
+    # rank ≤ n_h, so one layer needs n_h ≥ 4 (DeltaProduct's "S5 needs 4", all elements as tokens)
+    five_cycle = any(int(p.order()) == 5 and int(p.cycles) == 1 for p in perms)
+    lower = 4 if g.name == "S5" and five_cycle else None
     return {
         "group": g.name,
         "order": int(f["order"]),
@@ -187,6 +202,7 @@ def _group_facts(group_name: str, token_ids: tuple[int, ...] | None = None) -> d
         "reflections_needed": needed,
         "reflections_lower_bound": lower,
         "token_orders": token_orders,
+        "token_reflections": per_token,
         "extra": {"so3_type": kind},
     }
 
@@ -214,7 +230,11 @@ def probe_facts(probe: Probe) -> ProbeFacts:
         if probe.name == "cycle_navigation":  # moves are 0, +1, −1: the ±1 steps have order m
             facts.token_orders = (int(params["m"]),) if int(params["m"]) > 1 else ()
     facts.star_free = STAR_FREE.get(probe.name, False if group is not None else None)
-    if probe.name == "dyck" and params.get("max_depth"):
+    if probe.name == "dyck":
+        facts.extra["bracket_types"] = int(params["k"])
+    if probe.name == "dyck" and params.get("bounded"):
+        # only a bounded walk bounds the depth: max_depth alone caps the depth label, and an
+        # unbounded walk at length 1000 nests tens deep
         facts.bounded_depth = int(params["max_depth"])
     if "info_bits_formula" in tag.facts:
         formula = str(tag.facts["info_bits_formula"])

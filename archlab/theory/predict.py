@@ -37,7 +37,8 @@ class Prediction:
     citation: str
     reason: str
     #: "length-gen": a statement about all lengths, checked beyond training; "length": a bound at
-    #: this length; "none": no verdict to check
+    #: this length; "asymptotic": a failure at some large enough length only (a success at this
+    #: length is consistent with it); "none": no verdict to check
     scope: str = "none"
     notes: tuple[str, ...] = field(default_factory=tuple)
     conflict: str | None = None

@@ -54,7 +54,11 @@ from archlab.theory.facts import ProbeFacts
 __all__ = ["DNA_SOLVED", "RULES", "Outcome", "Rule", "pairing_auroc_bound", "rule_by_id", "streaming_bits"]
 
 Verdict = Literal["impossible", "expressible", "unknown"]
-Scope = Literal["length-gen", "length", "none"]
+#: which kind of statement a verdict is: "length-gen" — at every length beyond training (R1:
+#: parity with non-negative gates); "length" — at this length, from a bound computed for it
+#: (capacity rules); "asymptotic" — at *some* large enough length, not at a given one (R7's
+#: TC0 vs NC1: a success at a finite length is consistent with it); "none" — no verdict
+Scope = Literal["length-gen", "length", "asymptotic", "none"]
 
 
 @dataclass(frozen=True)
@@ -107,9 +111,11 @@ def nonneg_real(m: ModelFeatures) -> bool:
     )
 
 
-def real_only(m: ModelFeatures) -> bool:
-    """Only real eigenvalues: real diagonal gates (any sign), or one symmetric Householder factor."""
-    return base_is(m, "diagonal_real") or (base_is(m, "householder_product") and m.householder_factors == 1)
+def products_stay_real(m: ModelFeatures) -> bool:
+    """Every *product* of transitions has only real eigenvalues: real diagonal gates (any sign).
+    Not a single Householder factor: each factor is symmetric with real eigenvalues, but a product
+    of two reflections is a rotation (Grazzi et al. Thm 2 is a condition on the products)."""
+    return base_is(m, "diagonal_real")
 
 
 def fixed_depth_tc0(m: ModelFeatures, length: int) -> str | None:
@@ -152,6 +158,17 @@ def _r1(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
         return Outcome(
             "impossible", "eigenvalues in [0,1] cannot flip a sign: parity is out of reach at every depth"
         )
+    even = [o for o in p.token_orders if o % 2 == 0]
+    if not base_is(m, "diagonal_real"):
+        # Grazzi Thm 1 is about parity: a token g of even order contains it (g^k's parity of k
+        # is read off ⟨g⟩ → Z2); without one, only the diagonal (star-free) argument speaks
+        if not even:
+            return None
+        return Outcome(
+            "impossible",
+            f"a token of order {even[0]} repeated tracks the parity of its count, and transitions "
+            "with eigenvalues in [0,1] cannot solve parity at every length (Grazzi Thm 1)",
+        )
     return Outcome(
         "impossible",
         f"eigenvalues in [0,1] give only star-free languages, and the word problem of {p.group} is not "
@@ -172,11 +189,12 @@ def _r3(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
         return None
     odd = [o for o in p.token_orders if o & (o - 1)]
     capped = m.fp_iters is not None and (fp_cap(m) or 0) < n and m.hier_levels == 1 and not m.fp_shift
-    if real_only(m) and (plain(m) or capped):
+    if products_stay_real(m) and (plain(m) or capped):
         return Outcome(
             "impossible",
             f"a token of order {odd[0]} (not a power of 2) repeated is counting mod {odd[0]}, "
-            "which needs a complex eigenvalue; these transitions only have real ones",
+            "which needs a complex eigenvalue in some product of transitions; real diagonal "
+            "transitions multiply to real diagonal ones",
         )
     return None
 
@@ -202,13 +220,16 @@ def _r5(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if need is not None and n_h >= need:
         return Outcome(
             "expressible",
-            f"every element of {p.group} is a product of ≤ {need} reflections in an orthogonal "
-            f"representation, and the model has {n_h} per token",
+            f"every token of {p.probe} is a product of ≤ {need} reflections in an orthogonal "
+            f"representation (n − #cycles in the permutation one), and the model has {n_h} per token",
         )
     lower = p.reflections_lower_bound
     if lower is not None and n_h < lower and m.layers == 1:
         return Outcome(
-            "impossible", f"{p.group} needs {lower} reflections per token in one layer; the model has {n_h}"
+            "impossible",
+            f"a 5-cycle token of {p.group} moves a {lower}-dimensional subspace in every faithful real "
+            f"representation, and {n_h} Householder factors change at most {n_h} dimensions: one layer "
+            f"needs {lower}",
         )
     return None
 
@@ -218,11 +239,13 @@ def _r6(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
         not (p.is_group and (p.order or 1) > 1)
         or not plain(m)
         or not base_is(m, "householder_product", "unit")
+        or (m.householder_factors or 1) > 2
     ):
         return None
     return Outcome(
         "impossible",
-        f"factors with β ∈ [0,1] keep eigenvalues in [0,1]: no sign flip or rotation for {p.group}",
+        f"a product of {m.householder_factors or 1} ≤ 2 factors with β ∈ [0,1] has its eigenvalues "
+        f"in [0,1], so Theorem 1's positive-eigenvalue argument rules out {p.group}",
     )
 
 
@@ -235,7 +258,9 @@ def _r7(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return Outcome(
         "impossible",
         f"{p.group} is not solvable: its word problem is NC1-complete, and {why} is in TC0 "
-        "(unless TC0 = NC1)",
+        "(unless TC0 = NC1) — an asymptotic statement: some large enough length defeats the "
+        "model, not necessarily this one",
+        "asymptotic",
     )
 
 
@@ -244,8 +269,9 @@ def _r8(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
         return None
     return Outcome(
         "unknown",
-        f"{p.group} is solvable (derived length {p.derived_length}): expressible in principle with depth; "
-        "empirically the depth needed grows with the length",
+        f"{p.group} is solvable (derived length {p.derived_length}): Merrill et al. leave open whether "
+        "fixed-depth diagonal SSMs express solvable non-abelian word problems; empirically the depth "
+        "needed grows with the length",
         "none",
     )
 
@@ -272,7 +298,12 @@ def _r10(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
             else "a dense input-dependent linear RNN"
         )
         return Outcome(
-            "expressible", f"with {cap} ≥ {n} iterations the fixed point is {what} (R9 at the limit)"
+            "unknown",
+            f"the exact fixed point would be {what}, which runs any finite automaton (R9), but "
+            f"{cap} ≥ {n} iterations need not reach it: each iteration also mixes channels within a "
+            "step, which converges only geometrically, and Movahedi et al.'s convergence result "
+            "assumes contraction bounds, not a cap against the length — no verdict",
+            "none",
         )
     return None
 
@@ -285,13 +316,62 @@ def _r11(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
+#: star-free probes whose 2-layer construction is stated (THEORY.md Corrections, R12): flip-flop
+TWO_LAYER_STAR_FREE = ("flip_flop",)
+
+
 def _r12(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
-    if not (p.star_free or p.bounded_depth is not None) or not plain(m) or m.layers < 2:
+    if not (p.star_free or p.bounded_depth is not None) or not plain(m):
         return None
-    if m.transition in LINEAR_DIAGONAL or base_is(m, "householder_product"):
-        what = "star-free" if p.star_free else f"Dyck with depth ≤ {p.bounded_depth}"
-        return Outcome("expressible", f"{what}: a 2-layer SSM with non-negative gates suffices")
-    return None
+    if not (m.transition in LINEAR_DIAGONAL or base_is(m, "householder_product")):
+        return None
+    if p.bounded_depth is None and p.name not in TWO_LAYER_STAR_FREE:
+        return Outcome(
+            "unknown",
+            f"{p.name} is star-free: non-negative diagonal SSMs express star-free languages with a "
+            "number of layers that depends on the language (Sarrof et al.), not a stated 2",
+            "none",
+        )
+    if m.layers < 2:
+        return None
+    what = "flip-flop" if p.bounded_depth is None else f"Dyck with depth ≤ {p.bounded_depth}"
+    return Outcome("expressible", f"{what}: a 2-layer SSM with non-negative gates suffices")
+
+
+def dyck_stack_depth(bits: float, bracket_types: int) -> int:
+    """The deepest stack of ``bracket_types`` bracket kinds that ``bits`` of state can tell apart:
+    the k^h stacks of depth h need distinct states (⌊bits / log2 k⌋)."""
+    return math.floor(bits / math.log2(bracket_types) + 1e-9)
+
+
+def _r25(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    k = int(p.extra.get("bracket_types", 0))
+    if p.name != "dyck" or p.bounded_depth is not None or k < 2:
+        return None
+    if m.transition == "attention" or not m.recurrent or m.state_bits is None or m.hier_levels != 1:
+        return None
+    deepest = dyck_stack_depth(m.state_bits, k)
+    longest = 2 * deepest + 1  # the longest input whose stacks (depth ≤ ⌊n/2⌋ to still close) fit
+    reach = n // 2
+    if reach > deepest:
+        return Outcome(
+            "impossible",
+            f"exact on every input of length {n} means telling apart all {k}^{reach} stacks of depth "
+            f"{reach} (each is closed by a different suffix), which needs {reach}·log2 {k} bits > "
+            f"{m.state_bits} bits of state: some input of this length is misread; possible up to "
+            f"length {longest}",
+            "length",
+            longest,
+        )
+    return Outcome(
+        "unknown",
+        f"unbounded Dyck-{k} is not regular, so every fixed state fails at some depth: {m.state_bits} "
+        f"bits tell apart stacks up to depth {deepest}, which inputs of length {n} (depth ≤ {reach}) "
+        f"do not exceed — the bound does not bind up to length {longest}, and a model may still "
+        "misread sampled inputs far shallower",
+        "none",
+        longest,
+    )
 
 
 def _capacity(p: ProbeFacts, m: ModelFeatures, n: int, names: tuple[str, ...]) -> Outcome | None:
@@ -345,9 +425,17 @@ def _r15(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
 def _r16(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if m.transition != "attention" or not p.regular:
         return None
-    return Outcome(
-        "unknown", "transformers with standard positional encodings fail length generalisation here", "none"
-    )
+    if p.name == "even_pairs":
+        note = "Delétang et al. report transformers solving Even Pairs"
+    elif p.name == "cycle_navigation":
+        note = "Delétang et al. report transformers partly solving Cycle Navigation"
+    else:
+        note = (
+            "transformers with standard positional encodings fail length generalisation on parity and "
+            "modular arithmetic (Delétang et al.; Grazzi et al. Table 3: 0.022 parity, 0.031 modular "
+            "arithmetic, scaled accuracy, best of 3)"
+        )
+    return Outcome("unknown", f"{note} (empirical, not a theorem)", "none")
 
 
 def _r17(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
@@ -649,9 +737,13 @@ RULES: tuple[Rule, ...] = (
         "R1",
         "impossibility",
         "linear RNN, eigenvalues real and in [0,1] (any depth, finite precision)",
-        "parity (and every non-trivial group word problem: not star-free)",
+        "parity; for diagonal gates every non-trivial group word problem (not star-free); for one "
+        "DeltaNet factor with β ∈ [0,1] groups with a token of even order (parity inside)",
         "impossible at all lengths",
-        "Grazzi et al. ICLR 2025 (arXiv 2411.12537) Thm 1; Sarrof et al. NeurIPS 2024 (star-free)",
+        "Grazzi et al. ICLR 2025 (arXiv 2411.12537) Thm 1, read: a finite-precision LRNN with any "
+        "matrices A(x), any number of layers, solves parity only if some A(x) has an eigenvalue that "
+        "is not real and ≥ 0 — this gives the DeltaNet [0,1] case; the diagonal star-free case is "
+        "Sarrof et al. NeurIPS 2024 Thm 2 as Grazzi cite it (Sarrof's text not read)",
         "finite precision; transitions diagonal in [0,1] or one DeltaNet factor with β ∈ [0,1]; plain stack",
         _r1,
     ),
@@ -670,9 +762,13 @@ RULES: tuple[Rule, ...] = (
         "impossibility",
         "linear RNN with only real eigenvalues, any sign",
         "counting mod m, m not a power of 2",
-        "impossible: needs a complex eigenvalue",
-        "Grazzi et al. ICLR 2025 Thm 2",
-        "applies to any group probe with a token whose order is not a power of 2",
+        "impossible: some product of transitions must have a non-real eigenvalue",
+        "Grazzi et al. ICLR 2025 Thm 2, read: counting mod m (m not a power of 2) needs, in some layer "
+        "i, a product A(x_1)⋯A(x_{2^(i−1)}) with an eigenvalue of nonzero imaginary part; "
+        "single reflections are excluded because two of them make a rotation (their App. D Thm 6: "
+        "2-layer DeltaNet [−1,1] adds mod m; Table 3: 0.971 on modular arithmetic w/o brackets)",
+        "applies where every product stays real: real diagonal transitions (any sign); any group "
+        "probe with a token whose order is not a power of 2",
         _r3,
     ),
     Rule(
@@ -681,7 +777,8 @@ RULES: tuple[Rule, ...] = (
         "complex diagonal, or ≥ 2 Householder reflections with β ∈ [0,2]",
         "Z_m (abelian groups)",
         "expressible in one layer",
-        "Grazzi et al. ICLR 2025 Thm 3",
+        "Grazzi et al. ICLR 2025 Thm 3, read: for a transition group ≅ Z_m, 2×2 products of two "
+        "generalised Householder factors with eigenvalues in [−1,1] suffice (rotations); −1 for m = 2",
         "abelian groups: one rotation channel per cyclic factor",
         _r4,
     ),
@@ -690,11 +787,17 @@ RULES: tuple[Rule, ...] = (
         "expressibility",
         "products of n_h generalised Householder matrices, range [−1,1], 1 layer",
         "word problem of G ≤ S_n",
-        "expressible with n_h ≥ the reflections G needs (2 for subgroups of SO(3): A4, S4, A5); S5 needs 4",
-        "Grazzi et al. Thm 3; DeltaProduct (Siems et al., arXiv 2502.10297)",
-        "reflections needed: an upper bound from SO(2)/SO(3)/O(2) embeddings or the permutation "
-        "representation; "
-        "the impossibility side only where a lower bound is stated (S5: 4) and for one layer",
+        "expressible with n_h ≥ max over the tokens g of n − #cycles(g) (2 for subgroups of SO(3): A4, "
+        "S4, A5); S5 with a 5-cycle token needs 4 in one layer, with transpositions only 1",
+        "Grazzi et al. Thm 3, read: one layer with A : Σ → products of k − 1 reflections, k the most "
+        "states one letter moves (an upper bound; n − #cycles ≤ k − 1 is the tighter count used here: "
+        "g is n − #cycles transpositions); their Fig. 4 text: 1-layer DeltaNet [−1,1] learns swaps-only "
+        "S5. DeltaProduct (Siems et al., arXiv 2502.10297; secondary transcription, not read): S4 and "
+        "A5 extrapolate with n_h = 2 (SO(3)), S5 needs n_h = 4 — empirical, not a theorem",
+        "the reflections are counted from the tokens actually used; the impossibility side (S5 with a "
+        "5-cycle token, one layer) is derived here: a 5-cycle fixes a subspace of codimension 4 in every "
+        "faithful real representation of S5 (character table), and n_h factors differ from I by rank "
+        "≤ n_h",
         _r5,
     ),
     Rule(
@@ -702,9 +805,11 @@ RULES: tuple[Rule, ...] = (
         "impossibility",
         "Householder products with β ∈ [0,1]",
         "parity, S_n, any non-trivial group",
-        "impossible: eigenvalues stay in [0,1]",
-        "Grazzi et al. ICLR 2025 Prop 1",
-        "plain stack",
+        "impossible for n_h ≤ 2 factors: their products' eigenvalues stay in [0,1] (Thm 1 applies)",
+        "Grazzi et al. ICLR 2025 Prop 1 item 3, read: a product of k ≤ 2 generalised Householder "
+        "factors with eigenvalues in [0,1] has eigenvalues in [0,1]; for k ≥ 3 only 'λ = 1 or |λ| < 1' "
+        "(non-real eigenvalues occur: 226 of 20 000 random 3-factor products, THEORY.md) — no verdict",
+        "plain stack; householder_factors ≤ 2",
         _r6,
     ),
     Rule(
@@ -712,8 +817,13 @@ RULES: tuple[Rule, ...] = (
         "impossibility",
         "transformer, diagonal / simultaneously diagonalisable linear SSM, fixed depth, log precision",
         "word problem of a non-solvable group (A5, S5)",
-        "impossible at all lengths unless TC0 = NC1",
-        "Merrill, Petty & Sabharwal ICML 2024 (arXiv 2404.08819) Cor 4.7; Barrington 1989",
+        "impossible at some large enough length unless TC0 = NC1 (asymptotic: says nothing about a "
+        "given length; a success at a finite length is consistent)",
+        "Merrill, Petty & Sabharwal ICML 2024 (arXiv 2404.08819) Thm 4.2/Cor 4.3 (S4), Thm 4.4/Cor 4.5 "
+        "(diagonal SSMs, Mamba), Thm 4.6 (simultaneously diagonalisable): log-precision SSMs in "
+        "L-uniform TC0 (read in a secondary transcription; the A5/S5 corollary's number not checked); "
+        "transformers: Merrill & Sabharwal 2023 (arXiv 2207.00729, not read); non-solvable word "
+        "problems NC1-complete: Barrington 1989 (not read)",
         "fixed depth (weight-tied repeats and a fixed-point cap below the length count as fixed depth)",
         _r7,
     ),
@@ -722,8 +832,9 @@ RULES: tuple[Rule, ...] = (
         "empirical",
         "diagonal linear SSM, fixed depth",
         "solvable non-abelian group (S3, A4, A4×Z5)",
-        "expressible in principle; the depth needed grows with length in practice",
-        "Merrill et al. ICML 2024 Fig. 3",
+        "not known whether fixed depth expresses it; in experiments the depth needed grows with length",
+        "Merrill et al. ICML 2024 Fig. 3 (secondary transcription: minimum depth for 90 % accuracy "
+        "grows with length for transformer, S4 and Mamba on A4×Z5)",
         "empirical",
         _r8,
     ),
@@ -733,7 +844,8 @@ RULES: tuple[Rule, ...] = (
         "1-layer nonlinear RNN (tanh/LSTM/GRU) or dense input-dependent linear RNN (IDS4)",
         "any regular language, incl. S5/A5",
         "expressible in one layer at all lengths",
-        "Merrill et al. ICML 2024 Thms 5.1–5.2",
+        "a one-layer RNN with a nonlinear update runs any finite automaton (one-hot state: the "
+        "classical construction); IDS4: Merrill et al. ICML 2024 Thm 5.2 (secondary transcription)",
         "regular languages (groups, counters bounded in depth)",
         _r9,
     ),
@@ -742,10 +854,14 @@ RULES: tuple[Rule, ...] = (
         "expressibility",
         "fixed-point RNN (diagonal RNN iterated with a channel mixer)",
         "A5/S5 (regular languages)",
-        "with enough iterations it behaves as a dense RNN; a cap below the length is fixed depth "
-        "(R7 applies)",
-        "Movahedi, Sarnthein, Cirone & Orvieto NeurIPS 2025 (arXiv 2503.10799)",
-        "expressible when the evaluation cap ≥ the length (the fixed point is reached)",
+        "no verdict: the exact fixed point is a dense (or, with shift, nonlinear) RNN, but a finite "
+        "cap need not reach it; a cap below the length is fixed depth (R7 applies, asymptotically)",
+        "Movahedi, Sarnthein, Cirone & Orvieto NeurIPS 2025 (arXiv 2503.10799): no statement that a "
+        "cap ≥ the length reaches the fixed point; their convergence result assumes contraction "
+        "(‖Λ‖ < 1, ‖I − Q‖ < 1; secondary). Their code evaluates with up to 1000 iterations, stopping "
+        "at relative change 0.1 (dr-faustus/fp-rnn models/model_utils.py, read)",
+        "archlab evaluates with fp_eval_iters (default fp_iters); set fp_eval_iters: 1000 to evaluate "
+        "as the paper does",
         _r10,
     ),
     Rule(
@@ -762,10 +878,12 @@ RULES: tuple[Rule, ...] = (
         "R12",
         "expressibility",
         "non-negative diagonal SSM, 2 layers",
-        "star-free languages (flip-flop), bounded-depth Dyck",
-        "expressible at all lengths",
-        "Sarrof, Veitsman & Hahn NeurIPS 2024 (arXiv 2405.17394)",
-        "≥ 2 layers",
+        "flip-flop and bounded-depth Dyck (2 layers); other star-free languages: layers depend on the "
+        "language",
+        "expressible at all lengths (flip-flop, bounded Dyck); other star-free probes: unknown",
+        "Sarrof, Veitsman & Hahn NeurIPS 2024 (arXiv 2405.17394), as THEORY.md's corrections state it "
+        "(2 layers for flip-flop and bounded-depth Dyck; the paper's theorem text was not read)",
+        "≥ 2 layers; non-negative or signed diagonal / Householder transitions",
         _r12,
     ),
     Rule(
@@ -804,8 +922,11 @@ RULES: tuple[Rule, ...] = (
         "empirical",
         "transformer (standard positional encodings)",
         "regular tasks (parity, cycle navigation, mod arithmetic)",
-        "fails length generalisation in practice (not a theorem)",
-        "Delétang et al. ICLR 2023; Grazzi et al. Table 3",
+        "fails length generalisation in practice on parity and modular arithmetic (not a theorem); "
+        "solves Even Pairs and partly Cycle Navigation",
+        "Delétang et al. ICLR 2023 Table 2 (as THEORY.md's corrections state it; not read); Grazzi et "
+        "al. Table 3, read: transformer 0.022 parity, 0.031 / 0.067 modular arithmetic w/o / with "
+        "brackets (scaled accuracy, best of 3, trained 3–40, tested 40–256)",
         "empirical",
         _r16,
     ),
@@ -903,6 +1024,20 @@ RULES: tuple[Rule, ...] = (
         "corr(g(x), f(x) + ε) ≤ corr(g, f)·sd(f)/sd(f + ε) for noise ε independent of x",
         "over many rows (a finite test set scatters by about (1 − r²)/√n)",
         _r24,
+    ),
+    Rule(
+        "R25",
+        "capacity",
+        "any model with a fixed state of s bits (recurrent, no hierarchy)",
+        "unbounded Dyck-k, k ≥ 2 (generation not bounded in depth)",
+        "exact on every input of length n only if ⌊n/2⌋·log2 k ≤ s: a fixed state is a finite "
+        "automaton, and the k^h stacks of depth h need distinct states; bounded-depth Dyck is "
+        "regular instead (R9, R12)",
+        "Myhill–Nerode: two different stacks are told apart by the suffix that closes one of them "
+        "(a counting argument derived here, as for R13; the Dyck languages for k ≥ 2 are not regular)",
+        "s = state floats × significand bits (the generous bound); exactness on all inputs, not on "
+        "the sampled ones, whose depth is far below ⌊n/2⌋",
+        _r25,
     ),
 )
 

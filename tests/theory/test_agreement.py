@@ -33,6 +33,9 @@ def _pred(verdict: str, scope: str = "length-gen", length: int = 64) -> Predicti
         ("expressible", "length-gen", False, False, "not-learned"),
         ("expressible", "length", False, True, "not-learned"),
         ("unknown", "none", True, False, "unknown"),
+        # R7 (TC0 vs NC1) is asymptotic: a success at a finite length does not contradict it
+        ("impossible", "asymptotic", True, False, "bound-not-reached"),
+        ("impossible", "asymptotic", False, False, "agree-impossible"),
     ],
 )
 def test_classify(verdict: str, scope: str, solved: bool, in_training: bool, expected: str) -> None:
@@ -43,15 +46,25 @@ def test_agreement_threshold_and_violation_explanation() -> None:
     preds = [_pred("impossible", length=64), _pred("expressible", length=128)]
     meas = [
         Measurement("parity", "m", 64, [0.95, 0.91], train_max=40),
-        Measurement("parity", "m", 128, [0.85, 0.9], train_max=40),
+        Measurement("parity", "m", 128, [0.85, 0.88], train_max=40),
         Measurement("parity", "other", 64, [1.0], train_max=40),  # no prediction: not a cell
     ]
     rep = agreement(preds, meas, threshold=0.9)
     assert [c.cls for c in rep.cells] == ["violation", "not-learned"]
     assert rep.counts["violation"] == 1 and rep.counts["not-learned"] == 1
     text = rep.to_dict()["violations"][0]["explanation"]
-    assert "R1" in text and "0.930" in text and "probe" in text
-    assert agreement(preds, meas, threshold=0.95).cells[0].cls == "agree-impossible"
+    assert "R1" in text and "best 0.950" in text and "mean 0.930" in text and "probe" in text
+    assert agreement(preds, meas, threshold=0.96).cells[0].cls == "agree-impossible"
+    assert "best run" in rep.solved_means
+
+
+def test_one_seed_that_solves_an_impossible_cell_is_a_violation() -> None:
+    """Best-of-k: the mean (0.6) is far below the threshold, one seed (0.97) is above it."""
+    meas = Measurement("parity", "m", 64, [0.3, 0.5, 0.97], train_max=40)
+    rep = agreement([_pred("impossible")], [meas], threshold=0.9)
+    cell = rep.cells[0]
+    assert cell.cls == "violation" and cell.to_dict()["measured_best"] == 0.97
+    assert cell.to_dict()["measured_mean"] == pytest.approx(0.59) and cell.to_dict()["n_seeds"] == 3
 
 
 TINY: dict[str, Any] = {
