@@ -34,6 +34,7 @@ CLASS_STYLE = {
     "not-learned": "yellow",
     "violation": "bold red",
     "bound-not-reached": "cyan",
+    "consistent": "green",
     "unknown": "dim",
     "in-training": "dim",
 }
@@ -272,8 +273,8 @@ def check_cmd(
     DNA runs (``archlab dna train`` result.json files) are checked too: each grammar level at its
     length and each test-long set is a cell, solved when the best seed's AUROC (or Pearson r)
     reaches 0.9; runs on real data sets are listed as skipped."""
+    from archlab.search.records import records_from_study
     from archlab.theory import check_records, load_records
-    from archlab.theory.agreement import records_from_study
 
     if storage is not None:
         records = [rec for name in results for rec in records_from_study(name, storage)]
@@ -330,6 +331,46 @@ def explain_cmd(
         out.print(f"  statement:    {r.statement}")
         out.print(f"  source:       {r.citation}")
         out.print(f"  assumptions:  {r.assumptions}")
+
+
+@theory_app.command("papers")
+@friendly
+def papers_cmd(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")
+    ] = False,
+) -> None:
+    """Published cells (Grazzi et al., Merrill et al., DeltaProduct, xLSTM) with the engine's
+    verdict beside each outcome; exit status 1 if any is contradicted."""
+    from archlab.theory.papers import papers_table
+
+    rows = papers_table()
+    bad = [r for r in rows if r["class"] == "contradicted" or r["class"] != r["required"]]
+    if as_json:
+        echo_json(rows)
+    else:
+        table = Table(
+            title=f"{len(rows)} published cells against the engine (outcome: the paper's; solved = its "
+            "threshold, else ≥ 0.9 scaled accuracy beyond training)",
+            title_justify="left",
+        )
+        for col in ("paper", "architecture", "task", "published", "engine", "class"):
+            table.add_column(col)
+        for r in rows:
+            value = "" if r["value"] is None else f" {r['value']:g}"
+            style = CLASS_STYLE.get(r["class"], "bold red" if r["class"] == "contradicted" else "")
+            table.add_row(
+                r["paper"], r["architecture"], r["task"], f"{r['outcome']}{value}",
+                _verdict_cell(r["verdict"], r["rule"]), f"[{style}]{r['class']}[/]" if style else r["class"],
+            )  # fmt: skip
+        out.print(table)
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["class"]] = counts.get(r["class"], 0) + 1
+        out.print("classes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if bad:
+        err.print(f"[bold red]{len(bad)} cell(s) contradicted or off their recorded class[/]")
+        raise typer.Exit(1)
 
 
 @theory_app.command("inspect")

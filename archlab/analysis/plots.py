@@ -8,7 +8,7 @@ registry, nothing to close, no backend change) and, given ``out``, writes ``out.
 is missing.
 
 * :func:`length_generalisation` — result records (``result.json`` of ``archlab train`` /
-  ``archlab reproduce``, or :func:`archlab.theory.agreement.records_from_study`): ``probe``,
+  ``archlab reproduce``, or :func:`archlab.search.records.records_from_study`): ``probe``,
   ``model``, ``seed``, ``status``, ``train_lengths`` and ``range_eval`` rows (``length``, the
   metric, ``chance``). Accuracy vs test length per architecture, one panel per probe, mean ± sd
   over seeds, the training range shaded.

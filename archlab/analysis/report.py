@@ -6,7 +6,7 @@
   reproduce``; plus DNA baseline JSONs (``archlab dna baselines --out``) and ``transfer.json``
   files found there), or
 - a **study** (by name, with its storage URL): its trials rebuilt as run records
-  (:func:`archlab.theory.records_from_study`), its Optuna plots and its trial table,
+  (:func:`archlab.search.records.records_from_study`), its Optuna plots and its trial table,
 
 and writes into ``out``:
 
@@ -179,7 +179,8 @@ def write_report(
     ``dna``: DNA baseline results (:func:`archlab.dna.baselines.run_baselines`) to include
     beside those found in a results folder."""
     from archlab.analysis import plots
-    from archlab.theory.agreement import check_records, load_records, records_from_study
+    from archlab.search.records import records_from_study
+    from archlab.theory.agreement import check_records, load_records
 
     say = on_step or (lambda _line: None)
     out = Path(out)

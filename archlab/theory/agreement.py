@@ -64,7 +64,6 @@ __all__ = [
     "is_dna_record",
     "load_records",
     "measurements_from_records",
-    "records_from_study",
 ]
 
 CLASSES = (
@@ -266,38 +265,6 @@ def load_records(paths: Iterable[str | Path], dna: bool = False) -> list[dict[st
             ):
                 rec.setdefault("_path", str(f.parent))
                 records.append(rec)
-    return records
-
-
-def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
-    """Result records rebuilt from a study's finished trials (the ``range_eval`` and ``config``
-    user attrs every trial of ``archlab study`` stores), one per (trial, probe)."""
-    import optuna
-
-    from archlab.errors import ConfigError
-    from archlab.search.objective import trial_record
-    from archlab.search.runner import load_study
-
-    try:
-        study = load_study(name, storage)
-    except KeyError as exc:
-        raise ConfigError(
-            "RESULTS", f"no study {name!r} in {storage}", "a study name in that storage"
-        ) from exc
-    records: list[dict[str, Any]] = []
-    for t in study.get_trials(deepcopy=False):
-        if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-            continue
-        rec = trial_record(t)
-        config = rec.get("config")
-        extra = {
-            "provenance": rec.get("provenance"),
-            "seed": (rec.get("seeds") or {}).get("train"),
-            "trial": t.number,
-        }
-        for ev in rec.get("range_eval", []):
-            if config:
-                records.append({**ev, **extra, "model": config["model"], "_path": f"{name}#trial{t.number}"})
     return records
 
 

@@ -242,10 +242,15 @@ def _r6(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
         or (m.householder_factors or 1) > 2
     ):
         return None
+    even = [o for o in p.token_orders if o % 2 == 0]
+    if p.group != "Z2" and not even:  # Thm 1 is about parity: an odd-order group has none inside
+        return None
+    inside = "" if p.group == "Z2" else f" (a token of order {even[0]} holds a parity sub-task)"
     return Outcome(
         "impossible",
         f"a product of {m.householder_factors or 1} ≤ 2 factors with β ∈ [0,1] has its eigenvalues "
-        f"in [0,1], so Theorem 1's positive-eigenvalue argument rules out {p.group}",
+        f"in [0,1], and such transitions cannot solve parity (Grazzi Thm 1): {p.group} is out of "
+        f"reach{inside}",
     )
 
 
@@ -804,7 +809,7 @@ RULES: tuple[Rule, ...] = (
         "R6",
         "impossibility",
         "Householder products with β ∈ [0,1]",
-        "parity, S_n, any non-trivial group",
+        "parity, and groups with a token of even order (S_n)",
         "impossible for n_h ≤ 2 factors: their products' eigenvalues stay in [0,1] (Thm 1 applies)",
         "Grazzi et al. ICLR 2025 Prop 1 item 3, read: a product of k ≤ 2 generalised Householder "
         "factors with eigenvalues in [0,1] has eigenvalues in [0,1]; for k ≥ 3 only 'λ = 1 or |λ| < 1' "

@@ -36,7 +36,9 @@ SECTION5 = {
     "diag complex": {"Z3": E, "Z5": E, "Z60": E, "S3": U, "A5": IMP, "S5": IMP},
     "hh2 [-1,1]": {"Z2": E, "Z3": E, "S3": E, "A4": E, "S4": E, "A5": E, "S5": IMP},
     "hh4 [-1,1]": {"S5": E, "A5": E},
-    "hh2 [0,1]": {"Z2": IMP, "Z3": IMP, "S3": IMP, "A5": IMP, "S5": IMP},
+    # Z3 has no element of even order, so Grazzi Thm 1 (parity) does not reach it, and products of
+    # several PSD factors over time can have non-real eigenvalues (Thm 2 does not either)
+    "hh2 [0,1]": {"Z2": IMP, "Z3": U, "S3": IMP, "A5": IMP, "S5": IMP},
     # Grazzi Prop 1 keeps eigenvalues in [0,1] for products of at most 2 factors only (THEORY.md
     # Corrections, R6): with 4 factors per token no theorem decides
     "hh4 [0,1]": {"Z2": U, "A5": U, "S5": U},
