@@ -34,6 +34,7 @@ from sympy.combinatorics.named_groups import (
 
 from archlab.errors import ConfigError
 from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.probes.group_names import looks_like_named_group, named_group
 from archlab.probes.regular import FINAL_ONLY, running_mask
 from archlab.registry import PROBES
 
@@ -53,7 +54,7 @@ STANDARD_GROUPS = ("Z2", "Z3", "Z5", "Z60", "S3", "A4", "S4", "A4xZ5", "A5", "S5
 
 def looks_like_group(name: str) -> bool:
     """Whether ``name`` is written like a group name (it may still be out of range)."""
-    return _NAME.fullmatch(name.upper()) is not None
+    return _NAME.fullmatch(name.upper()) is not None or looks_like_named_group(name)
 
 
 def _factor_order(kind: str, n: int) -> int:
@@ -220,12 +221,25 @@ def _tabulate(elements: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def get_group(name: str) -> FiniteGroup:
-    """The tabulated group called ``name`` (cached)."""
-    canonical, factors = parse_group_name(name)
-    if canonical != name:
-        return get_group(canonical)
-    groups = [_sympy_factor(k, n) for k, n in factors]
-    g = groups[0] if len(groups) == 1 else DirectProduct(*groups)
+    """The tabulated group called ``name`` (cached): a Z/S/A/D name or product, or a name of
+    :mod:`archlab.probes.group_names` (Q8, Dic3, SL(2,3), GL(2,3), PSL(2,7), F20, D2,
+    ``perm:(0 1 2),(0 1)``)."""
+    named = named_group(name)
+    if named is not None:
+        canonical, g = named
+        order = int(g.order())
+        if order > MAX_ORDER:
+            raise ConfigError(
+                "word_problem.group",
+                f"{canonical} has order {order}, too large to tabulate",
+                f"order <= {MAX_ORDER}",
+            )
+    else:
+        canonical, factors = parse_group_name(name)
+        if canonical != name:
+            return get_group(canonical)
+        groups = [_sympy_factor(k, n) for k, n in factors]
+        g = groups[0] if len(groups) == 1 else DirectProduct(*groups)
     elems = np.array([p.array_form for p in g.generate()], dtype=np.uint8)
     elems = elems[np.argsort(_codes(elems), kind="stable")]
     return FiniteGroup(canonical, g, np.ascontiguousarray(elems), _tabulate(elems))
@@ -282,7 +296,13 @@ class WordProblem(Probe):
     level = "regular"
     task = "prefix product of group elements (state tracking)"
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("group", str, "S5", "group name: Z<m>, S<n>, A<n>, D<n>, products like A4xZ5"),
+        Param(
+            "group",
+            str,
+            "S5",
+            "group name: Z<m>, S<n>, A<n>, D<n>, products like A4xZ5, Q8, Dic<n>, SL(2,3), GL(2,3), "
+            "PSL(2,7), F20, D2, or perm:(0 1 2)(3 4),(0 1)",
+        ),
         Param("generators", str, "all", "which elements appear as tokens", choices=GENERATOR_SETS),
         FINAL_ONLY,
     )
