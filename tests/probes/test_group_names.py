@@ -33,7 +33,8 @@ def test_named_group_facts(name: str) -> None:
     g = get_group(name)
     f = g.facts
     orders = Counter(int(g.permutation(i).order()) for i in range(g.order))
-    got = (f["order"], f["abelian"], f["solvable"], f["derived_length"], f["exponent"], f["nilpotent"], orders[2])
+    keys = ("order", "abelian", "solvable", "derived_length", "exponent", "nilpotent")
+    got = (*(f[k] for k in keys), orders[2])
     assert got == HAND[name]
 
 
