@@ -172,7 +172,7 @@ ROWS: tuple[Row, ...] = (
             Case("dense_rnn", {"mixer": "dense_rnn", "state_size": 16, **_W64}, "solves", "R9"),
             Case("householder n_h=2 [-1,1]", _hh(2, "signed", **_W64), "fails", "R5"),
             Case("householder n_h=4 [-1,1]", _hh(4, "signed", **_W64), "solves", "R5"),
-            Case("householder n_h=4 [0,1]", _hh(4, "unit", **_W64), "fails", "R6"),
+            Case("householder n_h=4 [0,1]", _hh(4, "unit", **_W64), "fails", "empirical (R6: n_h ≤ 2)"),
         ),
     ),
     Row(
@@ -196,7 +196,7 @@ ROWS: tuple[Row, ...] = (
         probe_params=_GEN,
         train=_GROUPS,
         cases=(
-            Case("diag_rnn complex", _diag("complex", width=64, layers=2), "fails", "R8"),
+            Case("diag_rnn complex", _diag("complex", width=64, layers=2), "fails", "R8 (empirical)"),
             Case("lstm", {"mixer": "lstm", "width": 128, "layers": 1}, "solves", "R9"),
         ),
     ),
@@ -208,9 +208,9 @@ ROWS: tuple[Row, ...] = (
         probe_params=_GEN,
         train=_GROUPS,
         cases=(
-            Case("diag_rnn fp cap 2", _fp(2), "fails", "R10"),
-            Case("diag_rnn fp cap 4", _fp(4), "fails", "R10"),
-            Case("diag_rnn fp cap 16", _fp(16), "solves", "R10"),
+            Case("diag_rnn fp cap 2", _fp(2), "fails", "R10 (empirical)"),
+            Case("diag_rnn fp cap 4", _fp(4), "fails", "R10 (empirical)"),
+            Case("diag_rnn fp cap 16", _fp(16), "solves", "R10 (empirical)"),
         ),
     ),
     Row(

@@ -1,7 +1,11 @@
 """The prediction rules: (probe facts, model features, length) → impossible / expressible / unknown.
 
-One :class:`Rule` per row of THEORY.md §1 (R1–R17) plus R18 (a convolution's receptive field).
-Each rule has a statement, a citation, its assumptions and a ``check`` function that returns an
+One :class:`Rule` per row of THEORY.md §1 (R1–R17), as corrected by its Corrections section, plus
+R18 (a convolution's receptive field), the DNA rules R19–R24 and R25 (a fixed state on unbounded
+Dyck-k, which is not regular).
+Each rule has a statement, a citation, its assumptions and a ``check`` function, named for what it
+decides (``nonnegative_eigenvalues_cannot_parity`` is R1; the ids stay the rules' names everywhere
+else), that returns an
 :class:`Outcome` when the rule applies to the (probe, model, length) cell and None otherwise.
 :func:`predict_one` combines them: an applicable *impossibility* decides first, then an
 *expressibility* result; otherwise the verdict is ``unknown``. Empirical rules (R8, R11, R15, R16,
@@ -151,7 +155,7 @@ def receptive_field(m: ModelFeatures) -> int | None:
 # -- the rules ----------------------------------------------------------------------------------
 
 
-def _r1(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def nonnegative_eigenvalues_cannot_parity(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not p.is_group or (p.order or 1) < 2 or not (plain(m) and nonneg_real(m)):
         return None
     if p.group == "Z2":
@@ -176,7 +180,7 @@ def _r1(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r2(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def signed_eigenvalue_flips_parity(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if p.group != "Z2" or m.hier_levels != 1:
         return None
     if base_is(m, "diagonal_real", "signed") or base_is(m, "householder_product", "signed"):
@@ -184,7 +188,7 @@ def _r2(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r3(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def real_products_cannot_count_mod_odd(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not (p.is_group and p.odd_token_order):
         return None
     odd = [o for o in p.token_orders if o & (o - 1)]
@@ -199,7 +203,7 @@ def _r3(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r4(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def rotations_express_abelian_groups(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not (p.is_group and p.abelian) or m.hier_levels != 1 or m.fp_iters is not None:
         return None
     kind = "cyclic" if p.cyclic else "abelian (a product of cyclic groups: one rotation channel per factor)"
@@ -212,7 +216,7 @@ def _r4(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r5(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def householder_products_express_permutations(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not p.is_group or not plain(m) or not base_is(m, "householder_product", "signed"):
         return None
     n_h = m.householder_factors or 1
@@ -234,7 +238,7 @@ def _r5(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r6(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def psd_factors_cannot_parity(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if (
         not (p.is_group and (p.order or 1) > 1)
         or not plain(m)
@@ -254,7 +258,7 @@ def _r6(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r7(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def fixed_depth_cannot_nonsolvable(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not p.is_group or p.solvable:
         return None
     why = fixed_depth_tc0(m, n)
@@ -269,7 +273,7 @@ def _r7(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r8(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def solvable_nonabelian_depth_unknown(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not p.is_group or not p.solvable or p.abelian or not plain(m) or m.transition not in LINEAR_DIAGONAL:
         return None
     return Outcome(
@@ -281,7 +285,7 @@ def _r8(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r9(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def nonlinear_rnn_runs_any_automaton(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not p.regular or m.hier_levels != 1 or m.fp_iters is not None:
         return None
     if m.transition == "nonlinear" or m.transition == "dense":
@@ -292,7 +296,7 @@ def _r9(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r10(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def fixed_point_limit_is_dense(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if m.fp_iters is None or m.hier_levels != 1 or not p.regular:
         return None
     cap = fp_cap(m) or 0
@@ -313,7 +317,7 @@ def _r10(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r11(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def fixed_point_iterations_stay_small(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if m.fp_iters is None or p.name not in ("copy", "modular_sum", "modular_arithmetic_brackets"):
         return None
     return Outcome(
@@ -325,7 +329,7 @@ def _r11(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
 TWO_LAYER_STAR_FREE = ("flip_flop",)
 
 
-def _r12(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def two_layers_express_flip_flop_bounded_dyck(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not (p.star_free or p.bounded_depth is not None) or not plain(m):
         return None
     if not (m.transition in LINEAR_DIAGONAL or base_is(m, "householder_product")):
@@ -349,7 +353,7 @@ def dyck_stack_depth(bits: float, bracket_types: int) -> int:
     return math.floor(bits / math.log2(bracket_types) + 1e-9)
 
 
-def _r25(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def fixed_state_cannot_unbounded_dyck(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     k = int(p.extra.get("bracket_types", 0))
     if p.name != "dyck" or p.bounded_depth is not None or k < 2:
         return None
@@ -409,15 +413,15 @@ def _capacity(p: ProbeFacts, m: ModelFeatures, n: int, names: tuple[str, ...]) -
     )
 
 
-def _r13(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def fixed_state_cannot_copy(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return _capacity(p, m, n, ("copy", "selective_copy"))
 
 
-def _r14(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def fixed_state_cannot_recall(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return _capacity(p, m, n, ("mqar",))
 
 
-def _r15(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def chomsky_tasks_fail_length_gen(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if p.level not in ("context-free", "context-sensitive") or p.bounded_depth is not None:
         return None
     if m.mixer == "elman" or m.transition == "attention":
@@ -427,7 +431,7 @@ def _r15(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return None
 
 
-def _r16(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def transformer_length_gen_empirical(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if m.transition != "attention" or not p.regular:
         return None
     if p.name == "even_pairs":
@@ -443,7 +447,7 @@ def _r16(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     return Outcome("unknown", f"{note} (empirical, not a theorem)", "none")
 
 
-def _r17(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def pruning_drops_needed_tokens(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not m.prune or p.level != "memory":
         return None
     return Outcome(
@@ -451,7 +455,7 @@ def _r17(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r18(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def receptive_field_bounds_word_problems(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     rf = receptive_field(m)
     if rf is None or not p.is_group or (p.order or 1) < 2 or n <= rf:
         return None
@@ -556,7 +560,7 @@ def pairing_auroc_bound(
     return 1.0 - (1.0 - tv) ** 2 / 2
 
 
-def _r19(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def receptive_field_on_dna_span(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p) or p.span is None or m.transition != "convolution" or m.receptive_field is None:
         return None
     r, span = m.receptive_field, p.span
@@ -603,7 +607,7 @@ def _r19(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r20(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def cnn_detects_one_motif(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p) or p.name != "D0" or m.mixer != "cnn":
         return None
     kernel, wa = int(m.extra.get("kernel", 0)), int(p.extra["motif_widths"][0])
@@ -624,7 +628,7 @@ def _r20(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r21(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def pooled_conv_counting(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p) or p.name != "D1" or m.transition != "convolution" or m.pool not in GLOBAL_POOLS:
         return None
     k = int(p.extra["count_positive"][0])
@@ -646,7 +650,7 @@ def _r21(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r22(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def streaming_state_bounds_pairing(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p):
         return None
     counted = streaming_bits(m)
@@ -702,7 +706,7 @@ def _r22(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r23(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def helical_phase_note(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p) or p.name != "D4":
         return None
     inp, out = p.extra["in_phase"], p.extra["out_of_phase"]
@@ -717,7 +721,7 @@ def _r23(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     )
 
 
-def _r24(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+def noise_caps_pearson(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p) or p.name != "D7":
         return None
     noise, ceiling = float(p.extra["noise"]), float(p.extra["pearson_ceiling"])
@@ -750,7 +754,7 @@ RULES: tuple[Rule, ...] = (
         "is not real and ≥ 0 — this gives the DeltaNet [0,1] case; the diagonal star-free case is "
         "Sarrof et al. NeurIPS 2024 Thm 2 as Grazzi cite it (Sarrof's text not read)",
         "finite precision; transitions diagonal in [0,1] or one DeltaNet factor with β ∈ [0,1]; plain stack",
-        _r1,
+        nonnegative_eigenvalues_cannot_parity,
     ),
     Rule(
         "R2",
@@ -760,7 +764,7 @@ RULES: tuple[Rule, ...] = (
         "parity is expressible in one layer",
         "Grazzi et al. ICLR 2025 §4",
         "signed range",
-        _r2,
+        signed_eigenvalue_flips_parity,
     ),
     Rule(
         "R3",
@@ -774,7 +778,7 @@ RULES: tuple[Rule, ...] = (
         "2-layer DeltaNet [−1,1] adds mod m; Table 3: 0.971 on modular arithmetic w/o brackets)",
         "applies where every product stays real: real diagonal transitions (any sign); any group "
         "probe with a token whose order is not a power of 2",
-        _r3,
+        real_products_cannot_count_mod_odd,
     ),
     Rule(
         "R4",
@@ -785,7 +789,7 @@ RULES: tuple[Rule, ...] = (
         "Grazzi et al. ICLR 2025 Thm 3, read: for a transition group ≅ Z_m, 2×2 products of two "
         "generalised Householder factors with eigenvalues in [−1,1] suffice (rotations); −1 for m = 2",
         "abelian groups: one rotation channel per cyclic factor",
-        _r4,
+        rotations_express_abelian_groups,
     ),
     Rule(
         "R5",
@@ -803,7 +807,7 @@ RULES: tuple[Rule, ...] = (
         "5-cycle token, one layer) is derived here: a 5-cycle fixes a subspace of codimension 4 in every "
         "faithful real representation of S5 (character table), and n_h factors differ from I by rank "
         "≤ n_h",
-        _r5,
+        householder_products_express_permutations,
     ),
     Rule(
         "R6",
@@ -815,7 +819,7 @@ RULES: tuple[Rule, ...] = (
         "factors with eigenvalues in [0,1] has eigenvalues in [0,1]; for k ≥ 3 only 'λ = 1 or |λ| < 1' "
         "(non-real eigenvalues occur: 226 of 20 000 random 3-factor products, THEORY.md) — no verdict",
         "plain stack; householder_factors ≤ 2",
-        _r6,
+        psd_factors_cannot_parity,
     ),
     Rule(
         "R7",
@@ -830,7 +834,7 @@ RULES: tuple[Rule, ...] = (
         "transformers: Merrill & Sabharwal 2023 (arXiv 2207.00729, not read); non-solvable word "
         "problems NC1-complete: Barrington 1989 (not read)",
         "fixed depth (weight-tied repeats and a fixed-point cap below the length count as fixed depth)",
-        _r7,
+        fixed_depth_cannot_nonsolvable,
     ),
     Rule(
         "R8",
@@ -841,7 +845,7 @@ RULES: tuple[Rule, ...] = (
         "Merrill et al. ICML 2024 Fig. 3 (secondary transcription: minimum depth for 90 % accuracy "
         "grows with length for transformer, S4 and Mamba on A4×Z5)",
         "empirical",
-        _r8,
+        solvable_nonabelian_depth_unknown,
     ),
     Rule(
         "R9",
@@ -852,7 +856,7 @@ RULES: tuple[Rule, ...] = (
         "a one-layer RNN with a nonlinear update runs any finite automaton (one-hot state: the "
         "classical construction); IDS4: Merrill et al. ICML 2024 Thm 5.2 (secondary transcription)",
         "regular languages (groups, counters bounded in depth)",
-        _r9,
+        nonlinear_rnn_runs_any_automaton,
     ),
     Rule(
         "R10",
@@ -867,7 +871,7 @@ RULES: tuple[Rule, ...] = (
         "at relative change 0.1 (dr-faustus/fp-rnn models/model_utils.py, read)",
         "archlab evaluates with fp_eval_iters (default fp_iters); set fp_eval_iters: 1000 to evaluate "
         "as the paper does",
-        _r10,
+        fixed_point_limit_is_dense,
     ),
     Rule(
         "R11",
@@ -877,7 +881,7 @@ RULES: tuple[Rule, ...] = (
         "iterations to converge stay small and independent of length",
         "Movahedi et al. NeurIPS 2025",
         "empirical",
-        _r11,
+        fixed_point_iterations_stay_small,
     ),
     Rule(
         "R12",
@@ -889,7 +893,7 @@ RULES: tuple[Rule, ...] = (
         "Sarrof, Veitsman & Hahn NeurIPS 2024 (arXiv 2405.17394), as THEORY.md's corrections state it "
         "(2 layers for flip-flop and bounded-depth Dyck; the paper's theorem text was not read)",
         "≥ 2 layers; non-negative or signed diagonal / Householder transitions",
-        _r12,
+        two_layers_express_flip_flop_bounded_dyck,
     ),
     Rule(
         "R13",
@@ -900,7 +904,7 @@ RULES: tuple[Rule, ...] = (
         "Jelassi et al. ICML 2024 (arXiv 2402.01032)",
         "s = state floats × significand bits (the generous bound); attention expressible with enough "
         "positional information",
-        _r13,
+        fixed_state_cannot_copy,
     ),
     Rule(
         "R14",
@@ -910,7 +914,7 @@ RULES: tuple[Rule, ...] = (
         "needs Ω(N·log c) bits of state; attention does not",
         "Arora et al. (Zoology arXiv 2312.04927; Based arXiv 2402.18668)",
         "s = state floats × significand bits (the generous bound)",
-        _r14,
+        fixed_state_cannot_recall,
     ),
     Rule(
         "R15",
@@ -920,7 +924,7 @@ RULES: tuple[Rule, ...] = (
         "fail length generalisation",
         "Delétang et al. ICLR 2023 (arXiv 2207.02098)",
         "empirical",
-        _r15,
+        chomsky_tasks_fail_length_gen,
     ),
     Rule(
         "R16",
@@ -933,7 +937,7 @@ RULES: tuple[Rule, ...] = (
         "al. Table 3, read: transformer 0.022 parity, 0.031 / 0.067 modular arithmetic w/o / with "
         "brackets (scaled accuracy, best of 3, trained 3–40, tested 40–256)",
         "empirical",
-        _r16,
+        transformer_length_gen_empirical,
     ),
     Rule(
         "R17",
@@ -943,7 +947,7 @@ RULES: tuple[Rule, ...] = (
         "predicted to degrade once a needed token is dropped (a hypothesis)",
         "mechanism of Anagnostidis et al. NeurIPS 2023 (arXiv 2305.15805)",
         "hypothesis",
-        _r17,
+        pruning_drops_needed_tokens,
     ),
     Rule(
         "R18",
@@ -954,7 +958,7 @@ RULES: tuple[Rule, ...] = (
         "receptive field 1 + layers·depth_repeat·(k−1)(2^depth − 1) of dilated convolutions "
         "(archlab.models.conv), + stem_kernel − 1 with a conv stem",
         "causal, no hierarchy",
-        _r18,
+        receptive_field_bounds_word_problems,
     ),
     Rule(
         "R19",
@@ -971,7 +975,7 @@ RULES: tuple[Rule, ...] = (
         "the 1989 paper not read)",
         "D5 impossibility: i.i.d. background (iid, gc), both blocks never jointly visible, chance "
         "pairings ≤ 1 %",
-        _r19,
+        receptive_field_on_dna_span,
     ),
     Rule(
         "R20",
@@ -985,7 +989,7 @@ RULES: tuple[Rule, ...] = (
         "the pooled features keeps one coordinate increasing when the other channels are constants "
         "of spread",
         "the level's negatives hold no window scoring ≥ the cut (the generator rescans every row)",
-        _r20,
+        cnn_detects_one_motif,
     ),
     Rule(
         "R21",
@@ -995,7 +999,7 @@ RULES: tuple[Rule, ...] = (
         "no verdict: a mean pool can sum detections, a max pool reports presence, not multiplicity",
         "the pooling operations themselves (sum vs max over positions)",
         "receptive field ≥ the motif (else R19 speaks)",
-        _r21,
+        pooled_conv_counting,
     ),
     Rule(
         "R22",
@@ -1008,7 +1012,7 @@ RULES: tuple[Rule, ...] = (
         "TPR − FPR ≤ TV); the 2·distance bits: a fooling-set argument",
         "s counts all 32 bits of each fp32 float: recurrent state × tied repeats, a mean/max head's "
         "accumulator, a stem's buffer; one pair (not nested), i.i.d. background",
-        _r22,
+        streaming_state_bounds_pairing,
     ),
     Rule(
         "R23",
@@ -1018,7 +1022,7 @@ RULES: tuple[Rule, ...] = (
         "no theorem: unknown with the reason",
         "—",
         "note only",
-        _r23,
+        helical_phase_note,
     ),
     Rule(
         "R24",
@@ -1028,7 +1032,7 @@ RULES: tuple[Rule, ...] = (
         "Pearson r ≤ 1/√(1 + noise²) for every predictor; impossible when that is < 0.9",
         "corr(g(x), f(x) + ε) ≤ corr(g, f)·sd(f)/sd(f + ε) for noise ε independent of x",
         "over many rows (a finite test set scatters by about (1 − r²)/√n)",
-        _r24,
+        noise_caps_pearson,
     ),
     Rule(
         "R25",
@@ -1042,7 +1046,7 @@ RULES: tuple[Rule, ...] = (
         "(a counting argument derived here, as for R13; the Dyck languages for k ≥ 2 are not regular)",
         "s = state floats × significand bits (the generous bound); exactness on all inputs, not on "
         "the sampled ones, whose depth is far below ⌊n/2⌋",
-        _r25,
+        fixed_state_cannot_unbounded_dyck,
     ),
 )
 
