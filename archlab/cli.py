@@ -406,6 +406,17 @@ def model_show(
 # ---------------------------------------------------------------------------------------------
 
 
+def parse_lrs(text: str) -> list[float]:
+    """``"1e-3,3e-3,1e-2"`` → positive learning rates (a bad one names ``--lrs``)."""
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError("--lrs", f"{text!r} is not a list of numbers", "e.g. 1e-3,3e-3,1e-2") from None
+    if not values or min(values) <= 0:
+        raise ConfigError("--lrs", f"{text!r} gives no positive learning rates", "e.g. 1e-3,3e-3,1e-2")
+    return values
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` or ``"0-4"`` → a list of non-negative seeds."""
     seeds: list[int] = []
@@ -638,6 +649,14 @@ def reproduce_cmd(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Retrain runs whose finished record is already in --out.")
     ] = False,
+    lrs: Annotated[
+        str | None,
+        typer.Option(
+            "--lrs",
+            help="A learning-rate grid, e.g. 1e-3,3e-3,1e-2, run in place of each row's own lr: a "
+            "case is classified by its best run over seeds × lrs.",
+        ),
+    ] = None,
 ) -> None:
     """Rerun the published expressivity verdicts (THEORY.md) at CPU scale: measured vs expected.
 
@@ -658,6 +677,7 @@ def reproduce_cmd(
                 raise UnknownNameError("reproduction row", w, known)
         chosen = [r for r in ROWS if r.id in wanted]
     n_seeds = seeds if seeds is not None else (1 if quick else 3)
+    lr_grid = parse_lrs(lrs) if lrs else None
     show = not (quiet or as_json) and out.is_terminal
 
     def factory(label: str, total: int) -> Any:
@@ -683,6 +703,7 @@ def reproduce_cmd(
         progress_factory=factory if show and workers == 1 else None,
         workers=workers,
         resume=not fresh,
+        lrs=lr_grid,
     )
     json_path, csv_path = summarise(results, out_dir)
     if as_json:

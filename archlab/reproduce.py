@@ -267,8 +267,10 @@ ROWS: tuple[Row, ...] = (
 )
 
 
-def _case_train(row: Row, quick: bool, seed: int) -> TrainConfig:
+def _case_train(row: Row, quick: bool, seed: int, lr: float | None = None) -> TrainConfig:
     data = {**row.train, **(row.quick_train if quick else {}), "seed": seed}
+    if lr is not None:  # a point of the lr grid (``run_matrix(lrs=…)``) replaces the row's lr
+        data["lr"] = lr
     return TrainConfig(**data)
 
 
@@ -287,25 +289,30 @@ def measured_value(record: dict[str, Any], train_max: int, metric: str = "scaled
 FINAL_STATUSES = ("solved", "completed", "diverged", "oom")
 
 
-def _case_run_dir(row: Row, case: Case, seed: int, quick: bool, out_dir: str | Path | None) -> Path | None:
+def _case_run_dir(
+    row: Row, case: Case, seed: int, quick: bool, out_dir: str | Path | None, lr: float | None = None
+) -> Path | None:
     if out_dir is None:
         return None
     probe = make_probe(row.probe, **row.probe_params)
-    return Path(out_dir) / "runs" / run_id(probe, ModelConfig(**case.model), _case_train(row, quick, seed))
+    tcfg = _case_train(row, quick, seed, lr)
+    return Path(out_dir) / "runs" / run_id(probe, ModelConfig(**case.model), tcfg)
 
 
 @dataclass(frozen=True)
 class _Job:
-    """One (row, case, seed) training run and the folder its record goes to (None: not saved)."""
+    """One (row, case, seed, lr) training run and the folder its record goes to (None: not
+    saved); ``lr`` None is the row's own learning rate."""
 
     row: Row
     case: Case
     seed: int
     run_dir: Path | None
+    lr: float | None = None
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.row.id, self.case.label, self.seed)
+    def key(self) -> tuple[str, str, int, float | None]:
+        return (self.row.id, self.case.label, self.seed, self.lr)
 
 
 def _finished_record(run_dir: Path | None) -> dict[str, Any] | None:
@@ -321,7 +328,7 @@ def _finished_record(run_dir: Path | None) -> dict[str, Any] | None:
 
 def _run_job(job: _Job, quick: bool, hook: Any = None) -> dict[str, Any]:
     probe = make_probe(job.row.probe, **job.row.probe_params)
-    tcfg = _case_train(job.row, quick, job.seed)
+    tcfg = _case_train(job.row, quick, job.seed, job.lr)
     return train_run(probe, ModelConfig(**job.case.model), tcfg, out_dir=job.run_dir, progress=hook)
 
 
@@ -342,8 +349,11 @@ def run_matrix(
     progress_factory: Callable[[str, int], Any] | None = None,
     workers: int = 1,
     resume: bool = True,
+    lrs: list[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every case of ``rows`` for every seed; return one summary dict per case.
+    """Run every case of ``rows`` for every seed (and every learning rate of ``lrs``, when
+    given, in place of the row's own); return one summary dict per case, classified by the best
+    run over seeds × learning rates (a "fails" then means no run at any of them solved it).
 
     ``progress_factory(label, steps)``, if given, returns a context manager that yields the
     progress hook of one training run (sequential runs only). ``workers > 1`` trains that many
@@ -357,12 +367,14 @@ def run_matrix(
         for case in row.cases
         if not (quick and row.quick_cases and case.label not in row.quick_cases)
     ]
+    grid: list[float | None] = list(lrs) if lrs else [None]
     jobs = [
-        _Job(row, case, seed, _case_run_dir(row, case, seed, quick, out_dir))
+        _Job(row, case, seed, _case_run_dir(row, case, seed, quick, out_dir, lr), lr)
         for row, case in cases
+        for lr in grid
         for seed in seeds
     ]
-    records: dict[tuple[str, str, int], dict[str, Any]] = {}
+    records: dict[tuple[str, str, int, float | None], dict[str, Any]] = {}
 
     def done(job: _Job, rec: dict[str, Any]) -> None:
         records[job.key] = rec
@@ -378,8 +390,9 @@ def run_matrix(
             todo.append(job)
     if workers <= 1 or len(todo) <= 1:
         for job in todo:
-            label = f"row {job.row.id} · {job.case.label} · seed {job.seed}"
-            steps = _case_train(job.row, quick, job.seed).steps
+            lr_text = "" if job.lr is None else f" · lr {job.lr:g}"
+            label = f"row {job.row.id} · {job.case.label} · seed {job.seed}{lr_text}"
+            steps = _case_train(job.row, quick, job.seed, job.lr).steps
             bar = progress_factory(label, steps) if progress_factory else contextlib.nullcontext(None)
             with bar as hook:
                 done(job, _run_job(job, quick, hook))
@@ -397,11 +410,16 @@ def run_matrix(
     results: list[dict[str, Any]] = []
     for row, case in cases:
         mine = [j for j in jobs if j.row is row and j.case is case]
-        recs = [records[j.key] for j in mine]
-        values = [v for r in recs if (v := measured_value(r, max(r["train_lengths"]))) is not None]
-        statuses = [r["status"] for r in recs]
+        runs = [(j, records[j.key]) for j in mine]
+        scored = [(j, v) for j, r in runs if (v := measured_value(r, max(r["train_lengths"]))) is not None]
+        values = [v for _, v in scored]
+        statuses = [r["status"] for _, r in runs]
         run_dirs = [str(j.run_dir) for j in mine if j.run_dir is not None]
-        results.append(_summary(row, case, values, statuses, run_dirs))
+        summary = _summary(row, case, values, statuses, run_dirs)
+        lr_of = {j.key: (j.lr if j.lr is not None else _case_train(row, quick, j.seed).lr) for j in mine}
+        summary["lrs"] = sorted({lr_of[j.key] for j in mine})
+        summary["measured_per_run"] = [{"seed": j.seed, "lr": lr_of[j.key], "value": v} for j, v in scored]
+        results.append(summary)
     _mark_conclusive(results)
     return results
 
@@ -425,7 +443,7 @@ def _summary(
         "model": case.model,
         "expected": case.expected,
         "metric": f"mean scaled token accuracy over test lengths beyond training (solves if >= {SOLVED})",
-        "aggregation": f"best of {len(values)} seed(s); mean ± sd beside it",
+        "aggregation": f"best of {len(values)} run(s) (seeds × learning rates); mean ± sd beside it",
         "measured_best": best,
         "measured_mean": mean,
         "measured_sd": sd,

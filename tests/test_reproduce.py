@@ -128,3 +128,19 @@ def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
 def test_reproduce_unknown_row() -> None:
     r = CliRunner().invoke(app, ["reproduce", "--rows", "9"])
     assert r.exit_code == 2 and "unknown reproduction row '9'" in r.stderr
+
+
+def test_lr_grid_runs_every_lr_and_classifies_by_the_best_run(tmp_path: Path) -> None:
+    res = rp.run_matrix(TINY, [0], quick=True, out_dir=tmp_path, lrs=[1e-3, 1e-2])
+    for row in res:
+        assert row["lrs"] == [1e-3, 1e-2] and len(row["measured_per_run"]) == 2
+        assert {r["lr"] for r in row["measured_per_run"]} == {1e-3, 1e-2}
+        assert row["measured_best"] == max(r["value"] for r in row["measured_per_run"])
+        assert row["measured"] == ("solves" if row["measured_best"] >= rp.SOLVED else "fails")
+        assert "best of 2 run(s)" in row["aggregation"]
+    assert len({d for row in res for d in row["run_dirs"]}) == 4  # one folder per (case, lr)
+
+
+def test_reproduce_bad_lrs() -> None:
+    r = CliRunner().invoke(app, ["reproduce", "--rows", "1", "--lrs", "fast"])
+    assert r.exit_code == 2 and "--lrs" in r.stderr
