@@ -81,7 +81,7 @@ def test_probe_sample_params() -> None:
     ("args", "expect"),
     [
         (("probe", "sample", "partiy"), "did you mean 'parity'"),
-        (("probe", "sample", "Q8"), "unknown probe 'Q8'"),
+        (("probe", "sample", "X8"), "unknown probe 'X8'"),
         (
             ("probe", "sample", "modular_sum", "-p", "m=1"),
             "modular_sum.m: 1 is below the minimum (allowed: int in [2, 1024])",
@@ -94,7 +94,7 @@ def test_probe_sample_params() -> None:
         (("probe", "sample", "S9"), "too large to tabulate"),
         (("probe", "sample", "flip_flop", "--length", "1"), "length: 1 is below the minimum"),
         (("probe", "facts", "Z1"), "word_problem.group: Z1"),
-        (("probe", "facts", "Q8"), "not a group name"),
+        (("probe", "facts", "X8"), "not a group name"),
         (("probe", "suite", "nonexistent"), "unknown probe suite"),
     ],
 )

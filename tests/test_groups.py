@@ -119,7 +119,7 @@ def test_unknown_name_lists_valid_and_closest() -> None:
     assert info.value.closest == "parity"
     assert "word_problem" in str(info.value) and "any finite group name" in str(info.value)
     with pytest.raises(ConfigError, match="not a group name"):
-        make_probe("word_problem", group="Q8")
+        make_probe("word_problem", group="X8")  # Q8 is a named group now
 
 
 def test_generator_sets() -> None:

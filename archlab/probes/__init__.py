@@ -15,7 +15,7 @@ from archlab.registry import PROBES
 
 __all__ = ["PROBES", "Batch", "Param", "Probe", "TheoryTag", "make_probe", "probe_names", "stream_rng"]
 
-GROUP_HINT = "any finite group name also works, e.g. Z5, S4, A5, D6, A4xZ5"
+GROUP_HINT = "any finite group name also works, e.g. Z5, S4, A5, D6, A4xZ5, Q8, SL(2,3), perm:(0 1 2),(0 1)"
 
 
 def probe_names() -> list[str]:

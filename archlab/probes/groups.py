@@ -68,7 +68,8 @@ def parse_group_name(name: str) -> tuple[str, list[tuple[str, int]]]:
         raise ConfigError(
             "word_problem.group",
             f"{name!r} is not a group name",
-            "Z<m>, S<n>, A<n>, D<n> and products joined by x, e.g. A4xZ5",
+            "Z<m>, S<n>, A<n>, D<n> and products joined by x (e.g. A4xZ5), Q8, Q16, Dic<n>, SL(2,3), "
+            "GL(2,3), PSL(2,7), F20, D2, or perm:(0 1 2)(3 4),(0 1)",
         )
     factors = [(k, int(n)) for k, n in _FACTOR.findall(up)]
     for kind, n in factors:
