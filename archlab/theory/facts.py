@@ -104,6 +104,12 @@ class ProbeFacts:
         return self.level == "regular" or self.bounded_depth is not None
 
     @property
+    def parity_token_order(self) -> int | None:
+        """The order of a token of even order, or None: a token g of order 2k repeated holds a
+        parity sub-task (the parity of its count is read off ⟨g⟩ → Z2), Grazzi Thm 1's case."""
+        return next((o for o in self.token_orders if o % 2 == 0), None)
+
+    @property
     def odd_token_order(self) -> bool:
         """Some token has an order that is not a power of two (R3's counting mod m sub-task)."""
         return any(o & (o - 1) for o in self.token_orders)

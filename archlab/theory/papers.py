@@ -7,23 +7,27 @@ from typing import Any
 
 from archlab.config import ModelConfig
 from archlab.probes import make_probe
+from archlab.theory.agreement import classify
 from archlab.theory.predict import Prediction, predict
 from archlab.theory.published import PUBLISHED, Published
 
 __all__ = ["papers_table", "published_class"]
+
+#: agreement classes (:func:`~archlab.theory.agreement.classify`) under their names in the table
+_PUBLISHED_NAMES = {
+    "agree-impossible": "consistent",
+    "agree-solved": "consistent",
+    "violation": "contradicted",
+}
 
 
 def published_class(pred: Prediction, solved: bool) -> str:
     """The class of a published outcome against a verdict: ``consistent``, ``not-learned``,
     ``bound-not-reached`` (asymptotic impossibility, finite-length success), ``unknown``, or
     ``contradicted`` (impossible at this length or every length, yet solved)."""
-    if pred.verdict == "unknown":
-        return "unknown"
-    if pred.verdict == "impossible":
-        if not solved:
-            return "consistent"
-        return "bound-not-reached" if pred.scope == "asymptotic" else "contradicted"
-    return "consistent" if solved else "not-learned"
+    # a published outcome is measured beyond training: never the in-training class
+    cls = classify(pred, solved, in_training=False)
+    return _PUBLISHED_NAMES.get(cls, cls)
 
 
 def _row(cell: Published) -> dict[str, Any]:

@@ -162,15 +162,15 @@ def nonnegative_eigenvalues_cannot_parity(p: ProbeFacts, m: ModelFeatures, n: in
         return Outcome(
             "impossible", "eigenvalues in [0,1] cannot flip a sign: parity is out of reach at every depth"
         )
-    even = [o for o in p.token_orders if o % 2 == 0]
+    even = p.parity_token_order
     if not base_is(m, "diagonal_real"):
-        # Grazzi Thm 1 is about parity: a token g of even order contains it (g^k's parity of k
-        # is read off ⟨g⟩ → Z2); without one, only the diagonal (star-free) argument speaks
-        if not even:
+        # Grazzi Thm 1 is about parity; without a parity sub-task only the diagonal (star-free)
+        # argument speaks
+        if even is None:
             return None
         return Outcome(
             "impossible",
-            f"a token of order {even[0]} repeated tracks the parity of its count, and transitions "
+            f"a token of order {even} repeated tracks the parity of its count, and transitions "
             "with eigenvalues in [0,1] cannot solve parity at every length (Grazzi Thm 1)",
         )
     return Outcome(
@@ -246,10 +246,10 @@ def psd_factors_cannot_parity(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcom
         or (m.householder_factors or 1) > 2
     ):
         return None
-    even = [o for o in p.token_orders if o % 2 == 0]
-    if p.group != "Z2" and not even:  # Thm 1 is about parity: an odd-order group has none inside
+    even = p.parity_token_order
+    if p.group != "Z2" and even is None:  # Thm 1 is about parity: no token holds a parity sub-task
         return None
-    inside = "" if p.group == "Z2" else f" (a token of order {even[0]} holds a parity sub-task)"
+    inside = "" if p.group == "Z2" else f" (a token of order {even} holds a parity sub-task)"
     return Outcome(
         "impossible",
         f"a product of {m.householder_factors or 1} ≤ 2 factors with β ∈ [0,1] has its eigenvalues "
