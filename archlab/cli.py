@@ -334,6 +334,11 @@ def model_list(
         out.print(f"  transition {r['transition']} · state {state} · {f['params_body']:,} params")
         out.print(f"  options    {opts or '—'}")
         out.print(f"  axes       {', '.join(axes)}")
+    from archlab.dna.nets import DNA_NETS
+
+    out.print("\n[bold]DNA networks[/] (archlab dna … --model NAME; they read DNA codes, not tokens)")
+    for name, net in DNA_NETS.items():
+        out.print(f"[bold cyan]{name}[/]  {net.summary}")
     out.print()
     for axis, fields in AXIS_FIELDS.items():
         out.print(f"[bold]{axis}[/]: {', '.join(fields)}")

@@ -239,15 +239,37 @@ def baselines_cmd(
         out.print(f"[dim]note: {note}[/]")
 
 
+def _model_spec(model: str, fields: dict[str, Any]) -> Any:
+    """``--model`` and its ``--set`` fields as a config: a DNA network (the CNN, the pair map) or
+    a mixer's ModelConfig; an unknown name lists both."""
+    import archlab.models  # noqa: F401  (registers the mixers)
+    from archlab.config import ModelConfig, validate
+    from archlab.dna.nets import DNA_NETS
+    from archlab.errors import UnknownNameError
+    from archlab.registry import MIXERS
+
+    if model in DNA_NETS:
+        return validate(DNA_NETS.get(model).config, fields, source="--set")
+    if model not in MIXERS:
+        raise UnknownNameError("model", model, [*DNA_NETS.names(), *MIXERS.names()])
+    return validate(ModelConfig, {"mixer": model, "head": "pooled", **fields}, source="--set")
+
+
 @dna_app.command("train")
 @friendly
 def train_cmd(
     target: Annotated[str, typer.Argument(help="A level (D0 … D7, with --length) or a dataset path/name.")],
     model: Annotated[
-        str, typer.Option("--model", help="cnn (the baseline) or a mixer name (archlab model list).")
+        str,
+        typer.Option(
+            "--model", help="cnn (the baseline), pairmap (2-D pair map) or a mixer name (archlab model list)."
+        ),
     ] = "cnn",
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="ModelConfig (or CNNConfig) field=value.")
+        list[str] | None,
+        typer.Option(
+            "--set", help="Field=value of the model's config (ModelConfig, CNNConfig, PairMapConfig)."
+        ),
     ] = None,
     length: Annotated[int | None, typer.Option("--length", "-L", min=50, max=65536)] = None,
     n: Annotated[int | None, typer.Option("--n", min=20, help="Synthetic: training rows.")] = None,
@@ -293,17 +315,10 @@ def train_cmd(
     The budget is --steps (or --epochs); validation every --eval-every steps; early stop after
     --patience steps without improvement, never before --min-steps; --max-time ends a run with
     its best weights scored. A run whose predictions are constant is reported as such."""
-    from archlab.config import ModelConfig, validate
-    from archlab.dna.cnn import CNNConfig
     from archlab.dna.tasks import build_dataset
     from archlab.dna.train import run_seeds
 
-    fields = parse_sets(sets)
-    spec: Any
-    if model == "cnn":
-        spec = validate(CNNConfig, fields, source="--set")
-    else:
-        spec = validate(ModelConfig, {"mixer": model, "head": "pooled", **fields}, source="--set")
+    spec = _model_spec(model, parse_sets(sets))
     task = _task_from_arg(target, length, _params(param), background, n, 0)
     ds = build_dataset(task, data_dir)
     with err.status(f"training {model} on {ds.name} …"):

@@ -41,8 +41,13 @@ CLASS_STYLE = {
 DEFAULT_LENGTHS = (64, 256)
 #: lengths (bp) predicted for a DNA grammar level when none are given
 DEFAULT_DNA_LENGTHS = (500,)
-#: the model name that means the one-hot CNN baseline (DNA levels only)
-CNN = "cnn"
+
+
+def _dna_net(name: str) -> Any:
+    """The DNA-native network named ``name`` (``cnn``, ``pairmap``: DNA levels only), or None."""
+    from archlab.dna.nets import DNA_NETS
+
+    return DNA_NETS.get(name) if name in DNA_NETS else None
 
 
 def _lengths(text: str | None) -> list[int] | None:
@@ -82,23 +87,23 @@ def _probe_list(spec: str, lengths: list[int] | None) -> list[tuple[Any, list[in
 
 
 def _model_list(spec: str) -> list[tuple[str, Any]]:
-    """:func:`load_models`, plus ``cnn`` among comma-separated names: the DNA CNN baseline."""
-    from archlab.dna.cnn import CNNConfig
-
+    """:func:`load_models`, plus DNA networks (``cnn``, ``pairmap``) among comma-separated names,
+    at their defaults, first."""
     if spec.endswith((".yaml", ".yml")) or Path(spec).is_file():
         return load_models(spec)
     names = [n.strip() for n in spec.split(",") if n.strip()]
-    mixers = [n for n in names if n.lower() != CNN]
-    models = load_models(",".join(mixers)) if mixers else []
-    return [(CNN, CNNConfig()), *models] if len(mixers) < len(names) else models
+    nets = [(n.lower(), _dna_net(n).config()) for n in names if _dna_net(n) is not None]
+    mixers = [n for n in names if _dna_net(n) is None]
+    return [*nets, *(load_models(",".join(mixers)) if mixers else [])]
 
 
 def _predict_rows(
     task: Any, lens: list[int], models: list[tuple[str, Any]], params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Prediction rows (``to_dict`` + ``name``) of one probe or DNA level for every model; the
-    CNN baseline is skipped for formal-language probes (it reads DNA only)."""
-    from archlab.dna.cnn import CNNConfig
+    DNA networks (the CNN, the pair map) are skipped for formal-language probes (they read DNA
+    only)."""
+    from archlab.config import ModelConfig
     from archlab.theory import predict, predict_level, probe_facts
 
     rows: list[dict[str, Any]] = []
@@ -109,7 +114,7 @@ def _predict_rows(
         return rows
     facts = probe_facts(task)
     for label, cfg in models:
-        if isinstance(cfg, CNNConfig):
+        if not isinstance(cfg, ModelConfig):
             continue
         for pred in predict(task, cfg, lens, facts=facts):
             rows.append({**pred.to_dict(), "name": label})
@@ -157,11 +162,15 @@ def predict_cmd(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", help="One mixer, or cnn (the DNA CNN baseline; single-pair form)."),
+        typer.Option(
+            "--model", help="One mixer, or cnn / pairmap (DNA networks, levels only; single-pair form)."
+        ),
     ] = None,
     sets: Annotated[
         list[str] | None,
-        typer.Option("--set", help="ModelConfig (or, with --model cnn, CNNConfig) field=value; repeatable."),
+        typer.Option(
+            "--set", help="ModelConfig (or the DNA network's config: CNNConfig, PairMapConfig) field=value."
+        ),
     ] = None,
     lengths: Annotated[
         str | None,
@@ -186,10 +195,10 @@ def predict_cmd(
 
     A DNA grammar level (D0–D7; ``synthetic/D5`` works too) takes precedence over the dihedral
     group of the same name (that one is ``--probe word_problem --param group=D5``); its
-    ``--param`` values are read as YAML scalars, and ``--model cnn`` is the one-hot CNN baseline.
+    ``--param`` values are read as YAML scalars; ``--model cnn`` is the one-hot CNN baseline and
+    ``--model pairmap`` the 2-D pair-map network.
     """
     from archlab.config import ModelConfig, validate
-    from archlab.dna.cnn import CNNConfig
     from archlab.probes import make_probe
     from archlab.theory import config_label
     from archlab.theory.dna import dna_model_label, is_level
@@ -205,11 +214,12 @@ def predict_cmd(
                 "the single-pair form needs both --probe and --model (and no --probes/--models)",
             )
         dna = is_level(probe)
-        if model.lower() == CNN:
+        net = _dna_net(model)
+        if net is not None:
             if not dna:
-                raise ConfigError("--model", "cnn is the DNA baseline: use it with a level D0–D7")
-            cnn = validate(CNNConfig, parse_sets(sets), source="--model cnn/--set")
-            pairs_m = [(dna_model_label(cnn), cnn)]
+                raise ConfigError("--model", f"{net.name} is a DNA network: use it with a level D0–D7")
+            cfg_net = validate(net.config, parse_sets(sets), source=f"--model {net.name}/--set")
+            pairs_m = [(dna_model_label(cfg_net), cfg_net)]
         else:
             cfg = validate(ModelConfig, {"mixer": model, **parse_sets(sets)}, source="--model/--set")
             pairs_m = [(dna_model_label(cfg) if dna else config_label(cfg), cfg)]

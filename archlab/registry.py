@@ -67,3 +67,6 @@ MIXERS: Registry[Any] = Registry("mixer")
 
 #: Every DNA task (synthetic grammar levels), by name (filled by :mod:`archlab.dna.grammar`).
 DNA_TASKS: Registry[Any] = Registry("DNA task")
+
+#: DNA-native networks (the one-hot CNN, the pair map), filled by :mod:`archlab.dna.nets`
+DNA_NETS: Registry[Any] = Registry("DNA network")

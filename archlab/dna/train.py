@@ -4,7 +4,9 @@
     record = train_dna(dataset, ModelConfig(mixer="diag_rnn"), seed=0)     # an archlab architecture
     summary = run_seeds(dataset, CNNConfig(), seeds=(0, 1, 2))             # mean ± sd over seeds
 
-1. **Model.** A :class:`~archlab.dna.cnn.CNNConfig` builds the one-hot CNN; a
+1. **Model.** A DNA-native network's config (:mod:`archlab.dna.nets`: the one-hot CNN's
+   :class:`~archlab.dna.cnn.CNNConfig`, the pair map's :class:`~archlab.dna.pairmap.PairMapConfig`)
+   builds that network; a
    :class:`~archlab.config.ModelConfig` builds an archlab :class:`~archlab.models.SequenceModel`
    over the codes as tokens (vocabulary 5: A C G T N) with ``head="pooled"`` forced, one output
    per class (or one for regression). Initial weights depend on ``seed`` only.
@@ -60,9 +62,11 @@ from torch import Tensor, nn
 
 from archlab.atomic import write_json_atomic
 from archlab.config import ModelConfig
-from archlab.dna.cnn import CNNConfig, build_cnn, revcomp_tokens
+from archlab.dna.cnn import CNNConfig, revcomp_tokens
 from archlab.dna.data import DnaDataset, Split
 from archlab.dna.metrics import mean_sd, score
+from archlab.dna.nets import DNA_NETS, dna_net_for, is_dna_net
+from archlab.dna.pairmap import PairMapConfig
 from archlab.models import SequenceModel, build_model, resolve_device
 from archlab.train import ProgressFn, _is_oom, provenance
 
@@ -80,7 +84,7 @@ __all__ = [
 ]
 
 #: the learning rate used when ``lr`` is not given, per model kind
-DEFAULT_LR = {"cnn": 2e-3, "sequence_model": 1e-3}
+DEFAULT_LR = {**{name: net.lr for name, net in DNA_NETS.items()}, "sequence_model": 1e-3}
 #: seed of the fixed held-out slice of ``train`` used when a dataset has no ``valid`` split
 HOLDOUT_SEED = 20_240_601
 #: sequences per forward pass at evaluation
@@ -88,23 +92,24 @@ EVAL_BATCH = 256
 #: at most this many bases per forward pass at evaluation
 EVAL_TOKENS = 1 << 17
 
-ModelSpec = CNNConfig | ModelConfig
+ModelSpec = CNNConfig | PairMapConfig | ModelConfig
 
 
 def _kind(spec: ModelSpec) -> str:
-    if isinstance(spec, CNNConfig):
-        return "cnn"
     if isinstance(spec, ModelConfig):
         return "sequence_model"
-    raise TypeError(f"model must be a CNNConfig or a ModelConfig, got {type(spec).__name__}")
+    if is_dna_net(spec):
+        return dna_net_for(spec).name
+    raise TypeError(f"model must be a DNA network config or a ModelConfig, got {type(spec).__name__}")
 
 
 def build_dna_model(spec: ModelSpec, n_outputs: int, device: torch.device, seed: int) -> nn.Module:
     """The network for ``spec``: the one-hot CNN, or an archlab model with a pooled head over the
     codes as tokens (vocabulary 5). Initial weights depend on ``seed`` unless ``spec.init_seed``
     (ModelConfig) says otherwise."""
-    if isinstance(spec, CNNConfig):
-        return build_cnn(spec, n_outputs, device=device, seed=seed)
+    if not isinstance(spec, ModelConfig):
+        net: nn.Module = dna_net_for(spec).build(spec, n_outputs, device=device, seed=seed)
+        return net
     cfg = _as_pooled(spec, seed)
     return build_model(cfg, vocab_size=5, n_outputs=n_outputs, device=device)
 
@@ -289,7 +294,7 @@ def train_dna(
     test_long: Sequence[tuple[str, Split, dict[str, Any]]] = (),
     out_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` (a :class:`CNNConfig` or a :class:`ModelConfig`) on ``dataset``; score it.
+    """Train ``model`` (a DNA network config or a :class:`ModelConfig`) on ``dataset``; score it.
 
     Budget: ``steps`` (if given) overrides ``epochs`` (passes over ``train``). Every
     ``eval_every`` steps (default :data:`DEFAULT_EVAL_EVERY`, at most the budget) the validation

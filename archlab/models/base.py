@@ -43,6 +43,7 @@ TRANSITIONS = {
     "nonlinear": "nonlinear recurrence (tanh RNN, LSTM, GRU)",
     "attention": "softmax attention (state grows with the context)",
     "convolution": "finite receptive field (dilated convolution)",
+    "pairwise": "2-D map of every pair of positions (the DNA pair-map network; no recurrence)",
 }
 
 

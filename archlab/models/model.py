@@ -305,7 +305,7 @@ class ModelFeatures:
 
     @property
     def recurrent(self) -> bool:
-        return self.transition not in ("attention", "convolution")
+        return self.transition not in ("attention", "convolution", "pairwise")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

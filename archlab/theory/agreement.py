@@ -361,14 +361,15 @@ def is_dna_record(rec: dict[str, Any]) -> bool:
 
 
 def _dna_spec(rec: dict[str, Any]) -> Any:
-    """The record's model as the theory engine takes it: a CNNConfig or a ModelConfig (the
-    evaluation's strand handling folded into ``rc``, which the rules read)."""
-    from archlab.dna.cnn import CNNConfig
+    """The record's model as the theory engine takes it: a DNA network's config (the CNN, the
+    pair map) or a ModelConfig (the evaluation's strand handling folded into ``rc``, which the
+    rules read)."""
+    from archlab.dna.nets import DNA_NETS
 
     model = rec["model"]
     kind, config = model.get("kind"), dict(model.get("config") or {})
-    if kind == "cnn":
-        return CNNConfig(**config)
+    if isinstance(kind, str) and kind in DNA_NETS:
+        return DNA_NETS.get(kind).config(**config)
     if kind == "sequence_model":
         cfg = ModelConfig(**{k: v for k, v in config.items() if k != "init_seed"})
         train = rec.get("train") or {}
@@ -446,7 +447,10 @@ def _dna_skip_reason(rec: dict[str, Any]) -> str | None:
     level = rec.get("level")
     if not isinstance(level, dict) or not level.get("name") or level.get("length") is None:
         return f"no grammar `level` ({rec.get('dataset', 'a real data set')}): no facts to predict from"
-    if rec["model"].get("kind") not in ("cnn", "sequence_model"):
+    from archlab.dna.nets import DNA_NETS
+
+    kind = rec["model"].get("kind")
+    if kind != "sequence_model" and not (isinstance(kind, str) and kind in DNA_NETS):
         return f"model kind {rec['model'].get('kind')!r}: a linear baseline, no theory features"
     if rec.get("status") not in DNA_SCORED:
         return f"status {rec.get('status')!r}: the run was not scored"

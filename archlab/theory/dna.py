@@ -29,8 +29,9 @@
 
 :func:`predict_level` is :func:`archlab.theory.predict` for a level: the model is a
 :class:`~archlab.config.ModelConfig` (built as :mod:`archlab.dna.train` builds it: a pooled
-head over the 5 base codes) or the one-hot CNN baseline's :class:`~archlab.dna.cnn.CNNConfig`
-(:func:`archlab.dna.cnn.cnn_features`).
+head over the 5 base codes) or a DNA-native network's config (:mod:`archlab.dna.nets`: the
+one-hot CNN's :class:`~archlab.dna.cnn.CNNConfig`, the pair map's
+:class:`~archlab.dna.pairmap.PairMapConfig`), whose registry entry gives its features.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from archlab.config import ModelConfig
-from archlab.dna.cnn import CNNConfig, cnn_features
+from archlab.dna.cnn import CNNConfig
+from archlab.dna.nets import dna_net_for
+from archlab.dna.pairmap import PairMapConfig
 from archlab.errors import ConfigError
 from archlab.models.model import ModelFeatures, model_features
 from archlab.theory.facts import ProbeFacts
@@ -63,7 +66,7 @@ DNA_VOCAB = 5
 #: labels of the parameters that never change the task (where the data files live)
 _IGNORED = ("data_dir",)
 
-DnaModel = ModelConfig | CNNConfig
+DnaModel = ModelConfig | CNNConfig | PairMapConfig
 
 
 def _registry() -> Any:
@@ -222,19 +225,22 @@ def level_facts(level: str, length: int, **params: Any) -> ProbeFacts:
 
 
 def dna_model_label(spec: DnaModel) -> str:
-    """``cnn`` / ``cnn(kernel=9)`` for the CNN baseline, else :func:`config_label` of the
-    ModelConfig (the pooled head every DNA model has is not repeated in the label)."""
-    if isinstance(spec, CNNConfig):
-        defaults = CNNConfig().model_dump()
+    """``cnn`` / ``cnn(kernel=9)`` for a DNA network (the CNN baseline, the pair map), else
+    :func:`config_label` of the ModelConfig (the pooled head every DNA model has is not repeated
+    in the label)."""
+    if not isinstance(spec, ModelConfig):
+        net = dna_net_for(spec)
+        defaults = net.config().model_dump()
         diff = [f"{k}={v}" for k, v in spec.model_dump().items() if v != defaults.get(k)]
-        return "cnn" + (f"({', '.join(diff)})" if diff else "")
+        return net.name + (f"({', '.join(diff)})" if diff else "")
     return config_label(spec.model_copy(update={"head": ModelConfig().head}))
 
 
 def dna_features(spec: DnaModel, length: int, n_outputs: int = 2) -> ModelFeatures:
     """Model features of ``spec`` as the DNA trainer builds it (vocabulary 5, pooled head)."""
-    if isinstance(spec, CNNConfig):
-        return cnn_features(spec, n_outputs, seq_len=length)
+    if not isinstance(spec, ModelConfig):
+        feats: ModelFeatures = dna_net_for(spec).features(spec, n_outputs, seq_len=length)
+        return feats
     cfg = spec.model_copy(update={"head": "pooled"})
     return model_features(cfg, DNA_VOCAB, n_outputs, seq_len=length)
 
@@ -242,7 +248,7 @@ def dna_features(spec: DnaModel, length: int, n_outputs: int = 2) -> ModelFeatur
 def predict_level(
     level: str, spec: DnaModel, lengths: Sequence[int], label: str | None = None, **params: Any
 ) -> list[Prediction]:
-    """One prediction per length for ``spec`` (a ModelConfig or the CNN's CNNConfig) on grammar
+    """One prediction per length for ``spec`` (a ModelConfig or a DNA network's config) on grammar
     level ``level`` with ``params``; ``label`` names the model (default :func:`dna_model_label`)."""
     lv = _level(level)
     n_outputs = 1 if lv.task == "regression" else 2

@@ -706,6 +706,78 @@ def streaming_state_bounds_pairing(p: ProbeFacts, m: ModelFeatures, n: int) -> O
     )
 
 
+def pairmap_run_length(m: ModelFeatures) -> int:
+    """The longest anti-diagonal run of complementary cells the pair map's stacked convolutions
+    can AND into one 0/1 detector (:func:`pair_map_detects_pairing`'s construction), 0 without
+    one. Layer 1 (dilation 1) tests ``a ≤ k`` consecutive cells (``ReLU(Σ − (a − 1))``); each
+    further layer of dilation ``d`` ANDs up to ``k`` shifted copies of the previous detector,
+    ``d`` cells apart, which extends a run of ``r ≥ d`` cells to ``r + (k − 1)·d``. Each stage
+    writes its own channel (a residual layer keeps the earlier ones), so ``channels`` bounds
+    the stages."""
+    k = int(m.extra.get("kernel", 0))
+    dilations = list(m.extra.get("dilations") or [])
+    if k < 1 or not dilations or dilations[0] != 1:
+        return 0
+    reach = k
+    for d in dilations[1 : int(m.extra.get("channels", 1))]:
+        if d > reach:
+            break
+        reach += (k - 1) * int(d)
+    return reach
+
+
+def chance_inverted_repeats(n: int, w: int, pi: float) -> float:
+    """Union bound on the chance that an i.i.d. background of ``n`` bp holds some ``w``-bp block
+    whose reverse complement starts ``s ≥ 0`` bp later, at any ``s`` (``pi``: the chance that two
+    independent bases pair). The constraints pair base ``x`` with base ``T − x`` (an involution):
+    for ``s ≥ w`` they are ``w`` independent pairs; for ``s < w`` the two windows overlap in
+    ``w + s`` bases, which pair up into ``(w + s)/2`` constraints, and when ``w + s`` is odd one
+    base would pair with itself, which no base does."""
+    total = 0.0
+    for s in range(0, n - w + 1):
+        if s < w:
+            if (w + s) % 2:
+                continue
+            c = (w + s) // 2
+        else:
+            c = w
+        total += (n - w - s + 1) * pi**c
+    return min(1.0, total)
+
+
+def pair_map_detects_pairing(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
+    if not dna(p) or p.name != "D5" or m.transition != "pairwise":
+        return None
+    w, d = int(p.extra["block"]), int(p.site_distance or 0)
+    reach = pairmap_run_length(m)
+    pi = p.extra.get("pair_match_prob")
+    if p.extra.get("nested") or pi is None or reach < w:
+        if p.extra.get("nested"):
+            why = "nested pairs need two detectors and an AND of their maxima, not written down"
+        elif pi is None:
+            why = "the background is not i.i.d., so the chance of a stray inverted repeat is not bounded"
+        else:
+            why = f"the stacked convolutions AND at most {reach} anti-diagonal cells < the {w}-bp block"
+        return Outcome("unknown", f"pair map on D5: {why}", "none")
+    q = chance_inverted_repeats(n, w, float(pi))
+    if 1.0 - q < DNA_SOLVED:
+        return Outcome(
+            "unknown",
+            f"the construction detects a {w}-bp inverted repeat at any distance; at {n} bp stray ones "
+            f"occur in up to {q:.2f} of the negatives (union bound), so it guarantees only AUROC ≥ "
+            f"{1 - q:.3f} < {DNA_SOLVED}",
+            "length",
+        )
+    return Outcome(
+        "expressible",
+        f"in the pair map the {w}-bp block and its reverse complement {d} bp later are {w} "
+        f"complementary cells on one anti-diagonal, a local pattern; the convolutions AND up to "
+        f"{reach} such cells, so the global max is 1 on every positive and on a negative only when "
+        f"it holds a stray {w}-bp inverted repeat (≤ {q:.2g}, union bound): AUROC ≥ {1 - q:.3f}",
+        "length",
+    )
+
+
 def helical_phase_note(p: ProbeFacts, m: ModelFeatures, n: int) -> Outcome | None:
     if not dna(p) or p.name != "D4":
         return None
@@ -1047,6 +1119,21 @@ RULES: tuple[Rule, ...] = (
         "s = state floats × significand bits (the generous bound); exactness on all inputs, not on "
         "the sampled ones, whose depth is far below ⌊n/2⌋",
         fixed_state_cannot_unbounded_dyck,
+    ),
+    Rule(
+        "R26",
+        "expressibility",
+        "the pair-map network (2-D convolutions over the L × L map of base pairs)",
+        "D5 (one block and its reverse complement at distance d; i.i.d. background)",
+        "expressible when its convolutions can AND w anti-diagonal cells and stray inverted repeats "
+        "leave AUROC ≥ 0.9; the distance does not enter",
+        "construction derived here (pairmap_run_length, chance_inverted_repeats: a union bound over "
+        "block pairs at every offset); the pair-map input is UFold's (Fu et al., Nucleic Acids Res. "
+        "50(3):e14, 2022, Methods: a 16 × L × L Kronecker product of the one-hot encoding, 'base "
+        "pairing between distant sequence segments shows up locally in the image representation')",
+        "one pair (not nested), i.i.d. background; a detector of inverted repeats at any distance, so "
+        "the bound falls with the length",
+        pair_map_detects_pairing,
     ),
 )
 

@@ -208,3 +208,15 @@ def test_every_ladder_architecture_builds_runs_and_gets_a_theory_verdict(label: 
     codes = torch.from_numpy(np.random.default_rng(0).integers(0, 4, (2, 64))).long()
     out = net(codes)
     assert out.shape == (2, 2) and torch.isfinite(out).all()
+
+
+def test_an_architecture_is_not_run_beyond_its_max_length(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(CALIBRATION, "D0", _tiny())
+    monkeypatch.setitem(ARCHITECTURES, "pairmap", replace(ARCHITECTURES["pairmap"], max_length=80))
+    res = ladder(["D0"], ["gc", "pairmap"], seeds=(0,), out_dir=tmp_path)
+    cell = next(c for c in res["cells"] if c["architecture"] == "pairmap")
+    assert cell["n"] == 0 and "up to 80 bp" in cell["skipped"] and cell["metric"] == "auroc"
+    assert not (tmp_path / "runs" / "D0" / "pairmap").exists()
+    assert "| – " in ladder_markdown(res) or "–" in ladder_markdown(res)
