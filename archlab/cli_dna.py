@@ -611,12 +611,20 @@ def ladder_cmd(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Runs (reused when rerun), ladder.json and ladder.md.")
     ] = Path("reports/dna_ladder"),
+    reuse_only: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-only",
+            help="Train nothing: build the table from the finished runs in --out (others: not run).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """The DNA ladder: every architecture on every calibrated level (test AUROC or r, mean ± sd
     and best over seeds), the theory verdict per cell, the winner per level, and the test-long
     scores. Writes ladder.json and ladder.md (the README table) into --out; finished runs there
-    are reused, so an interrupted ladder resumes."""
+    are reused, so an interrupted ladder resumes. An architecture with a length limit (pairmap:
+    128 bp) is not run on longer levels; --reuse-only regenerates the table without training."""
     from archlab.atomic import atomic_write
     from archlab.dna.ladder import ARCHITECTURES, get_architecture, ladder, ladder_markdown, parse_levels
 
@@ -631,7 +639,7 @@ def ladder_cmd(
 
         result = ladder(
             names, labels, seeds=list(range(seeds)), quick=quick, out_dir=out_dir, workers=workers,
-            device=device, on_done=done,
+            device=device, on_done=done, reuse_only=reuse_only,
         )  # fmt: skip
     md = ladder_markdown(result)
     atomic_write(out_dir / "ladder.md", lambda f: f.write(md))

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -314,7 +314,7 @@ CALIBRATION: dict[str, Calibration] = {
         Calibration(
             "D5",
             64,
-            {"distance": 32, "block": 12},
+            {"distance": 44, "block": 12},
             positive=(
                 Control(
                     "pairmap",
@@ -327,8 +327,8 @@ CALIBRATION: dict[str, Calibration] = {
                 Control(
                     "conv",
                     "fails",
-                    "the pair spans 44 bp, beyond the 31-position receptive field: only the global pool "
-                    "could relate the blocks (theory: unknown, R19)",
+                    "no 31-position window holds bases of both blocks (the innermost paired bases are "
+                    "33 bp apart): only the global pool could relate them (theory: unknown, R19)",
                 ),
                 Control("kmer", "fails", "the blocks are random: no k-mer marks a pair"),
             ),
@@ -487,7 +487,7 @@ def run_cell(
     path = None
     key = _cell_key(cal, arch, seed)
     if out_dir is not None:
-        path = Path(out_dir) / "runs" / _slug(cal.level) / _slug(arch.label) / f"seed_{seed}" / "result.json"
+        path = _cell_path(out_dir, cal, arch, seed)
         old = _stored(path, key)
         if old is not None:
             return old
@@ -554,6 +554,15 @@ def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(THREADS_PER_WORKER)
+
+
+def _cell_path(out_dir: str | Path, cal: Calibration, arch: Architecture, seed: int) -> Path:
+    return Path(out_dir) / "runs" / _slug(cal.level) / _slug(arch.label) / f"seed_{seed}" / "result.json"
+
+
+def finished(cal: Calibration, arch: Architecture, seed: int, out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a finished run of this cell with the same settings."""
+    return _stored(_cell_path(out_dir, cal, arch, seed), _cell_key(cal, arch, seed)) is not None
 
 
 def _job(args: tuple[Calibration, str, int, str | None, str]) -> dict[str, Any]:
@@ -737,23 +746,28 @@ def ladder(
     workers: int = 1,
     device: str = "auto",
     on_done: Callable[[dict[str, Any], int, int], None] | None = None,
+    reuse_only: bool = False,
 ) -> dict[str, Any]:
     """Every architecture on every level: ``{"levels", "architectures", "seeds", "quick",
     "cells": [{"level", "architecture", "metric", "mean", "sd", "best", "n", "values",
     "test_long", "theory", "winner"}], "winners": {level: [architectures]}, "wall_time_s"}``,
-    written to ``out_dir/ladder.json``."""
+    written to ``out_dir/ladder.json``. With ``reuse_only`` nothing is trained: the table is
+    built from the finished runs in ``out_dir``, and a cell without them says it was not run."""
     start = time.perf_counter()
     labels = list(architectures) if architectures else list(ARCHITECTURES)
     archs = [get_architecture(a) for a in labels]
     cals = [calibration_for(x) for x in levels]
     if quick:
         cals = [quick_calibration(c) for c in cals]
+    if reuse_only and out_dir is None:
+        raise ConfigError("reuse_only", "needs out_dir: the finished runs are read from there")
     jobs = [
         (cal, a.label, s)
         for cal in cals
         for a in archs
         if a.runs_at(cal.length)
         for s in _seeds_for(a, seeds)
+        if not reuse_only or finished(cal, a, s, cast(Path, out_dir))
     ]
     records = run_cells(jobs, out_dir=out_dir, workers=workers, device=device, on_done=on_done)
     by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -776,6 +790,8 @@ def ladder(
             }
             if a.skip_reason(cal.length):
                 cell["skipped"] = a.skip_reason(cal.length)
+            elif not recs:
+                cell["skipped"] = "not run: no finished run in the output folder (reuse_only)"
             cells.append(cell)
             if a.trained and math.isfinite(s["mean"]):
                 means[a.label] = s["mean"]
@@ -788,6 +804,7 @@ def ladder(
         "levels": [c.level for c in cals], "architectures": labels, "seeds": list(seeds), "quick": quick,
         "calibration": {c.level: _cal_dict(c) for c in cals}, "cells": cells, "winners": winners,
         "wall_time_s": time.perf_counter() - start, "workers": workers, "cpu_count": os.cpu_count(),
+        "reuse_only": reuse_only,
     }  # fmt: skip
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / "ladder.json", result)

@@ -220,3 +220,26 @@ def test_an_architecture_is_not_run_beyond_its_max_length(
     assert cell["n"] == 0 and "up to 80 bp" in cell["skipped"] and cell["metric"] == "auroc"
     assert not (tmp_path / "runs" / "D0" / "pairmap").exists()
     assert "| – " in ladder_markdown(res) or "–" in ladder_markdown(res)
+
+
+def test_reuse_only_builds_the_table_without_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(CALIBRATION, "D0", _tiny())
+    first = ladder(["D0"], ["cnn"], seeds=(0,), out_dir=tmp_path)
+    import archlab.dna.train as T
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise AssertionError("reuse_only trained a run")
+
+    monkeypatch.setattr(T, "train_dna", boom)
+    res = ladder(["D0"], ["cnn", "lstm"], seeds=(0, 1), out_dir=tmp_path, reuse_only=True)
+    cnn, lstm = res["cells"]
+    assert cnn["values"] == first["cells"][0]["values"] and cnn["n"] == 1  # seed 1 was never run
+    assert lstm["n"] == 0 and "not run" in lstm["skipped"] and res["reuse_only"] is True
+    res = runner.invoke(
+        app, ["dna", "ladder", "--levels", "D0", "--models", "cnn,lstm", "--seeds", "1", "--reuse-only",
+              "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "| D0 (100 bp, auroc) |" in res.output
