@@ -202,27 +202,12 @@ def cnn_features(cfg: CNNConfig, n_outputs: int = 2, seq_len: int = 256) -> Mode
         + 2.0 * cfg.filters * cfg.filters2 * cfg.kernel2 * pooled_len / seq_len  # conv 2 per base
         + 2.0 * sum(p.numel() for p in net.head.parameters()) / seq_len  # the head, once per sequence
     )
-    return ModelFeatures(
+    return ModelFeatures.stateless(
         mixer="cnn",
         transition="convolution",
-        eig_range=None,
-        householder_factors=None,
         layers=2,
         width=cfg.filters2,
-        state_floats_per_layer=None,
-        state_floats=None,
-        state_bits=None,
         state_bits_bound="no recurrent state (finite receptive field, then a global max ⊕ mean pool)",
-        causal=False,
-        fp_iters=None,
-        fp_tol=None,
-        fp_eval_iters=None,
-        fp_shift=False,
-        depth_repeat=1,
-        halting="none",
-        hier_levels=1,
-        hier_stride=None,
-        prune=False,
         params=int(params),
         params_body=int(body),
         flops_per_token=flops,

@@ -138,27 +138,12 @@ def pairmap_features(cfg: PairMapConfig, n_outputs: int = 2, seq_len: int = 256)
     params = sum(p.numel() for p in net.parameters())
     body = sum(p.numel() for p in net.convs.parameters())
     per_cell = 2.0 * sum(p.numel() for name, p in net.convs.named_parameters() if name.endswith("weight"))
-    return ModelFeatures(
+    return ModelFeatures.stateless(
         mixer="pairmap",
         transition="pairwise",
-        eig_range=None,
-        householder_factors=None,
         layers=len(cfg.dilations),
         width=cfg.channels,
-        state_floats_per_layer=None,
-        state_floats=None,
-        state_bits=None,
         state_bits_bound="no recurrent state: an L × L map of base pairs (memory grows as L²)",
-        causal=False,
-        fp_iters=None,
-        fp_tol=None,
-        fp_eval_iters=None,
-        fp_shift=False,
-        depth_repeat=1,
-        halting="none",
-        hier_levels=1,
-        hier_stride=None,
-        prune=False,
         params=int(params),
         params_body=int(body),
         flops_per_token=per_cell * seq_len,

@@ -303,6 +303,17 @@ class ModelFeatures:
     #: None with a per-token head
     pool: str | None = None
 
+    @classmethod
+    def stateless(cls, **fields: Any) -> ModelFeatures:
+        """Features of a network with no recurrent state, no fixed point, hierarchy or pruning
+        (the DNA CNN, the pair map): those fields at their neutral values, the rest given."""
+        neutral: dict[str, Any] = dict(
+            eig_range=None, householder_factors=None, state_floats_per_layer=None, state_floats=None,
+            state_bits=None, causal=False, fp_iters=None, fp_tol=None, fp_eval_iters=None, fp_shift=False,
+            depth_repeat=1, halting="none", hier_levels=1, hier_stride=None, prune=False,
+        )  # fmt: skip
+        return cls(**{**neutral, **fields})
+
     @property
     def recurrent(self) -> bool:
         return self.transition not in ("attention", "convolution", "pairwise")
