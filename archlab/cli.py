@@ -498,21 +498,37 @@ def train_cmd(
         str | None, typer.Option("--config", help="YAML with model: and train: sections.")
     ] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Seeds, e.g. 0,1,2 or 0-4.")] = "0",
+    lrs: Annotated[
+        str | None,
+        typer.Option("--lrs", help="Learning rates, e.g. 1e-3,3e-3,1e-2: every seed is trained at each."),
+    ] = None,
+    stacked: Annotated[
+        bool,
+        typer.Option(
+            "--stacked/--one-by-one",
+            help="Train the seeds × lrs of each probe as one stacked model (one step for all members; "
+            "same records as separate runs). Mixers that cannot be stacked run one by one anyway.",
+        ),
+    ] = False,
     out_dir: Annotated[str, typer.Option("--out", help="Folder for run directories.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result records as a JSON list.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a model on a probe (or each probe of a suite), then evaluate length generalisation.
 
-    Each (probe, seed) run writes OUT/<run id>/result.json (atomically) with the config, seeds,
+    Each (probe, seed, lr) run writes OUT/<run id>/result.json (atomically) with the config, seeds,
     versions, training curve and per-length accuracies. Example:
 
       archlab train --probe parity --model diag_rnn --set eig_range=signed --seeds 0,1,2
+
+    With --stacked the members of a probe's cell train together (archlab.ensemble); on 2 CPU cores
+    that is 0.8–1.2x the speed of one by one (benchmarks/bench_train.py), so it is off by default.
     """
     from pathlib import Path
 
     from archlab.config import ModelConfig, TrainConfig, load_yaml, validate
-    from archlab.train import run_id, train_run
+    from archlab.ensemble import train_cell
+    from archlab.train import run_id
 
     model_data: dict[str, Any] = {}
     train_data: dict[str, Any] = {}
@@ -531,16 +547,26 @@ def train_cmd(
     train_cfg = validate(TrainConfig, train_data, source="train")
     sources = _train_sources(probe, suite, params)
     seed_list = parse_seeds(seeds)
+    lr_list = parse_lrs(lrs) if lrs else [train_cfg.lr]
     show = not (quiet or as_json) and out.is_terminal
     records = []
     for source in sources:
-        for seed in seed_list:
-            tcfg = train_cfg.model_copy(update={"seed": seed})
-            run_dir = Path(out_dir) / run_id(source.probe, model_cfg, tcfg)
-            label = f"{source.probe.spec()} · {model_cfg.mixer} · seed {seed}"
-            with _progress(label, tcfg.steps, show) as hook:
-                rec = train_run(source, model_cfg, tcfg, out_dir=run_dir, progress=hook)
-            rec["run_dir"] = str(run_dir)
+        cfgs = [train_cfg.model_copy(update={"seed": s, "lr": lr}) for s in seed_list for lr in lr_list]
+        dirs = [Path(out_dir) / run_id(source.probe, model_cfg, c) for c in cfgs]
+        if stacked:
+            label = f"{source.probe.spec()} · {model_cfg.mixer} · {len(cfgs)} members"
+            with _progress(label, train_cfg.steps, show) as hook:
+                cell = train_cell(source, model_cfg, cfgs, out_dirs=dirs, progress=hook)
+        else:
+            cell = []
+            for c, d in zip(cfgs, dirs, strict=True):
+                lr_note = f" · lr {c.lr:g}" if len(lr_list) > 1 else ""
+                with _progress(
+                    f"{source.probe.spec()} · {model_cfg.mixer} · seed {c.seed}{lr_note}", c.steps, show
+                ) as hook:
+                    cell += train_cell(source, model_cfg, [c], out_dirs=[d], progress=hook)
+        for rec, d in zip(cell, dirs, strict=True):
+            rec["run_dir"] = str(d)
             records.append(rec)
             if not as_json:
                 _print_record(rec)
@@ -582,7 +608,8 @@ def _print_record(rec: dict[str, Any]) -> None:
     colour = {"solved": "green", "completed": "yellow"}.get(rec["status"], "red")
     reason = f" ({rec['reason']})" if rec["reason"] else ""
     out.print(
-        f"[bold]{rec['probe']}[/] · {rec['model']['mixer']} · seed {rec['seed']}: "
+        f"[bold]{rec['probe']}[/] · {rec['model']['mixer']} · seed {rec['seed']} · "
+        f"lr {rec['train']['lr']:g}: "
         f"[{colour}]{rec['status']}[/]{reason} after {rec['steps_run']} steps, "
         f"{rec['tokens_seen']:,} tokens, {rec['wall_time_s']:.1f} s → {rec.get('run_dir', '')}"
     )
@@ -601,9 +628,12 @@ def _print_seed_summary(records: list[dict[str, Any]]) -> None:
     import statistics
 
     groups: dict[str, list[dict[str, Any]]] = {}
+    lrs = {r["train"]["lr"] for r in records}
     for r in records:
-        groups.setdefault(r["probe"], []).append(r)
+        groups.setdefault(r["probe"] + (f" · lr {r['train']['lr']:g}" if len(lrs) > 1 else ""), []).append(r)
     for probe_name, recs in groups.items():
+        if len(recs) < 2:
+            continue
         table = Table(
             title=f"{probe_name}: mean ± sd over {len(recs)} seeds "
             "(sequence accuracy; scaled token accuracy)",
@@ -662,6 +692,14 @@ def reproduce_cmd(
             "case is classified by its best run over seeds × lrs.",
         ),
     ] = None,
+    stacked: Annotated[
+        bool,
+        typer.Option(
+            "--stacked/--one-by-one",
+            help="Train each case's seeds × lrs as one stacked model (same records as separate runs; "
+            "0.8–1.2x the speed on 2 CPU cores, see benchmarks/bench_train.py).",
+        ),
+    ] = False,
 ) -> None:
     """Rerun the published expressivity verdicts (THEORY.md) at CPU scale: measured vs expected.
 
@@ -709,6 +747,7 @@ def reproduce_cmd(
         workers=workers,
         resume=not fresh,
         lrs=lr_grid,
+        stacked=stacked,
     )
     json_path, csv_path = summarise(results, out_dir)
     if as_json:

@@ -35,7 +35,8 @@ from typing import Any
 from archlab.atomic import atomic_write, write_json_atomic
 from archlab.config import ModelConfig, TrainConfig
 from archlab.probes import make_probe
-from archlab.train import run_id, train_run
+from archlab.ensemble import train_cell
+from archlab.train import run_id
 
 __all__ = ["ROWS", "SOLVED", "Case", "Row", "run_matrix", "summarise"]
 
@@ -326,18 +327,23 @@ def _finished_record(run_dir: Path | None) -> dict[str, Any] | None:
     return rec if isinstance(rec, dict) and rec.get("status") in FINAL_STATUSES else None
 
 
-def _run_job(job: _Job, quick: bool, hook: Any = None) -> dict[str, Any]:
-    probe = make_probe(job.row.probe, **job.row.probe_params)
-    tcfg = _case_train(job.row, quick, job.seed, job.lr)
-    return train_run(probe, ModelConfig(**job.case.model), tcfg, out_dir=job.run_dir, progress=hook)
+def _run_unit(unit: list[_Job], quick: bool, hook: Any = None) -> list[dict[str, Any]]:
+    """Train a unit of work: one job, or (``stacked``) a case's jobs as one stacked cell."""
+    row, case = unit[0].row, unit[0].case
+    probe = make_probe(row.probe, **row.probe_params)
+    cfgs = [_case_train(row, quick, j.seed, j.lr) for j in unit]
+    return train_cell(
+        probe, ModelConfig(**case.model), cfgs, out_dirs=[j.run_dir for j in unit], progress=hook,
+        stacked=None if len(unit) > 1 else False,
+    )  # fmt: skip
 
 
-def _worker_job(job: _Job, quick: bool, threads: int) -> dict[str, Any]:
-    """One training run in a worker process (``run_matrix(workers > 1)``)."""
+def _worker_unit(unit: list[_Job], quick: bool, threads: int) -> list[dict[str, Any]]:
+    """One unit of work in a worker process (``run_matrix(workers > 1)``)."""
     import torch
 
     torch.set_num_threads(threads)
-    return _run_job(job, quick)
+    return _run_unit(unit, quick)
 
 
 def run_matrix(
@@ -350,6 +356,7 @@ def run_matrix(
     workers: int = 1,
     resume: bool = True,
     lrs: list[float] | None = None,
+    stacked: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every case of ``rows`` for every seed (and every learning rate of ``lrs``, when
     given, in place of the row's own); return one summary dict per case, classified by the best
@@ -360,7 +367,8 @@ def run_matrix(
     runs at once in separate processes, ``cpu_count // workers`` torch threads each. With
     ``resume`` and an ``out_dir``, a run whose finished record is already in ``out_dir/runs``
     (same configuration and seed) is not trained again: an interrupted matrix picks up where it
-    stopped."""
+    stopped. ``stacked`` trains the seeds × lrs of each case that are left to run as one
+    stacked cell (:func:`archlab.ensemble.train_cell`: the same records as separate runs)."""
     cases = [
         (row, case)
         for row in rows
@@ -388,22 +396,32 @@ def run_matrix(
             done(job, old)
         else:
             todo.append(job)
-    if workers <= 1 or len(todo) <= 1:
+    units: list[list[_Job]] = [[j] for j in todo]
+    if stacked:
+        by_case: dict[tuple[str, str], list[_Job]] = {}
         for job in todo:
+            by_case.setdefault((job.row.id, job.case.label), []).append(job)
+        units = list(by_case.values())
+    if workers <= 1 or len(units) <= 1:
+        for unit in units:
+            job = unit[0]
             lr_text = "" if job.lr is None else f" · lr {job.lr:g}"
-            label = f"row {job.row.id} · {job.case.label} · seed {job.seed}{lr_text}"
+            who = f"{len(unit)} runs (stacked)" if len(unit) > 1 else f"seed {job.seed}{lr_text}"
+            label = f"row {job.row.id} · {job.case.label} · {who}"
             steps = _case_train(job.row, quick, job.seed, job.lr).steps
             bar = progress_factory(label, steps) if progress_factory else contextlib.nullcontext(None)
             with bar as hook:
-                done(job, _run_job(job, quick, hook))
+                for j, rec in zip(unit, _run_unit(unit, quick, hook), strict=True):
+                    done(j, rec)
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_worker_job, job, quick, threads): job for job in todo}
+            futures = {pool.submit(_worker_unit, unit, quick, threads): unit for unit in units}
             try:
                 for fut in as_completed(futures):
-                    done(futures[fut], fut.result())
+                    for j, rec in zip(futures[fut], fut.result(), strict=True):
+                        done(j, rec)
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise

@@ -52,6 +52,7 @@ from archlab.atomic import atomic_write, write_json_atomic
 from archlab.config import ModelConfig, TrainConfig, expand_lengths
 from archlab.errors import ConfigError
 from archlab.models import SequenceModel, build_model, resolve_device
+from archlab.optim import AdamW
 from archlab.probes.base import Batch, Probe, stream_rng
 from archlab.probes.suite import ProbeSuite, SuiteEntry
 
@@ -200,21 +201,30 @@ def evaluate_lengths(
             ct, nt, cs, ns = ct + a, nt + n, cs + s, ns + m
             for k, v in model.last_stats.items():
                 stats.setdefault(k, []).append(v)
-        token_acc = ct / max(nt, 1)
-        chance = float(counts.max() / max(counts.sum(), 1))
-        row: dict[str, Any] = {
-            "length": int(length),
-            "token_acc": token_acc,
-            "seq_acc": cs / max(ns, 1),
-            "scaled_acc": (token_acc - chance) / (1 - chance) if chance < 1 else float(token_acc == 1.0),
-            "chance": chance,
-            "n_sequences": n_sequences,
-            "n_tokens": nt,
-        }
-        row.update({k: float(np.mean(v)) for k, v in stats.items()})
-        rows.append(row)
+        rows.append(range_row(length, ct, nt, cs, ns, counts, n_sequences, stats))
     model.train(was_training)
     return rows
+
+
+def range_row(
+    length: int, ct: int, nt: int, cs: int, ns: int, counts: np.ndarray, n_sequences: int,
+    stats: dict[str, list[float]],
+) -> dict[str, Any]:  # fmt: skip
+    """One row of a range evaluation from its tallies: ``ct`` of ``nt`` masked tokens right, ``cs``
+    of ``ns`` sequences right, ``counts`` the targets per class (for chance), ``stats`` telemetry."""
+    token_acc = ct / max(nt, 1)
+    chance = float(counts.max() / max(counts.sum(), 1))
+    row: dict[str, Any] = {
+        "length": int(length),
+        "token_acc": token_acc,
+        "seq_acc": cs / max(ns, 1),
+        "scaled_acc": (token_acc - chance) / (1 - chance) if chance < 1 else float(token_acc == 1.0),
+        "chance": chance,
+        "n_sequences": n_sequences,
+        "n_tokens": nt,
+    }
+    row.update({k: float(np.mean(v)) for k, v in stats.items()})
+    return row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,11 +307,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> AdamW:
+    """AdamW with weight decay on matrices only (:mod:`archlab.optim`: not ``torch.optim``,
+    whose constructor imports ``torch._dynamo``, seconds per process)."""
+    params = list(model.parameters())
+    return AdamW(params, [p.dim() >= 2 for p in params], cfg.weight_decay)
 
 
 @contextlib.contextmanager
@@ -313,10 +323,57 @@ def _autocast(device: torch.device, dtype: str) -> Iterator[None]:
         yield
 
 
-def _is_oom(exc: BaseException) -> bool:
+def is_oom(exc: BaseException) -> bool:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def prepare_source(probe: Probe | DataSource, model_cfg: ModelConfig, train_cfg: TrainConfig) -> DataSource:
+    """The run's data source with ``train_cfg``'s lengths applied; bad lengths or head → ConfigError."""
+    source = probe if isinstance(probe, DataSource) else DataSource.from_probe(probe)
+    source = DataSource(
+        source.probe,
+        _lengths(train_cfg.train_lengths, source.train_lengths),
+        _lengths(train_cfg.test_lengths, source.test_lengths),
+        source.suite,
+        source.entry,
+    )
+    for split, lengths in (("train_lengths", source.train_lengths), ("test_lengths", source.test_lengths)):
+        if lengths[0] < source.probe.min_length:
+            raise ConfigError(
+                f"train.{split}", f"length {lengths[0]} is below the minimum of probe {source.probe.name!r}",
+                f">= {source.probe.min_length}",
+            )  # fmt: skip
+    if model_cfg.head != "token":
+        raise ConfigError("model.head", "probes label every position; use head: token", "token")
+    return source
+
+
+def seeded(model_cfg: ModelConfig, seed: int) -> ModelConfig:
+    """``model_cfg`` with ``init_seed`` = the run's seed unless the config fixes it."""
+    return model_cfg.model_copy(update={"init_seed": seed}) if model_cfg.init_seed is None else model_cfg
+
+
+def new_record(
+    source: DataSource, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device
+) -> dict[str, Any]:
+    """The result record of a run before training: what it is, with which code, where."""
+    return {
+        "status": "running",
+        "reason": "",
+        "seed": train_cfg.seed,
+        "probe": source.probe.spec(),
+        "probe_name": source.probe.name,
+        "probe_params": dict(source.probe.params),
+        "theory": source.probe.theory.to_dict(),
+        "suite": source.suite.name if source.suite is not None else None,
+        "model": model_cfg.model_dump(),
+        "train": train_cfg.model_dump(),
+        "train_lengths": source.train_lengths,
+        "test_lengths": source.test_lengths,
+        **provenance(device),
+    }
 
 
 def train_run(
@@ -333,38 +390,12 @@ def train_run(
     ``out_dir/result.json`` when ``out_dir`` is given. Divergence and out-of-memory end the run
     with that status; Ctrl-C writes the record with status ``interrupted`` and re-raises.
     """
-    source = probe if isinstance(probe, DataSource) else DataSource.from_probe(probe)
-    source.train_lengths = _lengths(train_cfg.train_lengths, source.train_lengths)
-    source.test_lengths = _lengths(train_cfg.test_lengths, source.test_lengths)
-    for split, lengths in (("train_lengths", source.train_lengths), ("test_lengths", source.test_lengths)):
-        if lengths[0] < source.probe.min_length:
-            raise ConfigError(
-                f"train.{split}", f"length {lengths[0]} is below the minimum of probe {source.probe.name!r}",
-                f">= {source.probe.min_length}",
-            )  # fmt: skip
-    if model_cfg.head != "token":
-        raise ConfigError("model.head", "probes label every position; use head: token", "token")
-
+    source = prepare_source(probe, model_cfg, train_cfg)
     device = resolve_device(train_cfg.device)
     seed = train_cfg.seed
     torch.manual_seed(seed)
-    if model_cfg.init_seed is None:
-        model_cfg = model_cfg.model_copy(update={"init_seed": seed})
-    record: dict[str, Any] = {
-        "status": "running",
-        "reason": "",
-        "seed": seed,
-        "probe": source.probe.spec(),
-        "probe_name": source.probe.name,
-        "probe_params": dict(source.probe.params),
-        "theory": source.probe.theory.to_dict(),
-        "suite": source.suite.name if source.suite is not None else None,
-        "model": model_cfg.model_dump(),
-        "train": train_cfg.model_dump(),
-        "train_lengths": source.train_lengths,
-        "test_lengths": source.test_lengths,
-        **provenance(device),
-    }
+    model_cfg = seeded(model_cfg, seed)
+    record = new_record(source, model_cfg, train_cfg, device)
     out_path = Path(out_dir) if out_dir is not None else None
     start = time.perf_counter()
     curve: list[dict[str, Any]] = []
@@ -388,8 +419,6 @@ def train_run(
             length = curriculum_length(source.train_lengths, train_cfg.curriculum, step, train_cfg.steps, rng)
             tokens, targets, mask = to_device(source.batch("train", rng, train_cfg.batch, length), device)
             lr = lr_at(step, train_cfg)
-            for group in opt.param_groups:
-                group["lr"] = lr
             model.set_progress(step / train_cfg.steps)
             with _autocast(device, train_cfg.dtype):
                 logits = model(tokens)
@@ -398,11 +427,11 @@ def train_run(
             if not torch.isfinite(loss):
                 status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
                 break
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             if train_cfg.clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip)
-            opt.step()
+            opt.step(lr)
             tokens_seen += tokens.numel()
             last = step + 1 == train_cfg.steps or (
                 train_cfg.token_budget is not None and tokens_seen >= train_cfg.token_budget
@@ -445,29 +474,36 @@ def train_run(
         )
     except KeyboardInterrupt:
         record["status"], record["reason"] = "interrupted", f"interrupted at step {step}"
-        _finish(record, start, tokens_seen, step, out_path, model, train_cfg)
+        finish_record(record, start, tokens_seen, step, out_path, _state(model, train_cfg), train_cfg)
         raise
     except Exception as exc:
-        if not _is_oom(exc):
+        if not is_oom(exc):
             raise
         record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
         record.setdefault("range_eval", [])
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    _finish(record, start, tokens_seen, step, out_path, model, train_cfg)
+    finish_record(record, start, tokens_seen, step, out_path, _state(model, train_cfg), train_cfg)
     return record
 
 
-def _finish(
+def _state(model: SequenceModel | None, train_cfg: TrainConfig) -> dict[str, torch.Tensor] | None:
+    return model.state_dict() if model is not None and train_cfg.checkpoint else None
+
+
+def finish_record(
     record: dict[str, Any],
     start: float,
     tokens_seen: int,
     step: int,
     out_path: Path | None,
-    model: SequenceModel | None,
+    state: dict[str, torch.Tensor] | None,
     train_cfg: TrainConfig,
+    wall_time_s: float | None = None,
 ) -> None:
-    record["wall_time_s"] = time.perf_counter() - start
+    """Close a record (wall time, tokens, steps run) and write ``result.json`` (and
+    ``checkpoint.pt`` from ``state`` when the config asks) into ``out_path``."""
+    record["wall_time_s"] = time.perf_counter() - start if wall_time_s is None else wall_time_s
     record["tokens_seen"] = tokens_seen
     record["steps_run"] = step + 1 if record["status"] in ("completed", "solved") else step
     record.setdefault("range_eval", [])
@@ -475,6 +511,6 @@ def _finish(
         return
     out_path.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_path / "result.json", record)
-    if train_cfg.checkpoint and model is not None:
-        state = {"model": model.state_dict(), "model_config": record["model"]}
-        atomic_write(out_path / "checkpoint.pt", lambda f: torch.save(state, f), mode="wb")
+    if train_cfg.checkpoint and state is not None:
+        blob = {"model": state, "model_config": record["model"]}
+        atomic_write(out_path / "checkpoint.pt", lambda f: torch.save(blob, f), mode="wb")

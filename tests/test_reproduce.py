@@ -101,13 +101,13 @@ def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     calls: list[str] = []
-    real = rp.train_run
+    real = rp.train_cell
 
-    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(str(kwargs.get("out_dir")))
+    def counting(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        calls.extend(str(d) for d in kwargs["out_dirs"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rp, "train_run", counting)
+    monkeypatch.setattr(rp, "train_cell", counting)
     first = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path)
     assert len(calls) == 4
     # an interrupted run is redone; finished ones are reused
@@ -123,6 +123,33 @@ def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
     assert [r["case"] for r in par] == [r["case"] for r in first]
     for a, b in zip(par, first, strict=True):
         assert a["measured_per_seed"] == pytest.approx(b["measured_per_seed"], abs=1e-6)
+
+
+def test_matrix_stacked_cells_give_the_separate_runs_numbers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cells: list[int] = []
+    real = rp.train_cell
+
+    def counting(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        cells.append(len(kwargs["out_dirs"]))
+        return real(*args, **kwargs)
+
+    alone = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path / "alone", lrs=[1e-2, 3e-3])
+    monkeypatch.setattr(rp, "train_cell", counting)
+    stacked = rp.run_matrix(
+        TINY, [0, 1], quick=True, out_dir=tmp_path / "stacked", lrs=[1e-2, 3e-3], stacked=True
+    )
+    assert cells == [4, 4]  # one cell per case: 2 seeds × 2 lrs
+    for a, b in zip(stacked, alone, strict=True):
+        assert a["case"] == b["case"] and a["lrs"] == b["lrs"]
+        got = [r["value"] for r in a["measured_per_run"]]
+        want = [r["value"] for r in b["measured_per_run"]]
+        assert got == pytest.approx(want, abs=0.02)
+    # the stacked records resume like any other: nothing is trained again
+    cells.clear()
+    rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path / "stacked", lrs=[1e-2, 3e-3], stacked=True)
+    assert cells == []
 
 
 def test_reproduce_unknown_row() -> None:

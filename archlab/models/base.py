@@ -94,6 +94,10 @@ class Mixer(Reporting):
     supports_prune: ClassVar[bool] = False
     #: forward runs on the ``meta`` device (shape inference without memory)
     meta_forward: ClassVar[bool] = True
+    #: why this mixer cannot train as a member of a stacked ensemble (:mod:`archlab.ensemble`,
+    #: ``torch.func.vmap`` over members' parameters); empty: it can. Such cells fall back to
+    #: training their members one by one.
+    unstackable: ClassVar[str] = ""
 
     def __init__(self, cfg: ModelConfig, width: int) -> None:
         super().__init__()

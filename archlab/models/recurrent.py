@@ -406,6 +406,7 @@ class _TorchRNN(Mixer):
     gates: ClassVar[int] = 1
     #: floats of state per unit (LSTM carries h and c)
     state_per_unit: ClassVar[int] = 1
+    unstackable = "torch.nn's fused LSTM/GRU/RNN kernels have no vmap batching rule (aten::lstm etc.)"
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:

@@ -198,24 +198,45 @@ def _backward(
     return grad_b, grad_a, grad_h0
 
 
+def fold_members(x: torch.Tensor, dim: int | None, size: int) -> torch.Tensor:
+    """``x`` with its vmapped dimension ``dim`` (None: not vmapped, broadcast to ``size``) folded into
+    its leading (batch) dimension: how the scans' vmap rules run a stacked ensemble as one batch."""
+    x = x.movedim(dim, 0) if dim is not None else x.expand(size, *x.shape)
+    return x.reshape(size * x.shape[1], *x.shape[2:])
+
+
 class _DiagScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunk: int) -> torch.Tensor:
-        a, b, h0 = a.contiguous(), b.contiguous(), h0.contiguous()
-        h = _forward(a, b, h0, chunk)
-        ctx.save_for_backward(a, h, h0)
+    def forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunk: int) -> torch.Tensor:
+        return _forward(a.contiguous(), b.contiguous(), h0.contiguous(), chunk)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        a, _, h0, chunk = inputs
+        ctx.save_for_backward(a, output, h0)
         ctx.chunk = chunk
-        return h
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         a, h, h0 = ctx.saved_tensors
+        a, h0 = a.contiguous(), h0.contiguous()
         if a.is_complex():
             a, h, h0 = (x.conj().resolve_conj() for x in (a, h, h0))
         need_a, need_b, _, _ = ctx.needs_input_grad
         grad_b, grad_a, grad_h0 = _backward(grad_h.contiguous(), a, h, h0, ctx.chunk, need_a)
         return grad_a, grad_b if need_b else None, grad_h0, None
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[int | None, ...], a: torch.Tensor, b: torch.Tensor,
+             h0: torch.Tensor, chunk: int) -> tuple[torch.Tensor, int]:  # fmt: skip
+        """Under ``torch.func.vmap`` (a stacked ensemble, :mod:`archlab.ensemble`): the rows of
+        every member are independent recurrences, so the members fold into the batch and one scan
+        runs over all of them."""
+        k = info.batch_size
+        folded = (fold_members(x, d, k) for x, d in zip((a, b, h0), in_dims[:3], strict=True))
+        h = _DiagScan.apply(*folded, chunk)
+        return h.view(k, -1, *h.shape[1:]), 0
 
 
 def diag_scan(

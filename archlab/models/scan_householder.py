@@ -56,6 +56,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from archlab.models.scan_diag import fold_members
+
 __all__ = [
     "delta_rule_chunkwise",
     "delta_rule_reference",
@@ -251,16 +253,35 @@ class _ChunkScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, beta: Tensor, s0: Tensor, n_h: int) -> Any:
+    def forward(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, s0: Tensor, n_h: int) -> Any:
         t_inv, kb, vb, w, u, a = _intra_chunk_forward(q, k, v, beta, n_h)
         o, s_last, st, dl = _inter_chunk_forward(q, k, w, u, a, s0)
-        ctx.save_for_backward(q, k, v, beta, t_inv, kb, vb, w, a, st, dl)
+        return o, s_last, (t_inv, kb, vb, w, a, st, dl)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        q, k, v, beta, _, n_h = inputs
+        ctx.save_for_backward(q, k, v, beta, *output[2])
         ctx.n_h = n_h
-        return o, s_last
+        ctx.mark_non_differentiable(*output[2])
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[int | None, ...], *args: Any) -> Any:
+        """Under ``torch.func.vmap`` (a stacked ensemble): every (member, batch, head) row is an
+        independent scan, so the members fold into the leading dimension and one scan runs."""
+        size = info.batch_size
+        *tensors, n_h = args
+        folded = (fold_members(x, d, size) for x, d in zip(tensors, in_dims, strict=False))
+        o, s_last, saved = _ChunkScan.apply(*folded, n_h)
+
+        def unfold(x: Tensor) -> Tensor:
+            return x.view(size, -1, *x.shape[1:])
+
+        return (unfold(o), unfold(s_last), tuple(unfold(x) for x in saved)), (0, 0, tuple(0 for _ in saved))
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
-        d_o, d_s_last = grads
+        d_o, d_s_last = grads[:2]
         q, k, v, beta, t_inv, kb, vb, w, a, st, dl = ctx.saved_tensors
         if d_o is None:
             d_o = q.new_zeros((*q.shape[:-1], dl.shape[-1]))
@@ -318,7 +339,7 @@ def _chunk_scan(
 
     s_init = q.new_zeros(g, dk, dv) if s0 is None else s0.reshape(g, dk, dv)
     if custom_backward:
-        o, s_last = _ChunkScan.apply(qc, kc, vc, bc, s_init, n_h)
+        o, s_last, _ = _ChunkScan.apply(qc, kc, vc, bc, s_init, n_h)
     else:
         o, s_last = _chunk_forward(qc, kc, vc, bc, s_init, n_h)
     o = o.reshape(g, n_chunks * cq, dv)[:, :t]
