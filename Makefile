@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mixers.py
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_dna.py
+	$(BIN)/python benchmarks/bench_train.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check archlab tests benchmarks

@@ -451,6 +451,10 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(default=0.01, ge=0.0)
     clip: float | None = Field(default=1.0, gt=0.0)
     curriculum: Literal["uniform", "increasing"] = "uniform"
+    #: where each step's training length comes from: ``seed`` — the run's own data stream (every
+    #: seed its own sequence of lengths); ``shared`` — one stream of lengths for every seed (the
+    #: data still differs per seed), so a stacked cell's members need no padding
+    length_stream: Literal["seed", "shared"] = "seed"
     train_lengths: Lengths | None = None
     test_lengths: Lengths | None = None
     eval_every: int = Field(default=100, ge=1)

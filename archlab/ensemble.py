@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,11 @@ class StackedModel:
         return next(iter(self.params.values())).shape[0]
 
     def __call__(self, tokens: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
-        return self._forward(self.params if params is None else params, self.buffers, tokens)
+        with warnings.catch_warnings():
+            # CPU attention has no vmap rule for its fused kernel and says so on every new shape;
+            # the fallback (and what it costs) is documented in README → Speed → Training cells
+            warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet")
+            return self._forward(self.params if params is None else params, self.buffers, tokens)
 
     def member(self, i: int) -> dict[str, Tensor]:
         return {k: v[i].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
@@ -270,6 +275,7 @@ class _Cell:
             params = list(stack.params.values())
             opt = AdamW(params, [p.dim() >= 3 for p in params], cfg.weight_decay, members=stack.members)
             self.rngs = {s: self.source.rng("train", s) for s in sorted({m.cfg.seed for m in self.members})}
+            self.length_rng = self.source.length_rng(0, cfg.length_stream)
             active = list(self.members)
             for self.step in range(cfg.steps):
                 self._step(stack, opt, active)
@@ -308,13 +314,17 @@ class _Cell:
         """2. One batch per seed still training; tokens, targets, mask ``[K, B, T_max]`` (padded)."""
         cfg, source, step = self.cfg, self.source, self.step
         batches: dict[int, Batch] = {}
+        shared = self.length_rng  # length_stream: shared — one length per step for every seed
+        length = (
+            curriculum_length(source.train_lengths, cfg.curriculum, step, cfg.steps, shared) if shared else 0
+        )
         for m in active:
             seed = m.cfg.seed
             if seed not in batches:
-                length = curriculum_length(
-                    source.train_lengths, cfg.curriculum, step, cfg.steps, self.rngs[seed]
-                )
-                batches[seed] = source.batch("train", self.rngs[seed], cfg.batch, length)
+                rng = self.rngs[seed]
+                if shared is None:
+                    length = curriculum_length(source.train_lengths, cfg.curriculum, step, cfg.steps, rng)
+                batches[seed] = source.batch("train", rng, cfg.batch, length)
         t_max = max(b.tokens.shape[1] for b in batches.values())
         padded = {s: _pad(b, t_max) for s, b in batches.items()}
         tokens, targets, mask = (

@@ -34,8 +34,8 @@ from typing import Any
 
 from archlab.atomic import atomic_write, write_json_atomic
 from archlab.config import ModelConfig, TrainConfig
-from archlab.probes import make_probe
 from archlab.ensemble import train_cell
+from archlab.probes import make_probe
 from archlab.train import run_id
 
 __all__ = ["ROWS", "SOLVED", "Case", "Row", "run_matrix", "summarise"]

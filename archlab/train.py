@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRAIN_LENGTHS = list(range(1, 41))
 DEFAULT_TEST_LENGTHS = [41, 48, 64, 96, 128, 192, 256]
+#: TrainConfig fields newer than the first run ids, hashed only when not at this default (so
+#: earlier runs keep their folders and ``reproduce`` still resumes them)
+LATER_FIELDS: dict[str, Any] = {"length_stream": "seed"}
 #: sequences per forward pass during evaluation (bounds memory at long lengths)
 EVAL_CHUNK = 128
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -115,6 +118,11 @@ class DataSource:
         if split == "val":
             return stream_rng(seed, "train", self.index, 1)
         return stream_rng(seed, split, self.index, *sub)
+
+    def length_rng(self, seed: int, stream: str) -> np.random.Generator | None:
+        """The generator of training lengths: None for ``length_stream: seed`` (the lengths come
+        from the run's data stream), else one stream shared by every seed."""
+        return None if stream == "seed" else stream_rng(0, "train", self.index, 2)
 
     def batch(self, split: str, rng: np.random.Generator, batch: int, length: int) -> Batch:
         if self.suite is not None and self.entry is not None:
@@ -283,8 +291,12 @@ def provenance(device: torch.device) -> dict[str, Any]:
 
 def run_id(probe: Probe, model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
     """A readable, unique folder name: ``<probe>-<mixer>-s<seed>-<config hash>``."""
+    train = train_cfg.model_dump(exclude={"seed"})
+    for name, default in LATER_FIELDS.items():  # fields added after run ids were first written
+        if train.get(name) == default:
+            del train[name]
     blob = json.dumps(
-        [probe.spec(), model_cfg.model_dump(), train_cfg.model_dump(exclude={"seed"})],
+        [probe.spec(), model_cfg.model_dump(), train],
         sort_keys=True,
         default=str,
     )
@@ -411,12 +423,15 @@ def train_run(
         record["n_params"] = sum(p.numel() for p in model.parameters())
         opt = make_optimizer(model, train_cfg)
         rng = source.rng("train", seed)
+        len_rng = source.length_rng(seed, train_cfg.length_stream) or rng
         longest = max(source.train_lengths)
         streak = 0
         status = "completed"
         model.train()
         for step in range(train_cfg.steps):
-            length = curriculum_length(source.train_lengths, train_cfg.curriculum, step, train_cfg.steps, rng)
+            length = curriculum_length(
+                source.train_lengths, train_cfg.curriculum, step, train_cfg.steps, len_rng
+            )
             tokens, targets, mask = to_device(source.batch("train", rng, train_cfg.batch, length), device)
             lr = lr_at(step, train_cfg)
             model.set_progress(step / train_cfg.steps)

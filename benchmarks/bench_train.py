@@ -11,6 +11,11 @@ the learning rates {row lr, row lr / 3, row lr / 10}). For each k, in one proces
   stacked — torch.nn's LSTM — falls back to the sequential path, and ``stacked`` says so);
 - ``speedup`` = sequential_s / batched_s (goal ≥ 3 at 9 members), ``cells_per_hour`` for both.
 
+Each k is measured with the protocol's own lengths (``length_stream: seed``: every seed draws its
+own training length each step, so a stack pads its members to the longest) and, with
+``--length-stream both`` (the default), also with ``length_stream: shared`` (one length per step
+for every seed: no padding; a protocol choice, see TrainConfig).
+
 Every member runs the whole step budget (``--steps``, early stopping off, the row's evaluation
 schedule and range evaluation included), so both paths do the same work. One warm-up cell of a
 few steps runs first (imports, allocator, first-touch), not timed. The first trained member of
@@ -18,10 +23,12 @@ each path is the same run, so ``first_loss_diff`` (their first curve losses) che
 timed runs agree.
 
 Output: a table, or ``--json``: one JSON object per line with ``cell``, ``members``,
-``batched_s``, ``sequential_s``, ``speedup``, ``stacked``, ``steps``, ``cells_per_hour_batched``,
-``cells_per_hour_sequential``, ``first_loss_diff``, ``goal_met`` (9 members only; else null).
+``batched_s``, ``sequential_s``, ``speedup``, ``stacked``, ``length_stream``, ``steps``,
+``cells_per_hour_batched``, ``cells_per_hour_sequential``, ``first_loss_diff``, ``goal_met``
+(9 members only; else null).
 
     python benchmarks/bench_train.py [--quick] [--json] [--steps N] [--cells a,b]
+                                     [--length-stream seed|shared|both]
 """
 
 from __future__ import annotations
@@ -68,7 +75,9 @@ def member_cfgs(train: TrainConfig, k: int) -> list[TrainConfig]:
     return [train.model_copy(update={"seed": s, "lr": lr}) for s in seeds for lr in lrs]
 
 
-def timed(probe: Any, model: ModelConfig, cfgs: list[TrainConfig], stacked: bool | None) -> tuple[float, list[Any]]:
+def timed(
+    probe: Any, model: ModelConfig, cfgs: list[TrainConfig], stacked: bool | None
+) -> tuple[float, list[Any]]:
     t0 = time.perf_counter()
     recs = train_cell(probe, model, cfgs, stacked=stacked)
     return time.perf_counter() - t0, recs
@@ -80,6 +89,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--steps", type=int, default=None, help="steps per member (default 150, quick 20)")
     ap.add_argument("--cells", default=",".join(CELLS), help=f"comma-separated, of: {', '.join(CELLS)}")
+    ap.add_argument("--length-stream", choices=("seed", "shared", "both"), default="both")
     args = ap.parse_args()
     steps = args.steps or (20 if args.quick else 150)
     names = [c.strip() for c in args.cells.split(",") if c.strip()]
@@ -92,8 +102,9 @@ def main() -> None:
         probe, model, train = cell_setup(name, steps)
         warm = member_cfgs(train.model_copy(update={"steps": 3, "eval_every": 3}), 3)
         train_cell(probe, model, warm)  # warm-up, not timed
-        for k in MEMBERS:
-            cfgs = member_cfgs(train, k)
+        streams = ("seed", "shared") if args.length_stream == "both" else (args.length_stream,)
+        for stream, k in ((st, k) for st in streams for k in MEMBERS):
+            cfgs = member_cfgs(train.model_copy(update={"length_stream": stream}), k)
             seq_s, seq = timed(probe, model, cfgs, stacked=False)
             bat_s, bat = timed(probe, model, cfgs, stacked=None)
             speedup = seq_s / bat_s
@@ -105,6 +116,7 @@ def main() -> None:
                     "sequential_s": round(seq_s, 3),
                     "speedup": round(speedup, 3),
                     "stacked": k > 1 and stack_support(model, train) is None,
+                    "length_stream": stream,
                     "steps": steps,
                     "cells_per_hour_batched": round(3600 / bat_s, 1),
                     "cells_per_hour_sequential": round(3600 / seq_s, 1),
@@ -115,13 +127,18 @@ def main() -> None:
             if args.json:
                 print(json.dumps(rows[-1]), flush=True)
     if not args.json:
-        print(f"{'cell':26} {'k':>2} {'sequential s':>12} {'batched s':>10} {'speedup':>8}  stacked")
+        print(
+            f"{'cell':26} {'lengths':7} {'k':>2} {'sequential s':>12} {'batched s':>10} {'speedup':>8}"
+            "  stacked"
+        )
         for r in rows:
             print(
-                f"{r['cell']:26} {r['members']:>2} {r['sequential_s']:>12.2f} {r['batched_s']:>10.2f} "
-                f"{r['speedup']:>7.2f}×  {r['stacked']}"
+                f"{r['cell']:26} {r['length_stream']:7} {r['members']:>2} {r['sequential_s']:>12.2f} "
+                f"{r['batched_s']:>10.2f} {r['speedup']:>7.2f}×  {r['stacked']}"
             )
-        print(f"goal: ≥ {GOAL}× at 9 members; torch threads {torch.get_num_threads()}, {steps} steps per member")
+        print(
+            f"goal: ≥ {GOAL}× at 9 members; torch threads {torch.get_num_threads()}, {steps} steps per member"
+        )
 
 
 if __name__ == "__main__":

@@ -279,3 +279,39 @@ def test_padding_changes_nothing_at_real_positions() -> None:
         x = torch.randint(0, VOCAB, (2, 13))
         padded = F.pad(x, (0, 7))
         torch.testing.assert_close(model(padded)[:, :13], model(x), rtol=1e-4, atol=1e-5, msg=mixer)
+
+
+# ---------------------------------------------------------------------------------------------
+# length_stream: shared — the same lengths for every seed, so no padding in a stack
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_ids_of_existing_runs_do_not_move() -> None:
+    """length_stream came later: at its default it is not hashed, so earlier run folders (and a
+    resumed reproduction matrix) keep their ids (this id was computed before the field existed)."""
+    from archlab.train import run_id
+
+    cfg = ModelConfig(mixer="diag_rnn", width=16)
+    probe = make_probe("parity")
+    assert run_id(probe, cfg, TrainConfig(steps=50, lr=3e-3)) == "parity-diag_rnn-s0-dabad749"
+    assert (
+        run_id(probe, cfg, TrainConfig(steps=50, lr=3e-3, length_stream="shared"))
+        != "parity-diag_rnn-s0-dabad749"
+    )
+
+
+def test_shared_length_stream_gives_every_seed_the_same_lengths() -> None:
+    cfg = ModelConfig(mixer="diag_rnn", eig_range="signed", width=16, layers=1)
+    probe = make_probe("parity")
+    base = tiny_train(steps=12, eval_every=3)
+    own = [train_run(probe, cfg, base.model_copy(update={"seed": s})) for s in (0, 1)]
+    shared = [
+        train_run(probe, cfg, base.model_copy(update={"seed": s, "length_stream": "shared"})) for s in (0, 1)
+    ]
+    tokens = [[p["tokens"] for p in r["curve"]] for r in (*own, *shared)]
+    assert tokens[0] != tokens[1]  # each seed its own lengths
+    assert tokens[2] == tokens[3]  # one stream of lengths for both
+    assert shared[0]["curve"][-1]["loss"] != shared[1]["curve"][-1]["loss"]  # the data still differs
+    cell = train_cell(probe, cfg, members(base.model_copy(update={"length_stream": "shared"}), lrs=(3e-3,)))
+    for rec, ref in zip(cell, shared, strict=True):
+        assert_same_run(rec, ref)

@@ -68,7 +68,7 @@ from archlab.dna.metrics import mean_sd, score
 from archlab.dna.nets import DNA_NETS, dna_net_for, is_dna_net
 from archlab.dna.pairmap import PairMapConfig
 from archlab.models import SequenceModel, build_model, resolve_device
-from archlab.train import ProgressFn, _is_oom, provenance
+from archlab.train import ProgressFn, is_oom, provenance
 
 __all__ = [
     "DEFAULT_LR",
@@ -485,7 +485,7 @@ def train_dna(
                                    for name, sp, meta in test_long]  # fmt: skip
         record["status"] = status
     except Exception as exc:
-        if not _is_oom(exc):
+        if not is_oom(exc):
             raise
         record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
         record["stopped_by"] = "oom"
@@ -512,7 +512,7 @@ def _score_extra(
     try:
         scores, pred = evaluate(_Tensors(split, dev, loss_targets(split)))
     except Exception as exc:
-        if not _is_oom(exc):
+        if not is_oom(exc):
             raise
         return entry | {"value": None, "status": "oom", "reason": str(exc)}
     return entry | {"value": scores.get(metric), "scores": scores, "status": "ok",

@@ -56,7 +56,7 @@ def auto_chunk(seq_len: int) -> int:
 def _prepare(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
     if a.dim() != 3:
         raise ValueError(f"a must have shape [B, T, D], got {tuple(a.shape)}")
-    dtype = torch.result_type(a, b)
+    dtype = torch.promote_types(a.dtype, b.dtype)  # (torch.result_type breaks torch.compile graphs)
     if h0 is not None:
         dtype = torch.promote_types(dtype, h0.dtype)
     if not (dtype.is_floating_point or dtype.is_complex):
@@ -86,6 +86,24 @@ def diag_scan_reference(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | Non
     return torch.stack(out, dim=1)
 
 
+def _addcmul_into(out: torch.Tensor, b: torch.Tensor, a: torch.Tensor, prev: torch.Tensor) -> None:
+    """``out ← b + a ⊙ prev``. Eager: one pass, written straight into ``out`` (a strided view of
+    ``h``). Under ``torch.compile``, which refuses a non-contiguous ``out=`` (a graph break per
+    call), the same value through a temporary and a copy, which the compiler fuses."""
+    if torch.compiler.is_compiling():
+        out.copy_(torch.addcmul(b, a, prev))
+    else:
+        torch.addcmul(b, a, prev, out=out)
+
+
+def _mul_into(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> None:
+    """``out ← x ⊙ y`` (as :func:`_addcmul_into`)."""
+    if torch.compiler.is_compiling():
+        out.copy_(x * y)
+    else:
+        torch.mul(x, y, out=out)
+
+
 def _chunks(x: torch.Tensor, chunk: int) -> tuple[torch.Tensor, ...]:
     """Views ``x[:, c::C]`` (``[B, NC, D]``, c = 0 … C − 1) of the first ``NC·C`` steps of ``x``."""
     bsz, seq_len, dim = x.shape
@@ -95,8 +113,7 @@ def _chunks(x: torch.Tensor, chunk: int) -> tuple[torch.Tensor, ...]:
 
 def _shifted(x: torch.Tensor, chunk: int, nc: int) -> torch.Tensor:
     """The ``[B, nc, D]`` view of steps ``(k + 1)·C`` (the step after each chunk), ``k < nc``."""
-    bsz, seq_len, dim = x.shape
-    return x.as_strided((bsz, nc, dim), (seq_len * dim, chunk * dim, 1), x.storage_offset() + chunk * dim)
+    return x[:, chunk::chunk][:, :nc]
 
 
 def _forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -116,23 +133,23 @@ def _forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunk: int) -> 
     if nc > 1:
         end, prod = b_c[0].clone(), a_c[0].clone()
         for a_t, b_t in zip(a_c[1:], b_c[1:], strict=True):
-            torch.addcmul(b_t, a_t, end, out=end)
+            _addcmul_into(end, b_t, a_t, end)
             prod.mul_(a_t)
         # 2. carry across chunks: start(k+1) = prod(k) ⊙ start(k) + end(k)
         s = starts.unbind(1)
         for k, (p_k, e_k) in enumerate(zip(prod.unbind(1)[:-1], end.unbind(1)[:-1], strict=True)):
-            torch.addcmul(e_k, p_k, s[k], out=s[k + 1])
+            _addcmul_into(s[k + 1], e_k, p_k, s[k])
     # 3. recompute every chunk from its true start state, writing h
     prev = starts
     for a_t, b_t, h_t in zip(a_c, b_c, h_c, strict=True):
-        torch.addcmul(b_t, a_t, prev, out=h_t)
+        _addcmul_into(h_t, b_t, a_t, prev)
         prev = h_t
     # tail
     prev = h[:, nc * chunk - 1]
     for a_t, b_t, h_t in zip(
         a[:, nc * chunk :].unbind(1), b[:, nc * chunk :].unbind(1), h[:, nc * chunk :].unbind(1), strict=True
     ):
-        torch.addcmul(b_t, a_t, prev, out=h_t)
+        _addcmul_into(h_t, b_t, a_t, prev)
         prev = h_t
     return h
 
@@ -161,7 +178,7 @@ def _backward(
             grad_b[:, main:-1].unbind(1)[::-1],
             strict=True,
         ):
-            torch.addcmul(gh_t, a_t, succ, out=g_t)
+            _addcmul_into(g_t, gh_t, a_t, succ)
             succ = g_t
         nxt[:, -1] = grad_b[:, main]
         a_last = _shifted(a, chunk, nc)  # every chunk has a successor step
@@ -176,24 +193,24 @@ def _backward(
         loc = gh_c[-1].clone()
         prod = a_last.clone()
         for gh_t, an_t in zip(gh_c[-2::-1], a_next[-2::-1], strict=True):
-            torch.addcmul(gh_t, an_t, loc, out=loc)
+            _addcmul_into(loc, gh_t, an_t, loc)
             prod.mul_(an_t)
         # 2. carry, right to left: start(k) = loc(k) + prod(k) ⊙ start(k+1); nxt[:, k−1] = start(k)
         s = nxt.unbind(1)
         for k in range(nc - 1, 0, -1):
-            torch.addcmul(loc[:, k], prod[:, k], s[k], out=s[k - 1])
+            _addcmul_into(s[k - 1], loc[:, k], prod[:, k], s[k])
     # 3. recompute g from each chunk's true successor state
     prev = nxt
     for gh_t, an_t, g_t in zip(gh_c[::-1], a_next[::-1], gb_c[::-1], strict=True):
-        torch.addcmul(gh_t, an_t, prev, out=g_t)
+        _addcmul_into(g_t, gh_t, an_t, prev)
         prev = g_t
     grad_a = None
     if need_a:
         # one contiguous op after the scan: measured as fast as fusing it into step 3 per offset
         # (C fewer ops, and on a busy 2-core machine every parallel op risks a scheduler stall)
         grad_a = torch.empty_like(grad_h)
-        torch.mul(grad_b[:, 1:], h[:, :-1], out=grad_a[:, 1:])
-        torch.mul(grad_b[:, 0], h0, out=grad_a[:, 0])
+        _mul_into(grad_a[:, 1:], grad_b[:, 1:], h[:, :-1])
+        _mul_into(grad_a[:, 0], grad_b[:, 0], h0)
     grad_h0 = grad_b[:, 0] * a[:, 0]
     return grad_b, grad_a, grad_h0
 

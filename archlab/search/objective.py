@@ -441,40 +441,65 @@ class Objective:
         model_cfg: ModelConfig,
         train_cfg: TrainConfig,
     ) -> tuple[list[float] | None, dict[str, Any]]:
+        from archlab.ensemble import train_cell
         from archlab.reproduce import measured_value
-        from archlab.train import DataSource, train_run
+        from archlab.train import DataSource
 
-        key = "scaled_acc" if self.spec.objective.aggregate == "mean_scaled_acc" else "seq_acc"
+        objective = self.spec.objective
+        key = "scaled_acc" if objective.aggregate == "mean_scaled_acc" else "seq_acc"
+        pick = max if objective.seed_aggregate == "best" else statistics.fmean
+        cfgs = [train_cfg.model_copy(update={"seed": train_cfg.seed + j}) for j in range(objective.seeds)]
         scores: list[float] = []
         beyond: list[float] = []
         in_train: list[int] = []
-        evals: list[dict[str, Any]] = []  # per probe: what `archlab theory check` reads back
+        evals: list[dict[str, Any]] = []  # per probe and seed: what `archlab theory check` reads back
         train_wall = 0.0
         for entry in self.suite.entries:
             hook = self._eval_hook(trial, rec, entry.index, train_cfg.steps, scores)
-            run = train_run(DataSource.from_suite(self.suite, entry), model_cfg, train_cfg, progress=hook)
-            train_wall += float(run.get("wall_time_s", 0.0))
-            if _diverged(rec, scores, entry.name, run):
+            source = DataSource.from_suite(self.suite, entry)
+            if objective.stacked or len(cfgs) == 1:
+                runs = train_cell(
+                    source, model_cfg, cfgs, progress=hook, stacked=None if objective.stacked else False
+                )
+            else:  # one by one: the pruner follows the first seed's curve (its steps would repeat)
+                runs = [train_cell(source, model_cfg, [c], progress=hook if j == 0 else None)[0]
+                        for j, c in enumerate(cfgs)]  # fmt: skip
+            train_wall += sum(float(r.get("wall_time_s", 0.0)) for r in runs)
+            for run in runs:
+                if run["status"] == "oom":
+                    _diverged(rec, scores, entry.name, run)  # raises
+            ok = [r for r in runs if r["status"] != "diverged"]
+            if not ok:  # every seed diverged: the trial fails with the first reason
+                _diverged(rec, scores, entry.name, runs[0])
                 return None, {}
-            rows = run["range_eval"]
-            if not rows:
-                raise TrialFailedError(f"{entry.name}: no range evaluation (status {run['status']})")
-            score = statistics.fmean(float(r[key]) for r in rows)
-            longest_train = max(run["train_lengths"])
-            beyond.append(float(measured_value(run, longest_train) or 0.0))  # rows is not empty
-            in_train.append(0 if any(r["length"] > longest_train for r in rows) else 1)
-            scores.append(score)
-            evals.append(
-                {
-                    **{
-                        k: run[k]
-                        for k in ("probe", "probe_name", "probe_params", "train_lengths", "status", "seed")
-                    },
-                    "range_eval": [
-                        {k: r[k] for k in ("length", "token_acc", "seq_acc", "scaled_acc")} for r in rows
-                    ],
-                }
-            )
+            if any(not r["range_eval"] for r in ok):
+                bad = next(r for r in ok if not r["range_eval"])
+                raise TrialFailedError(f"{entry.name}: no range evaluation (status {bad['status']})")
+            longest_train = max(ok[0]["train_lengths"])
+            scores.append(pick([statistics.fmean(float(r[key]) for r in run["range_eval"]) for run in ok]))
+            beyond.append(pick([float(measured_value(run, longest_train) or 0.0) for run in ok]))
+            in_train.append(0 if any(r["length"] > longest_train for r in ok[0]["range_eval"]) else 1)
+            for run in runs:
+                evals.append(
+                    {
+                        **{
+                            k: run[k]
+                            for k in (
+                                "probe",
+                                "probe_name",
+                                "probe_params",
+                                "train_lengths",
+                                "status",
+                                "seed",
+                            )
+                        },
+                        "range_eval": [
+                            {k: r[k] for k in ("length", "token_acc", "seq_acc", "scaled_acc")}
+                            for r in run["range_eval"]
+                        ],
+                    }
+                )
+            score = scores[-1]
             rec["range_eval"] = evals
             rec["scores"] = scores
             _write_record(trial, rec, self._trial_provenance)  # progress, probe by probe

@@ -40,5 +40,8 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
         }
         for ev in rec.get("range_eval", []):
             if config:
-                records.append({**ev, **extra, "model": config["model"], "_path": f"{name}#trial{t.number}"})
+                # a run's own seed (a study with objective.seeds > 1 has several per probe)
+                seed = ev.get("seed", extra["seed"])
+                path = f"{name}#trial{t.number}"
+                records.append({**ev, **extra, "seed": seed, "model": config["model"], "_path": path})
     return records

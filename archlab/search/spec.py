@@ -14,6 +14,9 @@ Format (every key but ``name``, ``objective``, ``space`` and ``sampler.seed`` ha
       constraint: {max_params: 50000}  # optional: trial.set_constraint("max_params", params - max)
       kind: train                    # or synthetic (no training: storage and runner tests),
                                      # or dna (then dna: {tasks: [...]} replaces suite/probes)
+      seeds: 3                       # kind train: runs per probe (seeds train.seed, +1, +2)
+      seed_aggregate: mean           # or best: a probe's score over its seeds
+      stacked: false                 # true: a probe's seeds train as one stacked model
     model: {layers: 1, width: 32}    # base ModelConfig fields
     train: {steps: 200, batch: 32}   # base TrainConfig fields
     space:                           # field → distribution, optional `when` on other params
@@ -79,6 +82,9 @@ Scalar = str | int | float | bool | None
 
 #: spec keys that may change between runs of the same study without making it a different study
 HASH_EXCLUDE = frozenset({"description", "budget", "storage", "heartbeat"})
+#: objective fields newer than the first studies, hashed only when not at this default (an
+#: existing study's spec keeps its hash)
+LATER_OBJECTIVE_FIELDS: dict[str, Any] = {"seeds": 1, "seed_aggregate": "mean", "stacked": False}
 
 #: TrainConfig fields a space may not vary (they are not hyperparameters of the search)
 _FIXED_TRAIN_FIELDS = frozenset({"device", "checkpoint", "train_lengths", "test_lengths"})
@@ -158,11 +164,22 @@ class ObjectiveSpec(StrictModel):
     second: Literal["params", "flops", "wall_time", "state_floats"] | None = None
     constraint: dict[Literal["max_params", "max_flops", "max_state_floats"], float] | None = None
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
+    #: ``kind: train``: runs per probe, seeds ``train.seed`` … ``train.seed + seeds − 1``; the
+    #: probe's score is their mean or best (``seed_aggregate``; a diverged seed is left out, all
+    #: diverged fails the trial), and every run's evaluation is kept for ``theory check``
+    seeds: int = Field(default=1, ge=1, le=32)
+    seed_aggregate: Literal["mean", "best"] = "mean"
+    #: train a probe's seeds as one stacked model (archlab.ensemble; same records)
+    stacked: bool = False
     #: ``kind: dna``: the DNA tasks (synthetic levels or real sets) instead of a probe suite
     dna: DnaObjectiveSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ObjectiveSpec:
+        if self.kind != "train" and (self.seeds != 1 or self.stacked):
+            raise ValueError(
+                f"seeds and stacked are options of kind train (this objective is kind {self.kind})"
+            )
         if self.kind == "dna":
             if self.dna is None:
                 raise ValueError("kind dna needs dna: {tasks: [...]}")
@@ -471,6 +488,9 @@ def spec_hash(spec: StudySpec) -> str:
     between runs of one study). The suite is hashed by its content, not its path."""
     data = {k: v for k, v in canonical(spec).items() if k not in HASH_EXCLUDE}
     data["objective"] = dict(data["objective"])
+    for name, default in LATER_OBJECTIVE_FIELDS.items():  # added later: hashed only when set
+        if data["objective"].get(name) == default:
+            del data["objective"][name]
     if not spec.is_dna:  # a DNA task is hashed by its spec (a dataset by its name or path)
         data["objective"]["suite"] = spec.suite_config().model_dump(mode="json")
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -222,3 +222,16 @@ def test_cuda_matches_cpu() -> None:
     for c, r in zip(cuda, cpu, strict=True):
         assert c.grad is not None and r.grad is not None
         torch.testing.assert_close(c.grad.cpu(), r.grad)
+
+
+def test_diag_scan_traces_into_one_torch_compile_graph() -> None:
+    """No graph break (a non-contiguous ``out=``, ``torch.result_type``, ``storage_offset`` each
+    broke it): under torch.compile the whole scan is one graph."""
+    import torch._dynamo as dynamo
+
+    a = torch.rand(2, 13, 4, requires_grad=True)
+    b = torch.randn(2, 13, 4, requires_grad=True)
+    h0 = torch.zeros(2, 4)
+    explained = dynamo.explain(lambda a, b, h0: diag_scan(a, b, h0, chunk=4).sum())(a, b, h0)
+    assert explained.graph_break_count == 0, [str(r.reason)[:200] for r in explained.break_reasons]
+    assert explained.graph_count == 1

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from optuna.trial import TrialState
 
 from archlab.search import create_study, replay, run_study, status, trial_record
@@ -93,3 +94,45 @@ def test_median_pruner_reads_the_training_curves(tmp_path: Path) -> None:
     assert sorted(good.intermediate_values) == [10, 20, 30, 40, 50, 60, 70, 80]
     assert bad.state == TrialState.PRUNED, bad.intermediate_values
     assert max(bad.intermediate_values) < 80
+
+
+def test_study_trains_several_seeds_per_probe_stacked_or_not(tmp_path: Path) -> None:
+    """objective.seeds: every probe trained for seeds train.seed, +1; the score is their mean (or
+    best); each seed's evaluation is kept and read back by theory check as one run."""
+    import statistics
+
+    values = {}
+    for stacked, aggregate in ((False, "mean"), (True, "mean"), (True, "best")):
+        name = f"seeds-{stacked}-{aggregate}"
+        url = f"journal:{tmp_path / (name + '.journal')}"
+        spec = dry_spec(
+            name,
+            objective={"kind": "train", "train_lengths": [2, 4], "test_lengths": [4, 6], "seeds": 2,
+                       "stacked": stacked, "seed_aggregate": aggregate},
+            model={"width": 8, "mlp_ratio": 1.0},
+            train={"steps": 12, "batch": 8, "eval_every": 6, "val_batch": 8, "eval_batch": 16, "warmup": 2,
+                   "seed": 5, "lr": 1e-2},
+            space={"mixer": {"choices": ["diag_rnn"]}, "eig_range": {"choices": ["signed"], "when": None},
+                   "householder_factors": None, "lr": None},
+            budget={"n_trials": 1},
+        )  # fmt: skip
+        (trial,) = run_study(spec, url).trials
+        assert trial.state == TrialState.COMPLETE
+        u = trial_record(trial)
+        assert [(e["probe"], e["seed"]) for e in u["range_eval"]] == [
+            ("parity", 5), ("parity", 6), ("Z3", 5), ("Z3", 6)
+        ]  # fmt: skip
+        per_seed = [statistics.fmean(r["scaled_acc"] for r in e["range_eval"]) for e in u["range_eval"]]
+        pick = max if aggregate == "best" else statistics.fmean
+        assert u["scores"] == [pick(per_seed[:2]), pick(per_seed[2:])]
+        values[(stacked, aggregate)] = trial.value
+        from typer.testing import CliRunner
+
+        from archlab.cli import app
+
+        r = CliRunner().invoke(app, ["theory", "check", name, "--storage", url, "--json", "--all"])
+        assert r.exit_code == 0, r.stderr
+        cells = json.loads(r.stdout)["cells"]
+        assert cells and all(c["n_seeds"] == 2 for c in cells), cells[0]
+    assert values[(True, "mean")] == pytest.approx(values[(False, "mean")], abs=0.02)
+    assert values[(True, "best")] >= values[(True, "mean")]
