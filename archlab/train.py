@@ -4,13 +4,16 @@
 
 1. **Data.** Every step draws a fresh batch from the probe's *training* seed stream at a length
    chosen by the curriculum (``uniform`` over the training lengths, or ``increasing``: the
-   longest allowed length grows linearly over the first half of training). Validation batches
+   longest allowed length grows linearly over the first half of training), drawn from the same
+   stream (``length_stream: seed``) or from one stream of lengths shared by every seed
+   (``shared``). Validation batches
    come from a separate stream of the training distribution; range evaluation uses the *test*
    stream only (:func:`archlab.probes.base.stream_rng`: the streams never share a state). Inside a
    suite, ``forbid_test_in_train`` keeps test sequences out of training (:mod:`archlab.probes.suite`).
-2. **Optimisation.** AdamW (weight decay on matrices only), linear warm-up then cosine decay to
-   ``min_lr_ratio·lr``, gradient clipping; the loss is the cross-entropy at the probe's masked
-   positions plus the model's auxiliary losses (sparsity, ponder cost).
+2. **Optimisation.** AdamW (:mod:`archlab.optim`; weight decay on matrices only), linear
+   warm-up then cosine decay to ``min_lr_ratio·lr``, gradient clipping; the loss is the
+   cross-entropy at the probe's masked positions plus the model's auxiliary losses (sparsity,
+   ponder cost).
 3. **Stopping.** Every ``eval_every`` steps the validation accuracy at the longest training length
    is measured; the run ends as ``solved`` once its sequence accuracy is ≥ ``solve_threshold`` for
    ``solve_patience`` evaluations in a row. A NaN/inf loss ends it as ``diverged``, running out of

@@ -68,6 +68,7 @@ from archlab.dna.metrics import mean_sd, score
 from archlab.dna.nets import DNA_NETS, dna_net_for, is_dna_net
 from archlab.dna.pairmap import PairMapConfig
 from archlab.models import SequenceModel, build_model, resolve_device
+from archlab.optim import AdamW
 from archlab.train import ProgressFn, is_oom, provenance
 
 __all__ = [
@@ -196,11 +197,11 @@ def _lr_at(step: int, total: int, lr: float, warmup: int, min_lr_ratio: float) -
     return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr)
+def _optimizer(model: nn.Module, weight_decay: float) -> AdamW:
+    """AdamW, weight decay on matrices only (:mod:`archlab.optim`: torch.optim's constructor
+    imports torch._dynamo, a second or more per process)."""
+    params = list(model.parameters())
+    return AdamW(params, [p.dim() >= 2 for p in params], weight_decay)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +399,7 @@ def train_dna(
         inner = build_dna_model(model, dataset.n_outputs, dev, seed)
         net: nn.Module = RCSiamese(inner) if rc_mode == "siamese" else inner
         record["params"] = sum(p.numel() for p in net.parameters())
-        opt = _optimizer(net, lr, weight_decay)
+        opt = _optimizer(net, weight_decay)
 
         n = len(train_t)
         bsz = min(batch, n)
@@ -424,8 +425,6 @@ def train_dna(
                 x = torch.where(flips[pos * bsz : (pos + 1) * bsz, None], train_rc[idx], x)
             target = train_t.y[idx]
             cur_lr = _lr_at(step, total, lr, warm, min_lr_ratio)
-            for group in opt.param_groups:
-                group["lr"] = cur_lr
             if isinstance(inner, SequenceModel):
                 inner.set_progress(step / total)
             out = net(x, train_t.lengths[idx]).float() if rc_mode == "siamese" else net(x).float()
@@ -436,11 +435,11 @@ def train_dna(
                 status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
                 record["stopped_by"] = "diverged"
                 break
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-            opt.step()
+            opt.step(cur_lr)
             metrics = {"loss": float(loss.detach()), "lr": cur_lr}
             last = step + 1 == total
             out_of_time = max_time_s is not None and time.perf_counter() - start > max_time_s
