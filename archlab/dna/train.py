@@ -52,8 +52,9 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -310,36 +311,120 @@ def train_dna(
     record's ``test_long`` list. See the module docstring for the record's keys.
     """
     start = time.perf_counter()
-    kind = _kind(model)
     dev = resolve_device(device)
-    lr = DEFAULT_LR[kind] if lr is None else lr
-    rc_mode, augment, average = rc_policy(model, rc_augment, rc_average)
-    task = dataset.task
-    metric = dataset.metric
+    record = dna_record(
+        dataset, model, seed, dev, epochs=epochs, steps=steps, batch=batch, lr=lr,
+        weight_decay=weight_decay, warmup=warmup, min_lr_ratio=min_lr_ratio, clip=clip,
+        rc_augment=rc_augment, rc_average=rc_average, early_stop=early_stop, patience=patience,
+        min_steps=min_steps, eval_every=eval_every, max_time_s=max_time_s,
+    )  # fmt: skip
+    t = record["train"]
+    task, metric, rc_mode = dataset.task, dataset.metric, t["rc"]
+    curve: list[dict[str, float]] = record["curve"]
+    step = 0
+    try:
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        data = DnaTensors(dataset, holdout, dev, t["rc_augment"])
+        data.note(record)
+        inner = build_dna_model(model, dataset.n_outputs, dev, seed)
+        net: nn.Module = RCSiamese(inner) if rc_mode == "siamese" else inner
+        record["params"] = sum(p.numel() for p in net.parameters())
+        opt = _optimizer(net, weight_decay)
+        plan = Schedule.of(record, len(data.train))
+        best, best_state = float("nan"), None
+        status = "ok"
+        perm = flips = None
+        net.train()
+        for step in range(plan.total):
+            pos = step % plan.per_epoch
+            if pos == 0:
+                perm, flips = data.epoch(rng)
+            assert perm is not None
+            x, target, lengths = data.batch(perm, flips, pos, plan.bsz)
+            cur_lr = _lr_at(step, plan.total, t["lr"], plan.warm, min_lr_ratio)
+            if isinstance(inner, SequenceModel):
+                inner.set_progress(step / plan.total)
+            out = net(x, lengths).float() if rc_mode == "siamese" else net(x).float()
+            loss = dna_loss(task, out, target)
+            if isinstance(inner, SequenceModel):
+                loss = loss + inner.last_aux_loss.float()
+            if not torch.isfinite(loss):
+                status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
+                record["stopped_by"] = "diverged"
+                break
+            opt.zero_grad()
+            loss.backward()
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            opt.step(cur_lr)
+            metrics = {"loss": float(loss.detach()), "lr": cur_lr}
+            last = step + 1 == plan.total
+            out_of_time = max_time_s is not None and time.perf_counter() - start > max_time_s
+            if (step + 1) % plan.every == 0 or last or out_of_time:
+                value = float(data.evaluate(net, data.valid, t["rc_average"])[0].get(metric, float("nan")))
+                curve.append({"step": step + 1, "loss": metrics["loss"], f"valid_{metric}": value,
+                              "elapsed_s": time.perf_counter() - start})  # fmt: skip
+                metrics[f"valid_{metric}"] = value
+                if _is_better(value, best):
+                    best, record["best_step"] = value, step + 1
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            if progress is not None:
+                progress(step + 1, plan.total, metrics)
+            if last:
+                record["stopped_by"] = "budget"
+                break
+            if out_of_time:
+                status, record["stopped_by"] = "timeout", "max_time"
+                record["reason"] = f"max_time_s={max_time_s} passed at step {step + 1}"
+                break
+            if plan.stop_now(record, step, best_state is not None):
+                break
+        record["steps"] = step + 1 if status != "diverged" else step
+        if status != "diverged":
+            finish_dna(record, net, data, best_state, test_long, dev)
+        record["status"] = status
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
+        record["stopped_by"] = "oom"
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    record["wall_time_s"] = time.perf_counter() - start
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "result.json", record)
+    return record
+
+
+def dna_loss(task: str, out: Tensor, target: Tensor) -> Tensor:
+    """MSE on the (standardised) value for regression, cross-entropy for classification."""
+    return F.mse_loss(out[:, 0], target) if task == "regression" else F.cross_entropy(out, target)
+
+
+def dna_record(
+    dataset: DnaDataset, model: ModelSpec, seed: int, dev: torch.device, **train: Any
+) -> dict[str, Any]:
+    """A run's record before training (see the module docstring for its keys); ``train`` holds
+    :func:`train_dna`'s keyword arguments, with the defaults (lr, RC policy) resolved here."""
+    kind = _kind(model)
+    lr = DEFAULT_LR[kind] if train["lr"] is None else train["lr"]
+    rc_mode, augment, average = rc_policy(model, train.pop("rc_augment"), train.pop("rc_average"))
     dumped = (_as_pooled(model, seed) if isinstance(model, ModelConfig) else model).model_dump(mode="json")
+    order = ("epochs", "steps", "batch", "lr", "weight_decay", "warmup", "min_lr_ratio", "clip")
+    rest = ("early_stop", "patience", "min_steps", "eval_every", "max_time_s")
     record: dict[str, Any] = {
         "dataset": dataset.name,
-        "task": task,
+        "task": dataset.task,
         "model": {"kind": kind, "config": dumped},
         "seed": seed,
-        "metric": metric,
+        "metric": dataset.metric,
         "train": {
-            "epochs": epochs,
-            "steps": steps,
-            "batch": batch,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "warmup": warmup,
-            "min_lr_ratio": min_lr_ratio,
-            "clip": clip,
+            **{k: (lr if k == "lr" else train[k]) for k in order},
             "rc": rc_mode,
             "rc_augment": augment,
             "rc_average": average,
-            "early_stop": early_stop,
-            "patience": patience,
-            "min_steps": min_steps,
-            "eval_every": eval_every,
-            "max_time_s": max_time_s,
+            **{k: train[k] for k in rest},
         },
         "status": "running",
         "reason": "",
@@ -356,144 +441,141 @@ def train_dna(
     info = level_info(dataset)
     if info is not None:
         record["level"] = info
-    curve: list[dict[str, float]] = []
-    record["curve"] = curve
-    step = 0
-    try:
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
+    record["curve"] = []
+    return record
+
+
+class DnaTensors:
+    """A dataset's splits as device tensors (the same for every seed): ``train`` (minus the fixed
+    holdout when the dataset has no ``valid`` split), ``valid``, ``test``; the training reverse
+    complements when augmenting; regression targets standardised with the training statistics."""
+
+    def __init__(self, dataset: DnaDataset, holdout: float, dev: torch.device, augment: bool) -> None:
+        self.task: Literal["classification", "regression"] = dataset.task
         train_split = dataset.splits["train"]
         if "valid" in dataset.splits:
-            valid_split, record["valid_source"] = dataset.splits["valid"], "valid"
+            valid_split, self.valid_source = dataset.splits["valid"], "valid"
         else:
             keep, held = _holdout(len(train_split), holdout)
             valid_split = train_split.subset(held)
             train_split = train_split.subset(keep)
-            record["valid_source"] = f"train holdout ({len(held)} rows, fraction {holdout})"
-
-        # targets for the loss; regression is standardised with the training statistics
-        y_mean, y_sd = 0.0, 1.0
-        if task == "regression":
+            self.valid_source = f"train holdout ({len(held)} rows, fraction {holdout})"
+        self.y_mean, self.y_sd = 0.0, 1.0
+        if self.task == "regression":
             y_train = np.asarray(train_split.y, dtype=np.float64)
-            y_mean = float(y_train.mean())
-            y_sd = float(y_train.std()) or 1.0
-            record["y_standardisation"] = {"mean": y_mean, "sd": y_sd}
+            self.y_mean = float(y_train.mean())
+            self.y_sd = float(y_train.std()) or 1.0
+        self.train = _Tensors(train_split, dev, self.loss_targets(train_split))
+        self.valid = _Tensors(valid_split, dev, self.loss_targets(valid_split))
+        self.test = _Tensors(dataset.splits["test"], dev, self.loss_targets(dataset.splits["test"]))
+        self.train_rc = revcomp_tokens(self.train.codes, self.train.lengths) if augment else None
+        self.dev = dev
 
-        def loss_targets(sp: Split) -> np.ndarray:
-            if task == "regression":
-                return ((np.asarray(sp.y, dtype=np.float64) - y_mean) / y_sd).astype(np.float32)
-            return np.asarray(sp.y, dtype=np.int64)
+    def note(self, record: dict[str, Any]) -> None:
+        record["valid_source"] = self.valid_source
+        if self.task == "regression":
+            record["y_standardisation"] = {"mean": self.y_mean, "sd": self.y_sd}
 
-        train_t = _Tensors(train_split, dev, loss_targets(train_split))
-        valid_t = _Tensors(valid_split, dev, loss_targets(valid_split))
-        test_t = _Tensors(dataset.splits["test"], dev, loss_targets(dataset.splits["test"]))
-        train_rc = revcomp_tokens(train_t.codes, train_t.lengths) if augment else None
+    def loss_targets(self, sp: Split) -> np.ndarray:
+        if self.task == "regression":
+            return ((np.asarray(sp.y, dtype=np.float64) - self.y_mean) / self.y_sd).astype(np.float32)
+        return np.asarray(sp.y, dtype=np.int64)
 
-        def evaluate(t: _Tensors) -> tuple[dict[str, Any], np.ndarray]:
-            """Scores on ``t`` and the predictions (on the original scale)."""
-            p = predict(net, t.codes, t.lengths, task=task, rc_average=average)
-            if task == "regression":
-                p = p * y_sd + y_mean
-            return score(task, t.y_true, p), p
+    def epoch(self, rng: np.random.Generator) -> tuple[Tensor, Tensor | None]:
+        """A seeded permutation of the training rows and, when augmenting, which rows flip strand."""
+        n = len(self.train)
+        perm = torch.from_numpy(rng.permutation(n)).to(self.dev)
+        flips = torch.from_numpy(rng.random(n) < 0.5).to(self.dev) if self.train_rc is not None else None
+        return perm, flips
 
-        inner = build_dna_model(model, dataset.n_outputs, dev, seed)
-        net: nn.Module = RCSiamese(inner) if rc_mode == "siamese" else inner
-        record["params"] = sum(p.numel() for p in net.parameters())
-        opt = _optimizer(net, weight_decay)
+    def batch(self, perm: Tensor, flips: Tensor | None, pos: int, bsz: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Batch ``pos`` of an epoch: codes (reverse-complemented where ``flips``), targets, lengths."""
+        idx = perm[pos * bsz : (pos + 1) * bsz]
+        x = self.train.codes[idx]
+        if self.train_rc is not None and flips is not None:
+            x = torch.where(flips[pos * bsz : (pos + 1) * bsz, None], self.train_rc[idx], x)
+        return x, self.train.y[idx], self.train.lengths[idx]
 
-        n = len(train_t)
-        bsz = min(batch, n)
+    def scale(self, p: np.ndarray) -> np.ndarray:
+        return p * self.y_sd + self.y_mean if self.task == "regression" else p
+
+    def evaluate(self, net: nn.Module, t: _Tensors, average: bool) -> tuple[dict[str, Any], np.ndarray]:
+        """Scores on ``t`` and the predictions (on the original scale)."""
+        p = self.scale(predict(net, t.codes, t.lengths, task=self.task, rc_average=average))
+        return score(self.task, t.y_true, p), p
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Batch size, steps per epoch, total steps, evaluation cadence, patience and warm-up steps."""
+
+    bsz: int
+    per_epoch: int
+    total: int
+    every: int
+    wait: int
+    warm: int
+    early_stop: bool
+    min_steps: int
+    metric: str
+
+    @classmethod
+    def of(cls, record: dict[str, Any], n: int) -> Schedule:
+        """The schedule of ``record["train"]`` on ``n`` training rows (recorded back into it)."""
+        t = record["train"]
+        bsz = min(t["batch"], n)
         per_epoch = max(1, n // bsz)
-        total = steps if steps is not None else epochs * per_epoch
-        every = max(1, min(eval_every or DEFAULT_EVAL_EVERY, total))
-        wait = DEFAULT_PATIENCE if patience is None else patience
-        record["train"].update(total_steps=total, eval_every=every, patience=wait)
-        warm = round(warmup * total)
-        best, best_state = float("nan"), None
-        status = "ok"
-        perm = flips = None
-        net.train()
-        for step in range(total):
-            pos = step % per_epoch
-            if pos == 0:
-                perm = torch.from_numpy(rng.permutation(n)).to(dev)
-                flips = torch.from_numpy(rng.random(n) < 0.5).to(dev) if train_rc is not None else None
-            assert perm is not None
-            idx = perm[pos * bsz : (pos + 1) * bsz]
-            x = train_t.codes[idx]
-            if train_rc is not None and flips is not None:
-                x = torch.where(flips[pos * bsz : (pos + 1) * bsz, None], train_rc[idx], x)
-            target = train_t.y[idx]
-            cur_lr = _lr_at(step, total, lr, warm, min_lr_ratio)
-            if isinstance(inner, SequenceModel):
-                inner.set_progress(step / total)
-            out = net(x, train_t.lengths[idx]).float() if rc_mode == "siamese" else net(x).float()
-            loss = F.mse_loss(out[:, 0], target) if task == "regression" else F.cross_entropy(out, target)
-            if isinstance(inner, SequenceModel):
-                loss = loss + inner.last_aux_loss.float()
-            if not torch.isfinite(loss):
-                status, record["reason"] = "diverged", f"loss is {float(loss.detach())} at step {step}"
-                record["stopped_by"] = "diverged"
-                break
-            opt.zero_grad()
-            loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-            opt.step(cur_lr)
-            metrics = {"loss": float(loss.detach()), "lr": cur_lr}
-            last = step + 1 == total
-            out_of_time = max_time_s is not None and time.perf_counter() - start > max_time_s
-            if (step + 1) % every == 0 or last or out_of_time:
-                value = float(evaluate(valid_t)[0].get(metric, float("nan")))
-                elapsed = time.perf_counter() - start
-                curve.append({"step": step + 1, "loss": metrics["loss"], f"valid_{metric}": value,
-                              "elapsed_s": elapsed})  # fmt: skip
-                metrics[f"valid_{metric}"] = value
-                if _is_better(value, best):
-                    best, record["best_step"] = value, step + 1
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            if progress is not None:
-                progress(step + 1, total, metrics)
-            if last:
-                record["stopped_by"] = "budget"
-                break
-            if out_of_time:
-                status, record["stopped_by"] = "timeout", "max_time"
-                record["reason"] = f"max_time_s={max_time_s} passed at step {step + 1}"
-                break
-            stale = step + 1 - int(record["best_step"])
-            if early_stop and step + 1 >= min_steps and best_state is not None and stale >= wait:
-                record["stopped_by"] = "patience"
-                record["reason"] = f"early stop: no better valid {metric} in {stale} steps (patience {wait})"
-                break
-        record["steps"] = step + 1 if status != "diverged" else step
-        if status != "diverged":
-            if early_stop and best_state is not None:
-                net.load_state_dict(best_state)
-            else:
-                record["best_step"] = record["steps"]
-            record["valid"] = evaluate(valid_t)[0]
-            record["test"], test_pred = evaluate(test_t)
-            if constant_output(test_pred, y_sd):
-                record["constant_output"] = True
-                record["warnings"].append(
-                    f"constant output: the test predictions spread by at most {CONSTANT_SPREAD:g} (the "
-                    f"model ignores its input; test {metric} {record['test'].get(metric)})"
-                )
-            record["test_long"] = [_score_extra(name, sp, meta, evaluate, loss_targets, dev, metric, y_sd)
-                                   for name, sp, meta in test_long]  # fmt: skip
-        record["status"] = status
-    except Exception as exc:
-        if not is_oom(exc):
-            raise
-        record["status"], record["reason"] = "oom", f"out of memory at step {step}: {exc}"
-        record["stopped_by"] = "oom"
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
-    record["wall_time_s"] = time.perf_counter() - start
-    if out_dir is not None:
-        write_json_atomic(Path(out_dir) / "result.json", record)
-    return record
+        total = t["steps"] if t["steps"] is not None else t["epochs"] * per_epoch
+        every = max(1, min(t["eval_every"] or DEFAULT_EVAL_EVERY, total))
+        wait = DEFAULT_PATIENCE if t["patience"] is None else t["patience"]
+        t.update(total_steps=total, eval_every=every, patience=wait)
+        warm = round(t["warmup"] * total)
+        return cls(
+            bsz, per_epoch, total, every, wait, warm, t["early_stop"], t["min_steps"], record["metric"]
+        )
+
+    def stop_now(self, record: dict[str, Any], step: int, has_best: bool) -> bool:
+        """Early stopping after ``step``: ``patience`` steps without a better validation score
+        (never before ``min_steps``); records why."""
+        stale = step + 1 - int(record["best_step"])
+        if self.early_stop and step + 1 >= self.min_steps and has_best and stale >= self.wait:
+            record["stopped_by"] = "patience"
+            record["reason"] = (
+                f"early stop: no better valid {self.metric} in {stale} steps (patience {self.wait})"
+            )
+            return True
+        return False
+
+
+def finish_dna(
+    record: dict[str, Any],
+    net: nn.Module,
+    data: DnaTensors,
+    best_state: dict[str, Tensor] | None,
+    test_long: Sequence[tuple[str, Split, dict[str, Any]]],
+    dev: torch.device,
+) -> None:
+    """Score a run that did not diverge: the best weights (early stop) or the last, on valid,
+    test and the ``test_long`` sets; flag a constant output."""
+    t, metric = record["train"], record["metric"]
+    if t["early_stop"] and best_state is not None:
+        net.load_state_dict(best_state)
+    else:
+        record["best_step"] = record["steps"]
+
+    def evaluate(split: _Tensors) -> tuple[dict[str, Any], np.ndarray]:
+        return data.evaluate(net, split, t["rc_average"])
+
+    record["valid"] = evaluate(data.valid)[0]
+    record["test"], test_pred = evaluate(data.test)
+    if constant_output(test_pred, data.y_sd):
+        record["constant_output"] = True
+        record["warnings"].append(
+            f"constant output: the test predictions spread by at most {CONSTANT_SPREAD:g} (the "
+            f"model ignores its input; test {metric} {record['test'].get(metric)})"
+        )
+    record["test_long"] = [_score_extra(name, sp, meta, evaluate, data.loss_targets, dev, metric, data.y_sd)
+                           for name, sp, meta in test_long]  # fmt: skip
 
 
 def _score_extra(
