@@ -304,6 +304,14 @@ def train_cmd(
     lr: Annotated[float | None, typer.Option("--lr", min=0.0)] = None,
     batch: Annotated[int, typer.Option("--batch", min=1)] = 64,
     device: Annotated[str, typer.Option("--device")] = "auto",
+    stacked: Annotated[
+        bool,
+        typer.Option(
+            "--stacked/--one-by-one",
+            help="Train the seeds as one stacked model (archlab mixers; the same records). Slower "
+            "on a CPU at DNA lengths (README → Speed); meant for GPUs.",
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write seed_<s>/result.json and summary.json.")
@@ -325,7 +333,7 @@ def train_cmd(
         summary = run_seeds(
             ds, spec, seeds=list(range(seeds)), out_dir=out_dir, epochs=epochs, steps=steps, lr=lr,
             batch=batch, device=device, eval_every=eval_every, patience=patience, min_steps=min_steps,
-            early_stop=not no_early_stop, max_time_s=max_time,
+            early_stop=not no_early_stop, max_time_s=max_time, stacked=stacked,
         )  # fmt: skip
     if json_out:
         echo_json({k: v for k, v in summary.items() if k != "runs"} | {"runs": summary["runs"]})

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from archlab.config import ModelConfig, TrainConfig
@@ -83,8 +83,9 @@ log = logging.getLogger(__name__)
 MEMBER_FIELDS = frozenset({"seed", "lr"})
 
 
-def stack_support(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str | None:
-    """None if members of this config can train stacked, else why not (they then run one by one)."""
+def stack_support(model_cfg: ModelConfig, train_cfg: TrainConfig, padded: bool = True) -> str | None:
+    """None if members of this config can train stacked, else why not (they then run one by one).
+    ``padded``: members' sequences are padded to a common length (probes; DNA codes are not)."""
     reason = MIXERS.get(model_cfg.mixer).unstackable
     if reason:
         return f"mixer {model_cfg.mixer!r}: {reason}"
@@ -94,7 +95,7 @@ def stack_support(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str | None:
         (model_cfg.prune, "prune: context pruning reports per-pass statistics as Python floats"),
         (model_cfg.dropout > 0, "dropout: members would draw other masks than their separate runs"),
         (train_cfg.dtype == "bfloat16", "dtype bfloat16: autocast is not stacked"),
-        (not model_cfg.causal, "causal: false: padding members to a common length would change outputs"),
+        (padded and not model_cfg.causal, "causal: false: padding to one length would change outputs"),
     )  # fmt: skip
     return next((why for bad, why in checks if bad), None)
 
@@ -103,37 +104,48 @@ class StackedModel:
     """``K`` models with one architecture as one callable: ``logits [K, B, T, C] = stack(tokens [K, B, T])``.
 
     ``params`` (leaves, members on dimension 0) are what the optimiser updates; ``member(i)`` is
-    member ``i``'s state dict (a copy), ``keep(index)`` drops the other members.
+    member ``i``'s state dict (a copy), ``keep(members, opt)`` drops the other members.
     """
 
-    def __init__(self, models: Sequence[SequenceModel]) -> None:
+    def __init__(self, models: Sequence[nn.Module]) -> None:
         self.template = models[0]
         params, buffers = stack_module_state(list(models))
         self.params: dict[str, Tensor] = params
         self.buffers: dict[str, Tensor] = buffers
-        self._forward = vmap(self._one, in_dims=(0, 0, 0), randomness="error")
 
-    def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], tokens: Tensor) -> Tensor:
-        out: Tensor = functional_call(self.template, (params, buffers), (tokens,))
+    def _one(
+        self, params: dict[str, Tensor], buffers: dict[str, Tensor], tokens: Tensor, *extra: Tensor
+    ) -> Tensor:
+        out: Tensor = functional_call(self.template, (params, buffers), (tokens, *extra))
         return out
 
     @property
     def members(self) -> int:
         return next(iter(self.params.values())).shape[0]
 
-    def __call__(self, tokens: Tensor, params: dict[str, Tensor] | None = None) -> Tensor:
+    def __call__(
+        self, tokens: Tensor, params: dict[str, Tensor] | None = None, *extra: Tensor, shared: bool = False
+    ) -> Tensor:
+        """Every member's output on its own ``tokens [K, …]`` (``shared``: one ``tokens [B, …]``
+        for all members); ``extra`` arguments of the forward (DNA lengths) follow the tokens'
+        layout."""
+        dims = (0, 0, *((None if shared else 0) for _ in range(1 + len(extra))))
         with warnings.catch_warnings():
             # CPU attention has no vmap rule for its fused kernel and says so on every new shape;
             # the fallback (and what it costs) is documented in README → Speed → Training cells
             warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet")
-            return self._forward(self.params if params is None else params, self.buffers, tokens)
+            forward = vmap(self._one, in_dims=dims, randomness="error")
+            return forward(self.params if params is None else params, self.buffers, tokens, *extra)
 
     def member(self, i: int) -> dict[str, Tensor]:
         return {k: v[i].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
 
-    def keep(self, index: Tensor) -> None:
+    def keep(self, members: list[int], opt: AdamW) -> None:
+        """Only ``members`` (indices) stay, in the stack and in the optimiser's state."""
+        index = torch.tensor(members, device=next(iter(self.params.values())).device)
         self.params = {k: v.detach()[index].requires_grad_(v.requires_grad) for k, v in self.params.items()}
         self.buffers = {k: v[index] for k, v in self.buffers.items()}
+        opt.keep(index, list(self.params.values()))
 
     @staticmethod
     def stack(states: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -288,9 +300,7 @@ class _Cell:
                     active = [active[i] for i in keep]
                     if not active:
                         break
-                    index = torch.tensor(keep, device=self.device)
-                    stack.keep(index)
-                    opt.keep(index, list(stack.params.values()))
+                    stack.keep(keep, opt)
             self._range_eval(stack)
         except KeyboardInterrupt:
             for m in self.members:
@@ -338,7 +348,9 @@ class _Cell:
         cfg, step = self.cfg, self.step
         batches, tokens, targets, mask = self._batch(active)
         lrs = [lr_at(step, m.cfg) for m in active]
-        stack.template.set_progress(step / cfg.steps)
+        template = stack.template
+        assert isinstance(template, SequenceModel)
+        template.set_progress(step / cfg.steps)
         logits = stack(tokens)
         k = len(active)
         ce = F.cross_entropy(logits.float().flatten(0, 2), targets.flatten(), reduction="none").view(k, -1)

@@ -605,20 +605,25 @@ def run_seeds(
     model: ModelSpec,
     seeds: tuple[int, ...] | list[int] = (0, 1, 2),
     out_dir: str | os.PathLike[str] | None = None,
+    stacked: bool = False,
     **kw: Any,
 ) -> dict[str, Any]:
     """:func:`train_dna` once per seed; the test metric's mean, sample sd and count over seeds.
 
     Failed runs (diverged, oom) have no test score and are left out of the mean (``n`` says how
     many count). ``out_dir`` gets ``seed_<s>/result.json`` per run and ``summary.json``. Other
-    keyword arguments go to :func:`train_dna`.
+    keyword arguments go to :func:`train_dna`. ``stacked``: the seeds train as one stacked model
+    where :func:`archlab.dna.stacked.dna_stack_support` allows it (the same records).
     """
     if not seeds:
         raise ValueError("run_seeds needs at least one seed")
-    runs = []
-    for s in seeds:
-        sub = Path(out_dir) / f"seed_{s}" if out_dir is not None else None
-        runs.append(train_dna(dataset, model, seed=s, out_dir=sub, **kw))
+    dirs = [Path(out_dir) / f"seed_{s}" if out_dir is not None else None for s in seeds]
+    if stacked:
+        from archlab.dna.stacked import train_dna_cell
+
+        runs = train_dna_cell(dataset, model, list(seeds), out_dirs=dirs, **kw)
+    else:
+        runs = [train_dna(dataset, model, seed=s, out_dir=d, **kw) for s, d in zip(seeds, dirs, strict=True)]
     metric = dataset.metric
     values = [float(r["test"].get(metric, float("nan"))) for r in runs]
     mean, sd, n = mean_sd(values)
