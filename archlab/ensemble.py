@@ -287,7 +287,7 @@ class _Cell:
             params = list(stack.params.values())
             opt = AdamW(params, [p.dim() >= 3 for p in params], cfg.weight_decay, members=stack.members)
             self.rngs = {s: self.source.rng("train", s) for s in sorted({m.cfg.seed for m in self.members})}
-            self.length_rng = self.source.length_rng(0, cfg.length_stream)
+            self.length_rng = self.source.length_rng(cfg.length_stream)
             active = list(self.members)
             for self.step in range(cfg.steps):
                 self._step(stack, opt, active)

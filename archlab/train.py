@@ -122,7 +122,7 @@ class DataSource:
             return stream_rng(seed, "train", self.index, 1)
         return stream_rng(seed, split, self.index, *sub)
 
-    def length_rng(self, seed: int, stream: str) -> np.random.Generator | None:
+    def length_rng(self, stream: str) -> np.random.Generator | None:
         """The generator of training lengths: None for ``length_stream: seed`` (the lengths come
         from the run's data stream), else one stream shared by every seed."""
         return None if stream == "seed" else stream_rng(0, "train", self.index, 2)
@@ -426,7 +426,7 @@ def train_run(
         record["n_params"] = sum(p.numel() for p in model.parameters())
         opt = make_optimizer(model, train_cfg)
         rng = source.rng("train", seed)
-        len_rng = source.length_rng(seed, train_cfg.length_stream) or rng
+        len_rng = source.length_rng(train_cfg.length_stream) or rng
         longest = max(source.train_lengths)
         streak = 0
         status = "completed"
