@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from archlab.errors import ConfigError
 from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
 from archlab.probes.sampling import bernoulli, prefix_sums, random_bits, uniform_digits, uniform_ints
 from archlab.registry import PROBES
@@ -196,6 +197,16 @@ class Dyck(Probe):
         Param("p_open", float, 0.45, "probability of opening when the depth is positive", low=0.0, high=1.0),
     )
     SHOWN = ("()", "[]", "{}", "<>")
+
+    def _validate(self) -> None:
+        p = self.params
+        default = next(x.default for x in self.PARAMS if x.name == "max_depth")
+        if p["label"] == "balanced" and not p["bounded"] and p["max_depth"] != default:
+            raise ConfigError(
+                "dyck.max_depth", f"{p['max_depth']} changes nothing with label=balanced and bounded=false",
+                "set label=depth (it caps the depth label) or bounded=true (it caps the nesting), or leave "
+                "max_depth out",
+            )  # fmt: skip
 
     @property
     def theory(self) -> TheoryTag:

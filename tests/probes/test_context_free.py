@@ -504,3 +504,18 @@ def test_modular_arithmetic_deep_rows(length: int) -> None:
         words = row_labels(probe, b, row)[0]
         eq = words.index("=")
         assert b.targets[row, eq] == evaluate(words[:eq], 7)
+
+
+def test_dyck_max_depth_that_changes_nothing_is_rejected() -> None:
+    """max_depth caps the depth label (label=depth) or the nesting (bounded=true); with neither it
+    would do nothing, so a non-default value is an error naming the field and the fix."""
+    with pytest.raises(ConfigError, match=r"dyck\.max_depth.*label=depth.*bounded=true"):
+        make_probe("dyck", k=2, max_depth=3)
+    # the default, and every combination where it matters, are accepted (and differ)
+    make_probe("dyck", k=2)
+    a = make_probe("dyck", k=2, label="depth", max_depth=3).sample(np.random.default_rng(0), 8, 40)
+    b = make_probe("dyck", k=2, label="depth", max_depth=5).sample(np.random.default_rng(0), 8, 40)
+    assert not np.array_equal(a.targets, b.targets)
+    c = make_probe("dyck", k=2, bounded=True, max_depth=3, p_open=0.9).sample(np.random.default_rng(0), 8, 40)
+    d = make_probe("dyck", k=2, bounded=True, max_depth=5, p_open=0.9).sample(np.random.default_rng(0), 8, 40)
+    assert not np.array_equal(c.tokens, d.tokens)
