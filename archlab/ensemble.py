@@ -69,6 +69,7 @@ from archlab.train import (
     is_oom,
     lr_at,
     new_record,
+    padding_counts,
     prepare_source,
     range_row,
     seeded,
@@ -474,6 +475,7 @@ class _Cell:
             }
             counts = {s: np.zeros(source.probe.n_classes, dtype=np.int64) for s in seeds}
             tallies = np.zeros((len(members), 4), dtype=np.int64)
+            pads = np.zeros((len(members), 2), dtype=np.int64)
             left = n_sequences
             while left > 0:
                 n = min(EVAL_CHUNK, left)
@@ -493,6 +495,9 @@ class _Cell:
                 pred = torch.cat([stack(x, params).argmax(-1) for x in tokens.split(piece, dim=1)], dim=1)
                 hit = pred == targets
                 has = mask.any(dim=2)
+                pred_np = pred.cpu().numpy()
+                for i, m in enumerate(members):
+                    pads[i] += padding_counts(source.probe, batches[m.cfg.seed], pred_np[i])
                 tallies += (
                     torch.stack(
                         [
@@ -508,6 +513,9 @@ class _Cell:
                 )
             for i, m in enumerate(members):
                 ct, nt, cs, ns = (int(x) for x in tallies[i])
-                out[i].append(range_row(length, ct, nt, cs, ns, counts[m.cfg.seed], n_sequences, {}))
+                padding = (
+                    (int(pads[i, 0]), int(pads[i, 1])) if source.probe.padding_target is not None else None
+                )
+                out[i].append(range_row(length, ct, nt, cs, ns, counts[m.cfg.seed], n_sequences, {}, padding))
         template.train(was_training)
         return out

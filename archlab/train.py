@@ -202,27 +202,42 @@ def evaluate_lengths(
         rng = source.rng(split, seed) if split == "val" else source.rng(split, seed, 1_000_000 + length)
         ct = nt = cs = ns = 0
         counts = np.zeros(source.probe.n_classes, dtype=np.int64)
+        pad = np.zeros(2, dtype=np.int64)  # padding positions right, padding positions
         stats: dict[str, list[float]] = {}
         left = n_sequences
         while left > 0:
             b = source.batch(split, rng, min(EVAL_CHUNK, left), length)
             left -= b.tokens.shape[0]
             counts += np.bincount(b.targets[b.mask], minlength=counts.size)
-            a, n, s, m, _ = accuracy_counts(model, *to_device(b, device))
+            a, n, s, m, pred = accuracy_counts(model, *to_device(b, device))
             ct, nt, cs, ns = ct + a, nt + n, cs + s, ns + m
+            pad += padding_counts(source.probe, b, pred.cpu().numpy())
             for k, v in model.last_stats.items():
                 stats.setdefault(k, []).append(v)
-        rows.append(range_row(length, ct, nt, cs, ns, counts, n_sequences, stats))
+        padding = (int(pad[0]), int(pad[1])) if source.probe.padding_target is not None else None
+        rows.append(range_row(length, ct, nt, cs, ns, counts, n_sequences, stats, padding))
     model.train(was_training)
     return rows
 
 
+def padding_counts(probe: Probe, batch: Batch, pred: np.ndarray) -> np.ndarray:
+    """``[padding positions predicted right, padding positions]`` of a batch (zeros when the probe
+    has no padding target, :meth:`~archlab.probes.base.Probe.padding_mask`)."""
+    pad = probe.padding_mask(batch)
+    if pad is None:
+        return np.zeros(2, dtype=np.int64)
+    return np.array([int(((pred == batch.targets) & pad).sum()), int(pad.sum())], dtype=np.int64)
+
+
 def range_row(
     length: int, ct: int, nt: int, cs: int, ns: int, counts: np.ndarray, n_sequences: int,
-    stats: dict[str, list[float]],
+    stats: dict[str, list[float]], padding: tuple[int, int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """One row of a range evaluation from its tallies: ``ct`` of ``nt`` masked tokens right, ``cs``
-    of ``ns`` sequences right, ``counts`` the targets per class (for chance), ``stats`` telemetry."""
+    of ``ns`` sequences right, ``counts`` the targets per class (for chance), ``stats`` telemetry;
+    ``padding`` = (right, total) over the scored padding positions, for probes that have them:
+    then ``content_token_acc`` (the answer itself), ``padding_token_acc`` and ``padding_fraction``
+    are reported beside ``token_acc`` (which counts both)."""
     token_acc = ct / max(nt, 1)
     chance = float(counts.max() / max(counts.sum(), 1))
     row: dict[str, Any] = {
@@ -234,6 +249,11 @@ def range_row(
         "n_sequences": n_sequences,
         "n_tokens": nt,
     }
+    if padding is not None:
+        pr, pn = padding
+        row["content_token_acc"] = (ct - pr) / max(nt - pn, 1)
+        row["padding_token_acc"] = pr / pn if pn else None
+        row["padding_fraction"] = pn / max(nt, 1)
     row.update({k: float(np.mean(v)) for k, v in stats.items()})
     return row
 

@@ -218,3 +218,42 @@ def train_mod_state_keys() -> list[str]:
     from archlab.models import build_model
 
     return list(build_model(SMALL, 2, 2, device="cpu").state_dict())
+
+
+@pytest.mark.parametrize(("probe", "fraction"), [("binary_addition", 0.25), ("stack_manipulation", 0.30)])
+def test_padding_is_scored_apart_from_the_answer(probe: str, fraction: float) -> None:
+    """binary_addition's ENDs and stack_manipulation's EMPTYs after the first are padding: the
+    range evaluation reports them apart, and content + padding recombine into token_acc."""
+    p = make_probe(probe)
+    b = p.sample(np.random.default_rng(0), 512, 40)
+    pad = p.padding_mask(b)
+    assert pad is not None and not (pad & ~b.mask).any()
+    # the first padding-class target of every row is the termination (content), the rest padding
+    first = np.argmax((b.targets == p.padding_target) & b.mask, axis=1)
+    assert not pad[np.arange(len(first)), first].any()
+    assert pad.sum() / b.mask.sum() == pytest.approx(fraction, abs=0.03)
+    model = ModelConfig(mixer="lstm", width=16, layers=1)
+    cfg = quick(steps=30, eval_every=30, train_lengths={"min": 2, "max": 12}, test_lengths=[12, 20])
+    rec = train_run(p, model, cfg)
+    for row in rec["range_eval"]:
+        n_pad = row["padding_fraction"] * row["n_tokens"]
+        recombined = row["content_token_acc"] * (row["n_tokens"] - n_pad) + row["padding_token_acc"] * n_pad
+        assert recombined / row["n_tokens"] == pytest.approx(row["token_acc"], abs=1e-9)
+    # a stacked cell reports the same split (archlab.ensemble)
+    from archlab.ensemble import train_cell
+
+    cell = train_cell(
+        p, ModelConfig(mixer="diag_rnn", width=16, layers=1), [cfg, cfg.model_copy(update={"seed": 1})]
+    )
+    assert all("content_token_acc" in r and "padding_token_acc" in r for c in cell for r in c["range_eval"])
+    plain = train_run(
+        p, ModelConfig(mixer="diag_rnn", width=16, layers=1), cfg.model_copy(update={"seed": 1})
+    )
+    for r, s in zip(cell[1]["range_eval"], plain["range_eval"], strict=True):
+        assert r["padding_fraction"] == s["padding_fraction"]
+        assert abs(r["content_token_acc"] - s["content_token_acc"]) <= 0.02
+
+
+def test_probes_without_padding_report_no_padding_split() -> None:
+    rec = train_run(make_probe("parity"), SMALL, quick(steps=5, eval_every=5))
+    assert all("content_token_acc" not in r for r in rec["range_eval"])

@@ -166,6 +166,10 @@ class Probe:
     task: ClassVar[str] = ""
     PARAMS: ClassVar[tuple[Param, ...]] = ()
     min_length: ClassVar[int] = 1
+    #: the target class that fills the answer's unused tail (binary_addition's END,
+    #: stack_manipulation's EMPTY), or None. Its first occurrence in a row is the termination
+    #: (content); the rest is padding, which the range evaluation scores apart (:meth:`padding_mask`)
+    padding_target: ClassVar[int | None] = None
 
     def __init__(self, **params: Any) -> None:
         known = {p.name: p for p in self.PARAMS}
@@ -244,6 +248,14 @@ class Probe:
         """The same batch as :meth:`sample`, computed by the slow reference implementation."""
         self._check(batch, length)
         return self.build_reference(self.draw(rng, batch, length), batch, length)
+
+    def padding_mask(self, batch: Batch) -> np.ndarray | None:
+        """Scored positions that are padding: ``padding_target`` after its first occurrence in the
+        row (the first one ends the answer and counts as content); None when the probe has none."""
+        if self.padding_target is None:
+            return None
+        hit = (batch.targets == self.padding_target) & batch.mask
+        return hit & (np.cumsum(hit, axis=1) > 1)
 
     def spec(self) -> str:
         """``name`` plus non-default parameters, e.g. ``modular_sum(m=5)``."""

@@ -608,6 +608,12 @@ class StackManipulation(Probe):
     final stack has at most L elements, so it always fits). All blanks are labelled.
     Example (L = 4): ``0 1 POP PUSH1 | _ _ _ _`` → ``. . . . . 1 0 EMPTY EMPTY``.
 
+    Why every blank is scored: the final stack's height is part of the answer (the first EMPTY
+    says where it ends), and a fixed layout keeps every target defined. The EMPTYs after the
+    first are padding — 30 % of the scored positions at L = 40 — and easy once the height is
+    known, so the range evaluation also reports ``content_token_acc`` and ``padding_token_acc``
+    apart (:meth:`Probe.padding_mask`).
+
     Draws: ``stack_size``; per position an exactly uniform ``action`` in 0..2 (PUSH0 PUSH1 POP;
     :func:`~archlab.probes.base.uniform_digits`) and a fair ``bit`` (row-major [B, L]).
     """
@@ -619,6 +625,7 @@ class StackManipulation(Probe):
 
     PUSH0, PUSH1, POP, SEP, BLANK = 2, 3, 4, 5, 6
     EMPTY = 2
+    padding_target = EMPTY
 
     def token_labels(self) -> list[str]:
         return ["0", "1", "PUSH0", "PUSH1", "POP", "|", "_"]

@@ -47,6 +47,13 @@ class BinaryAddition(Probe):
     most max(nx, ny) + 1 <= L bits, so it always fits). All blanks are labelled.
     Example (L = 5): x = 3 (``1 1``), y = 6 (``0 1 1``): ``1 1 + 0 1 1 = _ _ _ _ _``
     → targets ``1 0 0 1 END`` at the blanks (9 = 1001 in binary, read backwards).
+
+    Why every blank is scored: where the sum ends is part of the answer (a model that does not
+    know the sum's length cannot place END), and a fixed layout keeps every position's target
+    defined. The cost: the ENDs after the first are padding — 25 % of the scored positions at
+    L = 40 — and easy once the length is known, so token accuracy over all blanks overstates the
+    arithmetic. The range evaluation therefore also reports ``content_token_acc`` (the sum's
+    bits and its first END) and ``padding_token_acc`` apart (:meth:`Probe.padding_mask`).
     """
 
     name = "binary_addition"
@@ -57,6 +64,7 @@ class BinaryAddition(Probe):
 
     PLUS, EQ, BLANK = 2, 3, 4
     END = 2
+    padding_target = END
 
     def token_labels(self) -> list[str]:
         return ["0", "1", "+", "=", "_"]
