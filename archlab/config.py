@@ -103,6 +103,9 @@ class ProbeSuiteConfig(StrictModel):
 
     name: str = Field(min_length=1)
     description: str = ""
+    #: the published protocol this suite follows *exactly* (task variants, scoring, splits, test
+    #: lengths); empty for archlab's own suites, including those adapted from a paper, which say
+    #: so, and how they differ, in ``description``
     protocol: str = ""
     train_lengths: Lengths
     test_lengths: Lengths
