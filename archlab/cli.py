@@ -522,7 +522,7 @@ def train_cmd(
       archlab train --probe parity --model diag_rnn --set eig_range=signed --seeds 0,1,2
 
     With --stacked the members of a probe's cell train together (archlab.ensemble); on 2 CPU cores
-    that is 0.8–1.2x the speed of one by one (benchmarks/bench_train.py), so it is off by default.
+    that is 0.75–2x the speed of one by one (benchmarks/bench_train.py), so it is off by default.
     """
     from pathlib import Path
 
@@ -697,7 +697,7 @@ def reproduce_cmd(
         typer.Option(
             "--stacked/--one-by-one",
             help="Train each case's seeds × lrs as one stacked model (same records as separate runs; "
-            "0.8–1.2x the speed on 2 CPU cores, see benchmarks/bench_train.py).",
+            "0.75–2x the speed on 2 CPU cores, see benchmarks/bench_train.py).",
         ),
     ] = False,
 ) -> None:

@@ -46,7 +46,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -73,10 +73,11 @@ from archlab.train import (
     prepare_source,
     range_row,
     seeded,
+    tally,
     train_run,
 )
 
-__all__ = ["StackedModel", "stack_support", "train_cell"]
+__all__ = ["StackedModel", "cell_entry", "retire", "stack_support", "step_members", "train_cell"]
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,11 @@ class StackedModel:
             forward = vmap(self._one, in_dims=dims, randomness="error")
             return forward(self.params if params is None else params, self.buffers, tokens, *extra)
 
+    def subset(self, members: list[int]) -> dict[str, Tensor]:
+        """The parameters of ``members`` only (detached): to evaluate some members of the stack."""
+        index = torch.tensor(members, device=next(iter(self.params.values())).device)
+        return {k: v.detach()[index] for k, v in self.params.items()}
+
     def member(self, i: int) -> dict[str, Tensor]:
         return {k: v[i].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
 
@@ -151,6 +157,50 @@ class StackedModel:
     @staticmethod
     def stack(states: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
         return {k: torch.stack([s[k] for s in states]) for k in states[0]}
+
+
+def step_members(losses: Tensor, opt: AdamW, clip: float | None, lr: float | Tensor) -> tuple[Tensor, float]:
+    """One optimiser step of a stack from its members' losses ``[K]``: the sum of the finite ones
+    is backpropagated (members share no parameter, so each gets exactly its own gradient), each
+    member's gradient is clipped to its own norm, AdamW steps. Returns the finite mask and the
+    mean finite loss (NaN when none is)."""
+    finite = torch.isfinite(losses.detach())
+    opt.zero_grad()
+    if bool(finite.any()):
+        losses[finite].sum().backward()
+    if clip is not None:
+        clip_grad_norm(opt.params, clip, int(losses.numel()))
+    opt.step(lr)
+    kept = losses.detach()[finite]
+    return finite, float(kept.mean()) if kept.numel() else float("nan")
+
+
+class _Finishing(Protocol):
+    status: str | None
+    state: dict[str, Tensor] | None
+
+
+M = TypeVar("M", bound=_Finishing)
+
+
+def retire(stack: StackedModel, opt: AdamW, active: list[M]) -> list[M]:
+    """Members whose ``status`` is set leave the stack and the optimiser (a member that did not
+    diverge keeps its final state dict in ``state``); returns those still training."""
+    keep = [i for i, m in enumerate(active) if m.status is None]
+    if len(keep) == len(active):
+        return active
+    for i, m in enumerate(active):
+        if m.status is not None and m.status != "diverged":
+            m.state = stack.member(i)
+    if keep:
+        stack.keep(keep, opt)
+    return [active[i] for i in keep]
+
+
+def cell_entry(record: dict[str, Any], index: int, members: int, wall_s: float) -> None:
+    """A stacked member's ``cell`` key; its ``wall_time_s`` is its share of the cell's."""
+    record["cell"] = {"members": members, "index": index, "wall_time_s": wall_s, "stacked": True}
+    record["wall_time_s"] = wall_s / members
 
 
 @dataclass
@@ -208,22 +258,23 @@ def train_cell(
     why = stack_support(model_cfg, train_cfgs[0])
     if stacked and why:
         raise ConfigError("stacked", f"this cell cannot be trained stacked: {why}")
-    if why or stacked is False or (stacked is None and len(train_cfgs) < 2):
-        if why and len(train_cfgs) > 1:
-            log.info("training %d members one by one: %s", len(train_cfgs), why)
+
+    def one_by_one() -> list[dict[str, Any]]:
         return [
             train_run(probe, model_cfg, c, out_dir=d, progress=progress)
             for c, d in zip(train_cfgs, dirs, strict=True)
         ]
+
+    if why or stacked is False or (stacked is None and len(train_cfgs) < 2):
+        if why and len(train_cfgs) > 1:
+            log.info("training %d members one by one: %s", len(train_cfgs), why)
+        return one_by_one()
     source = prepare_source(probe, model_cfg, train_cfgs[0])
     try:
         return _Cell(source, model_cfg, list(train_cfgs), dirs, progress).run()
     except _StackOOM as exc:
         log.warning("the stacked cell ran out of memory (%s); training its members one by one", exc)
-        return [
-            train_run(probe, model_cfg, c, out_dir=d, progress=progress)
-            for c, d in zip(train_cfgs, dirs, strict=True)
-        ]
+        return one_by_one()
 
 
 class _StackOOM(RuntimeError):
@@ -285,23 +336,17 @@ class _Cell:
         self.step = 0
         try:
             stack = self._build()
-            params = list(stack.params.values())
-            opt = AdamW(params, [p.dim() >= 3 for p in params], cfg.weight_decay, members=stack.members)
+            opt = AdamW.decaying_matrices(
+                list(stack.params.values()), cfg.weight_decay, members=stack.members
+            )
             self.rngs = {s: self.source.rng("train", s) for s in sorted({m.cfg.seed for m in self.members})}
             self.length_rng = self.source.length_rng(cfg.length_stream)
             active = list(self.members)
             for self.step in range(cfg.steps):
                 self._step(stack, opt, active)
-                finished = [i for i, m in enumerate(active) if m.status is not None]
-                for i in finished:
-                    if active[i].status != "diverged":
-                        active[i].state = stack.member(i)
-                if finished:  # 4. finished members leave the stack
-                    keep = [i for i, m in enumerate(active) if m.status is None]
-                    active = [active[i] for i in keep]
-                    if not active:
-                        break
-                    stack.keep(keep, opt)
+                active = retire(stack, opt, active)  # 4. finished members leave the stack
+                if not active:
+                    break
             self._range_eval(stack)
         except KeyboardInterrupt:
             for m in self.members:
@@ -357,18 +402,12 @@ class _Cell:
         ce = F.cross_entropy(logits.float().flatten(0, 2), targets.flatten(), reduction="none").view(k, -1)
         w = mask.view(k, -1).to(ce.dtype)
         losses = (ce * w).sum(1) / w.sum(1).clamp(min=1.0)
-        finite = torch.isfinite(losses.detach())
+        # 3. one backward for all members, then clipping and AdamW per member
+        finite, mean_loss = step_members(losses, opt, cfg.clip, torch.tensor(lrs, device=self.device))
         for i in torch.nonzero(~finite).flatten().tolist():
             m = active[i]
             m.status, m.step = "diverged", step
             m.record["reason"] = f"loss is {float(losses[i].detach())} at step {step}"
-        # 3. one backward for all members, then clipping and AdamW per member
-        opt.zero_grad()
-        if bool(finite.any()):
-            losses[finite].sum().backward()
-        if cfg.clip is not None:
-            clip_grad_norm(opt.params, cfg.clip, k)
-        opt.step(torch.tensor(lrs, device=self.device))
         # 4. stopping, per member, with train_run's rules
         due, last = [], set()
         for i, m in enumerate(active):
@@ -381,8 +420,7 @@ class _Cell:
                 last.add(i)
             if (step + 1) % cfg.eval_every == 0 or i in last:
                 due.append(i)
-        loss_values = losses.detach()[finite]
-        metrics = {"loss": float(loss_values.mean()) if loss_values.numel() else float("nan"), "lr": lrs[0]}
+        metrics = {"loss": mean_loss, "lr": lrs[0]}
         if due:
             metrics["val_seq_acc"] = self._validate(stack, active, due, last, losses.detach(), lrs)
         metrics["members"] = float(sum(m.status is None for m in active))
@@ -397,9 +435,9 @@ class _Cell:
         completed; returns the best validation sequence accuracy."""
         cfg = self.cfg
         longest = max(self.source.train_lengths)
-        index = torch.tensor(due, device=self.device)
-        params = {n: p.detach()[index] for n, p in stack.params.items()}
-        rows = self._evaluate(stack, [active[i] for i in due], [longest], cfg.val_batch, "val", params)
+        rows = self._evaluate(
+            stack, [active[i] for i in due], [longest], cfg.val_batch, "val", stack.subset(due)
+        )
         best = 0.0
         for i, (val,) in zip(due, rows, strict=True):
             m = active[i]
@@ -437,17 +475,11 @@ class _Cell:
             m.record["range_eval"] = r
 
     def _finish(self, m: _Member, interrupted_at: int | None = None) -> None:
-        wall = time.perf_counter() - self.start
         step = interrupted_at if interrupted_at is not None else m.step
-        m.record["cell"] = {
-            "members": len(self.members),
-            "index": m.index,
-            "wall_time_s": wall,
-            "stacked": True,
-        }
+        cell_entry(m.record, m.index, len(self.members), time.perf_counter() - self.start)
         finish_record(
             m.record, self.start, m.tokens_seen, step, m.out_dir, m.state, m.cfg,
-            wall_time_s=wall / len(self.members),
+            wall_time_s=m.record["wall_time_s"],
         )  # fmt: skip
 
     # -- evaluation --------------------------------------------------------------------------
@@ -469,10 +501,7 @@ class _Cell:
         seeds = sorted({m.cfg.seed for m in members})
         out: list[list[dict[str, Any]]] = [[] for _ in members]
         for length in lengths:
-            rngs = {
-                s: source.rng(split, s) if split == "val" else source.rng(split, s, 1_000_000 + length)
-                for s in seeds
-            }
+            rngs = {s: source.eval_rng(split, s, length) for s in seeds}
             counts = {s: np.zeros(source.probe.n_classes, dtype=np.int64) for s in seeds}
             tallies = np.zeros((len(members), 4), dtype=np.int64)
             pads = np.zeros((len(members), 2), dtype=np.int64)
@@ -493,24 +522,10 @@ class _Cell:
                 # would leave the caches and make every elementwise op memory-bound
                 piece = -(-n // len(members))
                 pred = torch.cat([stack(x, params).argmax(-1) for x in tokens.split(piece, dim=1)], dim=1)
-                hit = pred == targets
-                has = mask.any(dim=2)
+                tallies += tally(pred, targets, mask).cpu().numpy()
                 pred_np = pred.cpu().numpy()
                 for i, m in enumerate(members):
                     pads[i] += padding_counts(source.probe, batches[m.cfg.seed], pred_np[i])
-                tallies += (
-                    torch.stack(
-                        [
-                            (hit & mask).sum((1, 2)),
-                            mask.sum((1, 2)),
-                            ((hit | ~mask).all(2) & has).sum(1),
-                            has.sum(1),
-                        ],
-                        1,
-                    )
-                    .cpu()
-                    .numpy()
-                )
             for i, m in enumerate(members):
                 ct, nt, cs, ns = (int(x) for x in tallies[i])
                 padding = (

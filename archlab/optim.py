@@ -53,6 +53,16 @@ class AdamW:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
+    @classmethod
+    def decaying_matrices(
+        cls, params: Sequence[Tensor], weight_decay: float, members: int | None = None
+    ) -> AdamW:
+        """Weight decay on matrices and filters only (≥ 2 dimensions per model; a stack's tensors
+        carry one more, the members), none on biases, norms and initial states."""
+        lead = 0 if members is None else 1
+        params = list(params)
+        return cls(params, [p.dim() >= 2 + lead for p in params], weight_decay, members=members)
+
     def _per_member(self, value: float | Tensor, like: Tensor) -> float | Tensor:
         if isinstance(value, Tensor) and self.members is not None:
             return value.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))

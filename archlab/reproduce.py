@@ -333,8 +333,7 @@ def _run_unit(unit: list[_Job], quick: bool, hook: Any = None) -> list[dict[str,
     probe = make_probe(row.probe, **row.probe_params)
     cfgs = [_case_train(row, quick, j.seed, j.lr) for j in unit]
     return train_cell(
-        probe, ModelConfig(**case.model), cfgs, out_dirs=[j.run_dir for j in unit], progress=hook,
-        stacked=None if len(unit) > 1 else False,
+        probe, ModelConfig(**case.model), cfgs, out_dirs=[j.run_dir for j in unit], progress=hook
     )  # fmt: skip
 
 

@@ -122,6 +122,11 @@ class DataSource:
             return stream_rng(seed, "train", self.index, 1)
         return stream_rng(seed, split, self.index, *sub)
 
+    def eval_rng(self, split: str, seed: int, length: int) -> np.random.Generator:
+        """The evaluation stream: ``val`` (the same validation set at every evaluation) or
+        ``test`` (its own stream per test length)."""
+        return self.rng(split, seed) if split == "val" else self.rng(split, seed, 1_000_000 + length)
+
     def length_rng(self, stream: str) -> np.random.Generator | None:
         """The generator of training lengths: None for ``length_stream: seed`` (the lengths come
         from the run's data stream), else one stream shared by every seed."""
@@ -167,21 +172,32 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor)
 
 
 @torch.no_grad()
+def tally(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[..., 4]`` over the last two dimensions (sequences, positions): correct masked tokens,
+    masked tokens, correct sequences (every masked position right), sequences with a masked
+    position. Leading dimensions (a stack's members) are kept."""
+    hit = pred == targets
+    has = mask.any(dim=-1)
+    return torch.stack(
+        [
+            (hit & mask).sum((-2, -1)),
+            mask.sum((-2, -1)),
+            ((hit | ~mask).all(dim=-1) & has).sum(-1),
+            has.sum(-1),
+        ],
+        dim=-1,
+    )
+
+
+@torch.no_grad()
 def accuracy_counts(
     model: SequenceModel, tokens: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
 ) -> tuple[int, int, int, int, torch.Tensor]:
     """(correct tokens, masked tokens, correct sequences, sequences with a masked position,
     predictions)."""
     pred = model(tokens).argmax(-1)
-    right = (pred == targets) | ~mask
-    has = mask.any(dim=1)
-    return (
-        int(((pred == targets) & mask).sum()),
-        int(mask.sum()),
-        int((right.all(dim=1) & has).sum()),
-        int(has.sum()),
-        pred,
-    )
+    ct, nt, cs, ns = (int(x) for x in tally(pred, targets, mask).tolist())
+    return ct, nt, cs, ns, pred
 
 
 @torch.no_grad()
@@ -199,7 +215,7 @@ def evaluate_lengths(
     model.eval()
     rows = []
     for length in lengths:
-        rng = source.rng(split, seed) if split == "val" else source.rng(split, seed, 1_000_000 + length)
+        rng = source.eval_rng(split, seed, length)
         ct = nt = cs = ns = 0
         counts = np.zeros(source.probe.n_classes, dtype=np.int64)
         pad = np.zeros(2, dtype=np.int64)  # padding positions right, padding positions
@@ -345,8 +361,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 def make_optimizer(model: SequenceModel, cfg: TrainConfig) -> AdamW:
     """AdamW with weight decay on matrices only (:mod:`archlab.optim`: not ``torch.optim``,
     whose constructor imports ``torch._dynamo``, seconds per process)."""
-    params = list(model.parameters())
-    return AdamW(params, [p.dim() >= 2 for p in params], cfg.weight_decay)
+    return AdamW.decaying_matrices(list(model.parameters()), cfg.weight_decay)
 
 
 @contextlib.contextmanager

@@ -97,26 +97,32 @@ def test_reproduce_smoke_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert (tmp_path / "reproduce.csv").read_text().splitlines()[0].startswith("row,probe,case")
 
 
-def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    calls: list[str] = []
+def count_cells(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
+    """Every train_cell call of run_matrix from now on, as the list of its members' output folders."""
+    cells: list[list[Any]] = []
     real = rp.train_cell
 
     def counting(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        calls.extend(str(d) for d in kwargs["out_dirs"])
+        cells.append(list(kwargs["out_dirs"]))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(rp, "train_cell", counting)
+    return cells
+
+
+def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cells = count_cells(monkeypatch)
     first = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path)
-    assert len(calls) == 4
+    assert sum(len(c) for c in cells) == 4
     # an interrupted run is redone; finished ones are reused
     victim = Path(first[0]["run_dirs"][1]) / "result.json"
     rec = json.loads(victim.read_text())
     victim.write_text(json.dumps({**rec, "status": "interrupted"}))
-    calls.clear()
+    cells.clear()
     again = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path)
-    assert calls == [first[0]["run_dirs"][1]]
+    assert [str(d) for c in cells for d in c] == [first[0]["run_dirs"][1]]
     assert [r["measured_per_seed"] for r in again] == [r["measured_per_seed"] for r in first]
     # two worker processes, fresh: the same numbers (each run is seeded), in the same order
     par = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path / "par", workers=2)
@@ -128,19 +134,12 @@ def test_matrix_resumes_from_finished_runs_and_parallel_workers_agree(
 def test_matrix_stacked_cells_give_the_separate_runs_numbers(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cells: list[int] = []
-    real = rp.train_cell
-
-    def counting(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        cells.append(len(kwargs["out_dirs"]))
-        return real(*args, **kwargs)
-
     alone = rp.run_matrix(TINY, [0, 1], quick=True, out_dir=tmp_path / "alone", lrs=[1e-2, 3e-3])
-    monkeypatch.setattr(rp, "train_cell", counting)
+    cells = count_cells(monkeypatch)
     stacked = rp.run_matrix(
         TINY, [0, 1], quick=True, out_dir=tmp_path / "stacked", lrs=[1e-2, 3e-3], stacked=True
     )
-    assert cells == [4, 4]  # one cell per case: 2 seeds × 2 lrs
+    assert [len(c) for c in cells] == [4, 4]  # one cell per case: 2 seeds × 2 lrs
     for a, b in zip(stacked, alone, strict=True):
         assert a["case"] == b["case"] and a["lrs"] == b["lrs"]
         got = [r["value"] for r in a["measured_per_run"]]

@@ -27,6 +27,7 @@ launch-bound. ``archlab dna train --stacked`` asks for it.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Sequence
@@ -59,19 +60,20 @@ from archlab.dna.train import (
     finish_dna,
     train_dna,
 )
-from archlab.ensemble import StackedModel, stack_support
+from archlab.ensemble import StackedModel, cell_entry, retire, stack_support, step_members
 from archlab.errors import ConfigError
 from archlab.models import SequenceModel, resolve_device
-from archlab.optim import AdamW, clip_grad_norm
+from archlab.optim import AdamW
 from archlab.train import ProgressFn
 
 __all__ = ["dna_stack_support", "train_dna_cell"]
 
-#: train_dna's keyword arguments and their defaults (the record's ``train`` section)
+#: train_dna's keyword arguments that make a run's ``train`` record, with train_dna's own defaults
 TRAIN_KW: dict[str, Any] = {
-    "epochs": 10, "steps": None, "batch": 64, "lr": None, "weight_decay": 1e-2, "warmup": 0.03,
-    "min_lr_ratio": 0.05, "clip": 1.0, "rc_augment": None, "rc_average": None, "early_stop": True,
-    "patience": None, "min_steps": 0, "eval_every": None, "max_time_s": None,
+    name: inspect.signature(train_dna).parameters[name].default
+    for name in ("epochs", "steps", "batch", "lr", "weight_decay", "warmup", "min_lr_ratio", "clip",
+                 "rc_augment", "rc_average", "early_stop", "patience", "min_steps", "eval_every",
+                 "max_time_s")
 }  # fmt: skip
 
 
@@ -99,7 +101,8 @@ class _Member:
     best: float = float("nan")
     best_state: dict[str, Tensor] | None = None
     status: str | None = None  # None while training; then ok / diverged
-    final_state: dict[str, Tensor] | None = None
+    #: the final state dict once stopped (not kept for a diverged seed)
+    state: dict[str, Tensor] | None = None
     steps_done: int = 0
 
 
@@ -170,8 +173,7 @@ class _DnaCell:
     def run(self) -> list[dict[str, Any]]:
         data, t = self.data, self.t
         stack = StackedModel([m.net for m in self.members])
-        params = list(stack.params.values())
-        opt = AdamW(params, [p.dim() >= 3 for p in params], t["weight_decay"], members=stack.members)
+        opt = AdamW.decaying_matrices(list(stack.params.values()), t["weight_decay"], members=stack.members)
         plan = Schedule.of(self.members[0].record, len(data.train))
         for m in self.members[1:]:
             Schedule.of(m.record, len(data.train))  # records the resolved schedule in each
@@ -204,18 +206,12 @@ class _DnaCell:
                     .view(k, -1)
                     .mean(1)
                 )
-            finite = torch.isfinite(losses.detach())
+            finite, mean_loss = step_members(losses, opt, t["clip"], lr)
             for i in torch.nonzero(~finite).flatten().tolist():
                 m = active[i]
                 m.status, m.steps_done = "diverged", step
                 m.record["reason"] = f"loss is {float(losses[i].detach())} at step {step}"
                 m.record["stopped_by"] = "diverged"
-            opt.zero_grad()
-            if bool(finite.any()):
-                losses[finite].sum().backward()
-            if t["clip"] is not None:
-                clip_grad_norm(opt.params, t["clip"], k)
-            opt.step(lr)
             last = step + 1 == plan.total
             due = [
                 i for i, m in enumerate(active) if m.status is None and ((step + 1) % plan.every == 0 or last)
@@ -223,11 +219,7 @@ class _DnaCell:
             if due:
                 self._validate(stack, active, due, step, losses.detach(), metric)
             if self.progress is not None:
-                loss_values = losses.detach()[finite]
-                metrics = {
-                    "loss": float(loss_values.mean()) if loss_values.numel() else float("nan"),
-                    "lr": lr,
-                }
+                metrics = {"loss": mean_loss, "lr": lr}
                 if due:
                     metrics[f"valid_{metric}"] = max(
                         (float(active[i].record["curve"][-1][f"valid_{metric}"]) for i in due),
@@ -244,32 +236,20 @@ class _DnaCell:
                     m.status = "ok"
                 if m.status == "ok":
                     m.steps_done = step + 1
-            for i, m in enumerate(active):
-                if m.status is not None:
-                    m.final_state = stack.member(i)
-            keep = [i for i, m in enumerate(active) if m.status is None]
-            if len(keep) < len(active):  # stopped seeds leave the stack
-                active = [active[i] for i in keep]
-                if not active:
-                    break
-                stack.keep(keep, opt)
+            active = retire(stack, opt, active)  # stopped seeds leave the stack
+            if not active:
+                break
         for m in self.members:
             r = m.record
             r["steps"] = m.steps_done
             if m.status != "diverged":
-                assert m.final_state is not None
-                m.net.load_state_dict(m.final_state)
+                assert m.state is not None
+                m.net.load_state_dict(m.state)
                 finish_dna(r, m.net, data, m.best_state, self.test_long, self.dev)
             r["status"] = "diverged" if m.status == "diverged" else "ok"
         wall = time.perf_counter() - self.start
         for m in self.members:
-            m.record["cell"] = {
-                "members": len(self.members),
-                "index": m.index,
-                "wall_time_s": wall,
-                "stacked": True,
-            }
-            m.record["wall_time_s"] = wall / len(self.members)
+            cell_entry(m.record, m.index, len(self.members), wall)
             if m.out_dir is not None:
                 write_json_atomic(m.out_dir / "result.json", m.record)
         return [m.record for m in self.members]
@@ -284,9 +264,7 @@ class _DnaCell:
         metric: str,
     ) -> None:
         """The validation metric of members ``due`` (one stacked prediction), curve points, best weights."""
-        index = torch.tensor(due, device=self.dev)
-        params = {n: p.detach()[index] for n, p in stack.params.items()}
-        preds = self._predict(stack, params, self.data.valid)
+        preds = self._predict(stack, stack.subset(due), self.data.valid)
         for j, i in enumerate(due):
             m = active[i]
             p = self.data.scale(preds[j])
@@ -297,7 +275,7 @@ class _DnaCell:
             )  # fmt: skip
             if _is_better(value, m.best):
                 m.best, m.record["best_step"] = value, step + 1
-                m.best_state = {k: v.clone() for k, v in stack.member(i).items()}
+                m.best_state = stack.member(i)  # a copy
 
     @torch.no_grad()
     def _predict(self, stack: StackedModel, params: dict[str, Tensor], t: _Tensors) -> np.ndarray:

@@ -198,13 +198,6 @@ def _lr_at(step: int, total: int, lr: float, warmup: int, min_lr_ratio: float) -
     return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _optimizer(model: nn.Module, weight_decay: float) -> AdamW:
-    """AdamW, weight decay on matrices only (:mod:`archlab.optim`: torch.optim's constructor
-    imports torch._dynamo, a second or more per process)."""
-    params = list(model.parameters())
-    return AdamW(params, [p.dim() >= 2 for p in params], weight_decay)
-
-
 # ---------------------------------------------------------------------------------------------
 # the loop
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +323,7 @@ def train_dna(
         inner = build_dna_model(model, dataset.n_outputs, dev, seed)
         net: nn.Module = RCSiamese(inner) if rc_mode == "siamese" else inner
         record["params"] = sum(p.numel() for p in net.parameters())
-        opt = _optimizer(net, weight_decay)
+        opt = AdamW.decaying_matrices(list(net.parameters()), weight_decay)
         plan = Schedule.of(record, len(data.train))
         best, best_state = float("nan"), None
         status = "ok"

@@ -225,7 +225,9 @@ def fold_members(x: torch.Tensor, dim: int | None, size: int) -> torch.Tensor:
 class _DiagScan(torch.autograd.Function):
     @staticmethod
     def forward(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, chunk: int) -> torch.Tensor:
-        return _forward(a.contiguous(), b.contiguous(), h0.contiguous(), chunk)
+        """``a``, ``b``, ``h0`` contiguous (:func:`diag_scan` and the vmap rule make them so, once:
+        the backward reuses the saved tensors)."""
+        return _forward(a, b, h0, chunk)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
@@ -237,7 +239,6 @@ class _DiagScan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         a, h, h0 = ctx.saved_tensors
-        a, h0 = a.contiguous(), h0.contiguous()
         if a.is_complex():
             a, h, h0 = (x.conj().resolve_conj() for x in (a, h, h0))
         need_a, need_b, _, _ = ctx.needs_input_grad
@@ -251,7 +252,7 @@ class _DiagScan(torch.autograd.Function):
         every member are independent recurrences, so the members fold into the batch and one scan
         runs over all of them."""
         k = info.batch_size
-        folded = (fold_members(x, d, k) for x, d in zip((a, b, h0), in_dims[:3], strict=True))
+        folded = (fold_members(x, d, k).contiguous() for x, d in zip((a, b, h0), in_dims[:3], strict=True))
         h = _DiagScan.apply(*folded, chunk)
         return h.view(k, -1, *h.shape[1:]), 0
 
@@ -274,4 +275,4 @@ def diag_scan(
         chunk = auto_chunk(seq_len)
     if chunk < 1:
         raise ValueError(f"chunk must be ≥ 1, got {chunk}")
-    return _DiagScan.apply(a, b, h0, chunk)
+    return _DiagScan.apply(a.contiguous(), b.contiguous(), h0.contiguous(), chunk)
