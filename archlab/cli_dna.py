@@ -327,6 +327,12 @@ def train_cmd(
     from archlab.dna.train import run_seeds
 
     spec = _model_spec(model, parse_sets(sets))
+    if stacked and seeds > 1:
+        from archlab.dna.stacked import dna_stack_support
+
+        why = dna_stack_support(spec, max_time)
+        if why:
+            err.print(f"--stacked: the seeds train one by one ({why})")
     task = _task_from_arg(target, length, _params(param), background, n, 0)
     ds = build_dataset(task, data_dir)
     with err.status(f"training {model} on {ds.name} …"):

@@ -142,3 +142,13 @@ def test_correlations_rank_architectures() -> None:
     assert rows["s2"]["spearman"] == pytest.approx(-1.0) and rows["s2"]["n_models"] == 3  # NaN left out
     two = correlations({"a": {"s": 1.0, "r": 1.0}, "b": {"s": 0.0, "r": 0.0}}, ["s"], ["r"])
     assert math.isnan(two[0]["spearman"]) and two[0]["n_models"] == 2  # too few to rank
+
+
+def test_dna_train_stacked_says_when_the_seeds_run_one_by_one() -> None:
+    r = runner.invoke(
+        app,
+        ["dna", "train", "D0", "--length", "100", "--n", "200", "--model", "cnn", "--seeds", "2",
+         "--steps", "4", "--stacked", "--device", "cpu"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "--stacked: the seeds train one by one" in r.stderr and "batch norm" in r.stderr
