@@ -197,6 +197,60 @@ def probe_facts(
     out.print(table)
 
 
+@probe_app.command("fixtures")
+@friendly
+def probe_fixtures(
+    folder: Annotated[
+        str,
+        typer.Argument(
+            help="A folder of peer fixture files (*.jsonl.gz with *.vocab.json beside them), e.g. "
+            "../shared/fixtures/peers."
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object a file.")] = False,
+) -> None:
+    """Check archlab's paper-exact task variants against data made by the peers' own code.
+
+    For every *.jsonl.gz file: the peer's input is labelled by archlab's variant of the task and
+    compared with the peer's targets at the peer's scored positions. Prints file, peer, task, n
+    (examples checked), mismatches and skipped_reason (why a file could not be checked). Exits 1
+    when any file has a mismatch or was skipped.
+    """
+    from pathlib import Path
+
+    from archlab.probes.fixtures import check_dir
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError("FOLDER", f"{folder!r} is not a folder", "a folder of *.jsonl.gz files")
+    checks = check_dir(path)
+    if not checks:
+        raise ConfigError("FOLDER", f"{folder!r} holds no *.jsonl.gz file", "a fixture folder")
+    if as_json:
+        echo_json([c.to_dict() for c in checks])
+    else:
+        table = Table(title=f"peer fixtures in {folder}", title_justify="left")
+        for col in ("file", "peer", "task", "n", "mismatches", "skipped_reason"):
+            table.add_column(col, overflow="fold")
+        for c in checks:
+            style = "" if c.ok else "red"
+            reason = c.skipped_reason or (c.first_mismatch or "")
+            table.add_row(
+                c.file, c.peer or "—", c.task or "—", str(c.n), str(c.mismatches), reason, style=style
+            )
+        out.print(table)
+        bad = [c for c in checks if not c.ok]
+        rows = sum(c.n for c in checks)
+        out.print(
+            f"{len(checks)} files, {rows} examples checked: "
+            f"{sum(c.mismatches > 0 for c in checks)} with mismatches, "
+            f"{sum(c.skipped_reason is not None for c in checks)} skipped"
+            + ("" if bad else " — every file agrees")
+        )
+    if any(not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
 @probe_app.command("suite")
 @friendly
 def probe_suite(

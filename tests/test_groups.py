@@ -115,7 +115,7 @@ def test_impossible_groups_name_the_field(name: str, match: str) -> None:
 
 def test_unknown_name_lists_valid_and_closest() -> None:
     with pytest.raises(UnknownNameError) as info:
-        make_probe("parity_check")
+        make_probe("paritty")
     assert info.value.closest == "parity"
     assert "word_problem" in str(info.value) and "any finite group name" in str(info.value)
     with pytest.raises(ConfigError, match="not a group name"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from archlab.errors import UnknownNameError
-from archlab.probes import context_free, context_sensitive, groups, memory, regular  # noqa: F401
+from archlab.probes import context_free, context_sensitive, groups, memory, published, regular  # noqa: F401
 from archlab.probes.base import Batch, Param, Probe, TheoryTag, stream_rng
 from archlab.registry import PROBES
 

@@ -290,6 +290,13 @@ class WordProblem(Probe):
 
     ``generators`` restricts the tokens: ``all`` elements, ``nonidentity``, sympy's
     ``generators`` of the group, or only ``transpositions`` (for groups that contain any).
+
+    ``apply_first`` fixes the composition order: ``state`` (the default, above: the state so far
+    is applied first, then the new element, s_t = s_{t-1}·g_t in sympy's convention) or ``token``
+    (the new element is applied first, s_t = s_{t-1} ∘ g_t as functions: the convention of
+    Merrill et al.'s word-problem code, where target[t] = x_0 ∘ x_1 ∘ … ∘ x_t). The two give the
+    same labels under element ↦ inverse. ``bos`` puts a BOS token (id = the group's order) before
+    the sequence, unscored, as that code does.
     """
 
     name = "word_problem"
@@ -306,6 +313,14 @@ class WordProblem(Probe):
         ),
         Param("generators", str, "all", "which elements appear as tokens", choices=GENERATOR_SETS),
         FINAL_ONLY,
+        Param(
+            "apply_first",
+            str,
+            "state",
+            "composition order: state (s·g, sympy) or token (s∘g, the word-problem repo)",
+            choices=("state", "token"),
+        ),
+        Param("bos", bool, False, "prepend an unscored BOS token (id = group order)"),
     )
 
     def _validate(self) -> None:
@@ -340,9 +355,18 @@ class WordProblem(Probe):
         return self.group.name + (f"({', '.join(extra)})" if extra else "")
 
     def token_labels(self) -> list[str]:
+        return self.group.array_labels() + (["BOS"] if self.params["bos"] else [])
+
+    def target_labels(self) -> list[str]:
         return self.group.array_labels()
 
-    target_labels = token_labels
+    def seq_len(self, length: int) -> int:
+        return length + int(self.params["bos"])
+
+    @functools.cached_property
+    def inverse(self) -> np.ndarray:
+        """inverse[i] = the id of element i's inverse."""
+        return np.argmax(self.group.table == 0, axis=1).astype(np.int32)
 
     @property
     def theory(self) -> TheoryTag:
@@ -350,7 +374,28 @@ class WordProblem(Probe):
 
     def display_labels(self) -> tuple[list[str], list[str]]:
         labels = self.group.cycle_labels()
-        return labels, labels
+        return labels + (["BOS"] if self.params["bos"] else []), labels
+
+    def _finish(self, tokens: np.ndarray, states: np.ndarray) -> Batch:
+        """Tokens and states [B, T] → the batch, with the BOS column when asked for."""
+        batch, length = tokens.shape
+        mask = running_mask(batch, length, self.params["final_only"])
+        if self.params["bos"]:
+            col = np.full((batch, 1), self.group.order, dtype=np.int64)
+            tokens = np.concatenate([col, tokens], axis=1)
+            states = np.concatenate([np.zeros_like(col), states], axis=1)
+            mask = np.concatenate([np.zeros((batch, 1), dtype=bool), mask], axis=1)
+        return make_batch(tokens, states, mask)
+
+    def label(self, tokens: np.ndarray) -> Batch:
+        """The batch for given element ids [B, length] (without the BOS column)."""
+        tok = np.asarray(tokens).T.astype(np.int32)
+        if self.params["apply_first"] == "token":
+            # s_{t-1} ∘ g_t = (g_t^-1 ∘ s_{t-1}^-1)^-1: the sympy-order scan of the inverses
+            states = self.inverse[prefix_products(self.group, self.inverse[tok])]
+        else:
+            states = prefix_products(self.group, tok)
+        return self._finish(tok.T, states.T)
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
         # uint16 draws are several times faster than uint8 ones in numpy 2.x; drawn time-major
@@ -364,22 +409,21 @@ class WordProblem(Probe):
         return self.token_ids.astype(np.uint16)[choice]
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        tok = self._tokens_tm(draws["choice"])  # [T, B]
-        states = prefix_products(self.group, tok)
-        return make_batch(tok.T, states.T, running_mask(batch, length, self.params["final_only"]))
+        return self.label(self._tokens_tm(draws["choice"]).T)
 
     def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
         g = self.group
         perms = [g.permutation(i) for i in range(g.order)]
         index = {tuple(p.array_form): i for i, p in enumerate(perms)}
         tokens = self._tokens_tm(draws["choice"]).T.tolist()
+        token_first = self.params["apply_first"] == "token"
         targets = []
         for row in tokens:
             state = Permutation(list(range(g.degree)))
             out = []
             for tok in row:
-                state = state * perms[tok]
+                # sympy's p*q applies p first
+                state = perms[tok] * state if token_first else state * perms[tok]
                 out.append(index[tuple(state.array_form)])
             targets.append(out)
-        mask = running_mask(batch, length, self.params["final_only"])
-        return make_batch(np.array(tokens), np.array(targets), mask)
+        return self._finish(np.array(tokens), np.array(targets))
