@@ -52,9 +52,9 @@ class FileCheck:
 
 def checkers() -> dict[str, Checker]:
     """Peer repository → its checker (imported here so that the probe modules stay independent)."""
-    from archlab.probes.published import deletang2023, illusion2024
+    from archlab.probes.published import deletang2023, illusion2024, zoology
 
-    return {m.PEER: m.check_fixture_rows for m in (deletang2023, illusion2024)}
+    return {m.PEER: m.check_fixture_rows for m in (deletang2023, illusion2024, zoology)}
 
 
 def read_rows(path: Path) -> list[Row]:
