@@ -488,6 +488,7 @@ def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[str | N
             if isinstance(probe, ZoologyMQAR):
                 batch = probe.label(tokens, np.array([scored]))
             else:
+                assert isinstance(probe, ZoologyCircuit)
                 batch = probe.label(tokens)
         except ValueError as e:
             results.append(f"archlab cannot label this input: {e}")
