@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,13 +22,20 @@ from typing import Any
 
 Row = dict[str, Any]
 
-#: a peer's checker: (task, rows, vocab file) → per row None (agrees) or what differs;
-#: raises NotCheckable when the task has no archlab variant
-Checker = Callable[[str, list[Row], dict[str, Any]], list[str | None]]
+#: a peer's checker: (task, rows, vocab file) → per row None (agrees), an Agrees (agrees, with a
+#: remark) or a string saying what differs; raises NotCheckable when the task has no archlab variant
+Checker = Callable[[str, list[Row], dict[str, Any]], list[Any]]
 
 
 class NotCheckable(Exception):
     """The file cannot be checked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Agrees:
+    """A row that agrees, with a remark (e.g. a position the peer's own data leaves undetermined)."""
+
+    note: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class FileCheck:
     mismatches: int
     skipped_reason: str | None
     first_mismatch: str | None = None
+    #: remarks on rows that agree, with their counts ("3 rows: …")
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -52,9 +62,9 @@ class FileCheck:
 
 def checkers() -> dict[str, Checker]:
     """Peer repository → its checker (imported here so that the probe modules stay independent)."""
-    from archlab.probes.published import deletang2023, illusion2024, zoology
+    from archlab.probes.published import deletang2023, illusion2024, mad2024, zoology
 
-    return {m.PEER: m.check_fixture_rows for m in (deletang2023, illusion2024, zoology)}
+    return {m.PEER: m.check_fixture_rows for m in (deletang2023, illusion2024, zoology, mad2024)}
 
 
 def read_rows(path: Path) -> list[Row]:
@@ -93,9 +103,11 @@ def check_file(path: Path) -> FileCheck:
         results = checker(str(task), rows, vocab)
     except NotCheckable as e:
         return FileCheck(name, peer, task, 0, 0, str(e))
-    bad = [(i, r) for i, r in enumerate(results) if r is not None]
+    bad = [(i, r) for i, r in enumerate(results) if isinstance(r, str)]
     first = f"line {bad[0][0] + 1}: {bad[0][1]}" if bad else None
-    return FileCheck(name, peer, task, len(results), len(bad), None, first)
+    remarks = Counter(r.note for r in results if isinstance(r, Agrees))
+    notes = tuple(f"{n} rows: {note}" for note, n in remarks.items())
+    return FileCheck(name, peer, task, len(results), len(bad), None, first, notes)
 
 
 def check_dir(folder: Path) -> list[FileCheck]:

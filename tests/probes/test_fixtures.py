@@ -27,7 +27,7 @@ def _lines(path: Path) -> list[dict]:
 PEERS = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "peers"
 FILES = sorted(PEERS.glob("*.jsonl.gz")) if PEERS.is_dir() else []
 #: the file-name prefixes of the peers archlab has a checker for
-CHECKED = ("deepmind__", "wordproblem__", "zoology__")
+CHECKED = ("deepmind__", "wordproblem__", "zoology__", "mad__")
 
 needs_fixtures = pytest.mark.skipif(not FILES, reason=f"no peer fixtures at {PEERS}")
 
