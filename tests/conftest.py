@@ -11,6 +11,7 @@ import torch
 from archlab.probes import PROBES, make_probe
 from archlab.probes.base import Probe
 from archlab.probes.groups import STANDARD_GROUPS
+from archlab.probes.published.bhattamishra2020 import LANGUAGES
 
 #: Extra configurations beyond each entry's defaults, so options are covered too.
 VARIANTS: list[tuple[str, dict[str, object]]] = [
@@ -19,6 +20,12 @@ VARIANTS: list[tuple[str, dict[str, object]]] = [
     ("S5", {"generators": "transpositions"}),
     ("A5", {"generators": "generators"}),
     ("D4", {"generators": "nonidentity", "final_only": True}),
+    ("S3", {"apply_first": "token", "bos": True}),
+    ("mad_in_context_recall", {"scoring": "lm"}),
+    ("mad_fuzzy_in_context_recall", {"scoring": "lm"}),
+    # every language but the default (tomita3) and tomita1, whose only strings are 1^n: every
+    # label is the same, a degenerate task that the paper includes (its fixtures are checked)
+    *(("formal_language", {"language": lang}) for lang in LANGUAGES if lang not in ("tomita3", "tomita1")),
 ]
 
 

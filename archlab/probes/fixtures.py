@@ -62,9 +62,10 @@ class FileCheck:
 
 def checkers() -> dict[str, Checker]:
     """Peer repository → its checker (imported here so that the probe modules stay independent)."""
-    from archlab.probes.published import deletang2023, illusion2024, mad2024, zoology
+    from archlab.probes.published import bhattamishra2020, deletang2023, illusion2024, mad2024, zoology
 
-    return {m.PEER: m.check_fixture_rows for m in (deletang2023, illusion2024, zoology, mad2024)}
+    mods = (deletang2023, illusion2024, zoology, mad2024, bhattamishra2020)
+    return {m.PEER: m.check_fixture_rows for m in mods}
 
 
 def read_rows(path: Path) -> list[Row]:

@@ -26,8 +26,6 @@ def _lines(path: Path) -> list[dict]:
 
 PEERS = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "peers"
 FILES = sorted(PEERS.glob("*.jsonl.gz")) if PEERS.is_dir() else []
-#: the file-name prefixes of the peers archlab has a checker for
-CHECKED = ("deepmind__", "wordproblem__", "zoology__", "mad__")
 
 needs_fixtures = pytest.mark.skipif(not FILES, reason=f"no peer fixtures at {PEERS}")
 
@@ -44,9 +42,7 @@ def test_fixture_file_agrees_exactly(path: Path) -> None:
 @needs_fixtures
 def test_every_fixture_peer_is_named() -> None:
     peers = {_lines(p)[0]["peer"] for p in FILES}
-    assert {"google-deepmind/neural_networks_chomsky_hierarchy", "jopetty/word-problem"} <= set(
-        checkers()
-    ) & peers
+    assert peers == set(checkers())  # every peer in the folder has a checker, and no other
 
 
 def _copy_with(tmp: Path, name: str, edit: Callable[[list[dict]], None]) -> Path:

@@ -6,4 +6,4 @@ the peer's own data. archlab's own variants (:mod:`archlab.probes.regular` and t
 they are.
 """
 
-from archlab.probes.published import deletang2023, mad2024, zoology  # noqa: F401
+from archlab.probes.published import bhattamishra2020, deletang2023, mad2024, zoology  # noqa: F401

@@ -1,0 +1,366 @@
+"""The formal languages of Bhattamishra, Ahuja & Goyal (EMNLP 2020), "On the Ability and Limitations
+of Transformers to Recognize Formal Languages", with their next-character targets.
+
+Source: satwik77/Transformer-Formal-Languages at 48eea2e (``src/dataloader.py`` and the language
+generators it calls), read for facts; nothing copied. The probe ``formal_language`` takes the
+language by name. Its rows are valid strings of the language, padded to the batch width with the
+pad token ``T`` (id 0, unscored, as their loss mask does). The label at position t is their
+target vector after the prefix s_1 … s_t — which next symbols are allowed (or, for some
+languages, whether the prefix is in the language) — as one class: the vector read as a binary
+number, dimension 0 the lowest bit. A string is correct when every position is, as they score.
+
+Each language is tagged star-free, non-star-free (regular languages) or counter as Bhattamishra
+et al. group them in their Sec. 5 and tables (from the paper's text as summarised in its
+abstract and by the fixture README; the tables themselves were not re-read here).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from archlab.errors import ConfigError
+from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
+from archlab.probes.memory import ParamMinLength
+from archlab.registry import PROBES
+
+PEER = "satwik77/Transformer-Formal-Languages"
+SOURCE = "Bhattamishra, Ahuja & Goyal 2020 (EMNLP, arXiv 2009.11264), Sec. 5 (language classes)"
+
+State = Any
+DEAD = None
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language as a deterministic machine: ``step`` returns the next state (DEAD: no valid
+    continuation), ``target`` the target vector after a prefix, ``accepts`` membership."""
+
+    name: str
+    alphabet: str
+    dims: tuple[str, ...]
+    kind: str  # star-free | non-star-free | counter | regular
+    init: State
+    step: Callable[[State, str], State]
+    target: Callable[[State], tuple[int, ...]]
+    accepts: Callable[[State], bool]
+
+
+def _dfa(table: dict[tuple[State, str], State]) -> Callable[[State, str], State]:
+    return lambda s, c: table.get((s, c), DEAD)
+
+
+def _next_of(alphabet: str, step: Callable[[State, str], State]) -> Callable[[State], tuple[int, ...]]:
+    """The vector 'appending c keeps a valid continuation', per symbol of ``alphabet``."""
+    return lambda s: tuple(int(step(s, c) is not DEAD) for c in alphabet)
+
+
+def _next_in(
+    alphabet: str, step: Callable[[State, str], State], accepts: Callable[[State], bool]
+) -> Callable[[State], tuple[int, ...]]:
+    """The vector 'appending c gives a prefix in the language' (their Tomita-3 targets: after an
+    odd block of 1s a 0 is marked not allowed, though 00 may follow)."""
+    return lambda s: tuple(int((x := step(s, c)) is not DEAD and accepts(x)) for c in alphabet)
+
+
+def _member(accepts: Callable[[State], bool]) -> Callable[[State], tuple[int, ...]]:
+    """Their one-hot (prefix not in the language, prefix in it)."""
+    return lambda s: (0, 1) if accepts(s) else (1, 0)
+
+
+def _tomita(n: int) -> Language:
+    a = "01"
+    if n == 1:  # 1*
+        step = _dfa({(0, "1"): 0})
+        acc = lambda s: True  # noqa: E731
+    elif n == 2:  # (10)*
+        step = _dfa({(0, "1"): 1, (1, "0"): 0})
+        acc = lambda s: s == 0  # noqa: E731
+    elif n == 3:  # no odd block of 1s followed by an odd block of 0s
+        step = _dfa(
+            {(0, "0"): 0, (0, "1"): 1, (1, "1"): 0, (1, "0"): 2, (2, "0"): 3, (3, "0"): 2, (3, "1"): 1}
+        )
+        acc = lambda s: s != 2  # noqa: E731
+    elif n == 4:  # no 000
+        step = _dfa({(0, "1"): 0, (1, "1"): 0, (2, "1"): 0, (0, "0"): 1, (1, "0"): 2})
+        acc = lambda s: True  # noqa: E731
+    elif n == 5:  # even numbers of 0s and of 1s
+        step = lambda s, c: (s[0] ^ (c == "0"), s[1] ^ (c == "1"))  # noqa: E731
+        acc = lambda s: s == (0, 0)  # noqa: E731
+    elif n == 6:  # (#0 - #1) divisible by 3
+        step = lambda s, c: (s + (1 if c == "0" else -1)) % 3  # noqa: E731
+        acc = lambda s: s == 0  # noqa: E731
+    else:  # 7: 0*1*0*1*
+        step = lambda s, c: next((p for p in range(s, 4) if "0101"[p] == c), DEAD)  # noqa: E731
+        acc = lambda s: True  # noqa: E731
+    init = (0, 0) if n == 5 else 0
+    member = n in (5, 6)
+    return Language(
+        f"tomita{n}",
+        a,
+        ("prefix not in language", "prefix in language") if member else ("0 allowed", "1 allowed"),
+        "non-star-free" if n in (3, 5, 6) else "star-free",
+        init,
+        step,
+        _member(acc) if member else _next_in(a, step, acc) if n == 3 else _next_of(a, step),
+        acc,
+    )
+
+
+def _power(word: str, name: str, kind: str) -> Language:
+    """(word)*: membership of the prefix."""
+    step = lambda s, c: (s + 1) % len(word) if word[s] == c else DEAD  # noqa: E731
+    acc = lambda s: s == 0  # noqa: E731
+    return Language(name, "".join(sorted(set(word))), ("not in", "in"), kind, 0, step, _member(acc), acc)
+
+
+def _dn(n: int) -> Language:
+    """D_n: Dyck-1 (a = open, b = close) of depth at most n."""
+    step = lambda d, c: (d + 1 if d < n else DEAD) if c == "a" else (d - 1 if d > 0 else DEAD)  # noqa: E731
+    return Language(f"D_{n}", "ab", ("a", "b"), "star-free", 0, step, _next_of("ab", step), lambda d: d == 0)
+
+
+def _dyck(pairs: str, max_depth: int | None, shuffle: bool, name: str) -> Language:
+    """Dyck (a stack of open brackets) or Shuffle-Dyck (one counter per type); opens are always
+    allowed next, as their targets say (even at the depth bound)."""
+    opens, closes = pairs[0::2], pairs[1::2]
+
+    def step(s: tuple[int, ...], c: str) -> State:
+        if c in opens:
+            if max_depth is not None and (sum(s) if shuffle else len(s)) >= max_depth:
+                return DEAD
+            i = opens.index(c)
+            return tuple(v + (j == i) for j, v in enumerate(s)) if shuffle else (*s, i)
+        i = closes.index(c)
+        if shuffle:
+            return tuple(v - (j == i) for j, v in enumerate(s)) if s[i] > 0 else DEAD
+        return s[:-1] if s and s[-1] == i else DEAD
+
+    def target(s: tuple[int, ...]) -> tuple[int, ...]:
+        out = []
+        for i in range(len(opens)):
+            close_ok = s[i] > 0 if shuffle else bool(s) and s[-1] == i
+            out += [1, int(close_ok)]
+        return tuple(out)
+
+    init: tuple[int, ...] = (0,) * len(opens) if shuffle else ()
+    dims = tuple(ch for ch in pairs)
+    return Language(name, pairs, dims, "counter", init, step, target, lambda s: not any(s))
+
+
+def _a_star_b_star() -> Language:
+    # state: the last letter; their target: that letter's successor and its predecessor
+    # (after a: {a, b}; after b: {b, end})
+    step = _dfa({("", "a"): "a", ("", "b"): "b", ("a", "a"): "a", ("a", "b"): "b", ("b", "b"): "b"})
+    table = {"a": (1, 1, 0), "b": (0, 1, 1), "": (1, 1, 1)}
+    return Language(
+        "a_star_b_star", "ab", ("a", "b", "T"), "star-free", "", step, table.__getitem__, lambda s: True
+    )
+
+
+def _anbncn() -> Language:
+    # state (n, phase, count): n a's read; in phase b or c, count of that letter so far
+    def step(s: tuple[int, str, int], c: str) -> State:
+        n, phase, k = s
+        if phase == "a":
+            if c == "a":
+                return (n + 1, "a", 0)
+            return (n, "b", 1) if c == "b" and n > 0 else DEAD
+        if phase == "b":
+            if c == "b" and k < n:
+                return (n, "b", k + 1)
+            return (n, "c", 1) if c == "c" and k == n else DEAD
+        return (n, "c", k + 1) if c == "c" and k < n else DEAD
+
+    def target(s: tuple[int, str, int]) -> tuple[int, ...]:
+        n, phase, k = s
+        if phase == "a":
+            return (1, 1, 0, 0)
+        if phase == "b":
+            return (0, 0, 1, 0) if k == n else (0, 1, 0, 0)
+        return (0, 0, 0, 1) if k == n else (0, 0, 1, 0)
+
+    return Language(
+        "anbncn", "abc", ("a", "b", "c", "T"), "counter", (0, "a", 0), step, target,
+        lambda s: s[1] == "c" and s[2] == s[0],
+    )  # fmt: skip
+
+
+def _boolean(n: int) -> Language:
+    """n-ary Boolean expressions in Polish notation over 0, 1 and operators of arity 1 … n
+    (n = 3: ~ unary, + binary, > ternary): the state is how many operands are still needed."""
+    if n != 3:
+        raise ValueError("only BoolExp-3 is defined here")
+    arity = {"0": 0, "1": 0, "~": 1, "+": 2, ">": 3}
+    step = lambda need, c: need - 1 + arity[c] if need > 0 else DEAD  # noqa: E731
+    acc = lambda need: need == 0  # noqa: E731
+    return Language(
+        f"boolean{n}", "01~+>", ("not complete", "complete"), "counter", 1, step, _member(acc), acc
+    )
+
+
+LANGUAGES: dict[str, Language] = {
+    lang.name: lang
+    for lang in (
+        *(_tomita(i) for i in range(1, 8)),
+        _power("aa", "aa_star", "non-star-free"),
+        _power("aaaa", "aaaa_star", "non-star-free"),
+        _power("ab", "ab_star", "star-free"),
+        _power("abab", "abab_star", "non-star-free"),
+        _a_star_b_star(),
+        *(_dn(i) for i in (2, 3, 4, 12)),
+        _dyck("()", None, False, "dyck1"),
+        _dyck("()[]", 10, False, "dyck2_bounded_depth10"),
+        _dyck("()[]", None, True, "shuffle2"),
+        _anbncn(),
+        _boolean(3),
+    )
+}
+# bounded-depth Dyck is regular; their tables do not place it among the star-free ones
+LANGUAGES["dyck2_bounded_depth10"] = LANGUAGES["dyck2_bounded_depth10"].__class__(
+    **{**LANGUAGES["dyck2_bounded_depth10"].__dict__, "kind": "regular"}
+)
+
+
+@PROBES.register("formal_language")
+class FormalLanguage(Probe):
+    """Valid strings of one of Bhattamishra et al.'s languages with their next-character targets
+    (see the module docstring). Example (``language=D_2``): ``a a b a b b`` → the allowed next
+    sets {a}→… after each prefix: ``{a,b} {b} {a,b} {b} {a,b} {a}``, i.e. classes
+    ``3 2 3 2 3 1``."""
+
+    name = "formal_language"
+    family = "bhattamishra2020"
+    level = "regular"
+    task = "next-allowed-character vector after every prefix of a valid string"
+    PARAMS = (Param("language", str, "tomita3", "the language", choices=tuple(LANGUAGES)),)
+
+    #: the shortest non-empty string of the language
+    min_length = ParamMinLength(lambda p: p.shortest())
+
+    def _validate(self) -> None:
+        self.lang = LANGUAGES[self.params["language"]]
+
+    def shortest(self) -> int:
+        return next(n for n in range(1, 64) if self._finishes(self.lang.init, n))
+
+    @property
+    def theory(self) -> TheoryTag:
+        level = "counter" if self.lang.kind == "counter" else "regular"
+        return TheoryTag(
+            level, self.task, {"language": self.lang.name, "class": self.lang.kind, "source": SOURCE}
+        )
+
+    def token_labels(self) -> list[str]:
+        return ["T", *self.lang.alphabet]
+
+    def target_labels(self) -> list[str]:
+        dims = self.lang.dims
+        return [
+            "{" + ",".join(d for i, d in enumerate(dims) if c >> i & 1) + "}" for c in range(2 ** len(dims))
+        ]
+
+    # -- labelling ---------------------------------------------------------------------------------
+    def answer(self, letters: str) -> list[int]:
+        """The target class after every prefix of a valid string."""
+        s, out = self.lang.init, []
+        for i, c in enumerate(letters):
+            s = self.lang.step(s, c)
+            if s is DEAD:
+                raise ValueError(f"{letters[: i + 1]!r} is not a prefix of a {self.lang.name} string")
+            out.append(sum(v << j for j, v in enumerate(self.lang.target(s))))
+        if not self.lang.accepts(s):
+            raise ValueError(f"{letters!r} is not in {self.lang.name}")
+        return out
+
+    def label(self, tokens: np.ndarray) -> Batch:
+        """Rows of ids (0 = T padding at the end) → the scored batch."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        alphabet = self.token_labels()
+        targets = np.zeros_like(tokens)
+        mask = tokens != 0
+        for i, row in enumerate(tokens.tolist()):
+            n = int(mask[i].sum())
+            targets[i, :n] = self.answer("".join(alphabet[t] for t in row[:n]))
+        return make_batch(tokens, targets, mask)
+
+    # -- sampling ----------------------------------------------------------------------------------
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019 (one cache per language instance is the point)
+    def _finishes(self, state: State, remaining: int) -> bool:
+        if remaining == 0:
+            return bool(self.lang.accepts(state))
+        return any(
+            (nxt := self.lang.step(state, c)) is not DEAD and self._finishes(nxt, remaining - 1)
+            for c in self.lang.alphabet
+        )
+
+    def _string(self, rng: np.random.Generator, length: int) -> str:
+        n = next((k for k in range(length, 0, -1) if self._finishes(self.lang.init, k)), 0)
+        if n == 0:
+            raise ConfigError(
+                "length", f"{self.lang.name} has no string of length <= {length}", "a longer length"
+            )
+        s, out = self.lang.init, []
+        for r in range(n, 0, -1):
+            ok = [
+                c
+                for c in self.lang.alphabet
+                if (x := self.lang.step(s, c)) is not DEAD and self._finishes(x, r - 1)
+            ]
+            c = ok[int(rng.integers(0, len(ok)))]
+            s = self.lang.step(s, c)
+            out.append(c)
+        return "".join(out)
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        ids = {c: i + 1 for i, c in enumerate(self.lang.alphabet)}
+        tokens = np.zeros((batch, length), dtype=np.int64)
+        for i in range(batch):
+            n = int(rng.integers(max(self.min_length, length // 2), length + 1))
+            for j, c in enumerate(self._string(rng, n)):
+                tokens[i, j] = ids[c]
+        return {"tokens": tokens}
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        return self.label(draws["tokens"])
+
+    build_reference = build
+
+
+# ---------------------------------------------------------------------------------------------
+# their data, checked (archlab probe fixtures)
+
+#: their task names that differ from ours (D_n etc. are the same)
+TASKS: dict[str, str] = {}
+
+
+def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[str | None]:
+    """Map their ids to letters (their vocabulary file), label with our language, compare the
+    multi-hot target vectors at their loss-mask positions."""
+    from archlab.probes.fixtures import NotCheckable, compare
+
+    name = TASKS.get(task, task)
+    if name not in LANGUAGES:
+        raise NotCheckable(f"archlab has no language {task!r} (known: {', '.join(LANGUAGES)})")
+    probe = FormalLanguage(language=name)
+    letters = {int(k): v for k, v in vocab["vocabulary"].items()}
+    if len(vocab.get("target_dims", [])) != len(probe.lang.dims):
+        raise NotCheckable(
+            f"their {len(vocab.get('target_dims', []))} target dims, ours {len(probe.lang.dims)}"
+        )
+    results: list[str | None] = []
+    for row in rows:
+        word = "".join(letters[t] for t in row["input"] if t != 0)
+        try:
+            ours = probe.answer(word)
+        except ValueError as e:
+            results.append(f"archlab cannot label this input: {e}")
+            continue
+        scored = [i for i, m in enumerate(row["loss_mask"]) if m]
+        want = [sum(v << j for j, v in enumerate(row["target"][i])) for i in scored]
+        results.append(compare(ours, want, "target class"))
+    return results
