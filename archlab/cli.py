@@ -197,6 +197,33 @@ def probe_facts(
     out.print(table)
 
 
+@probe_app.command("protocols")
+@friendly
+def probe_protocols(
+    as_json: Annotated[bool, typer.Option("--json", help="Print every protocol as JSON.")] = False,
+) -> None:
+    """The published protocols archlab knows: paper, tasks, what is scored, lengths, metric,
+    aggregation, the suite that follows it, and what archlab does not reproduce yet."""
+    from archlab.probes.protocols import PROTOCOLS
+
+    if as_json:
+        echo_json([p.to_dict() for p in PROTOCOLS.values()])
+        return
+    for p in PROTOCOLS.values():
+        span = lambda r: "—" if r is None else f"{r[0]}–{r[1]}"  # noqa: E731
+        out.print(f"[bold]{p.name}[/]  {p.paper}")
+        out.print(f"  tasks    {', '.join(p.tasks)}", markup=False)
+        out.print(f"  scored   {p.scored}", markup=False)
+        out.print(
+            f"  lengths  train {span(p.train_lengths)}, test {span(p.test_lengths)}; {p.splits}", markup=False
+        )
+        out.print(f"  metric   {p.metric}; {p.aggregation}", markup=False)
+        out.print(f"  suite    {p.suite or 'none'}", markup=False)
+        for m in p.missing:
+            out.print(f"  missing  {m}", markup=False)
+        out.print(f"  source   {p.citation}", markup=False)
+
+
 @probe_app.command("fixtures")
 @friendly
 def probe_fixtures(

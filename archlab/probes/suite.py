@@ -96,6 +96,33 @@ class ProbeSuite:
                         f"{probe.min_length} of probe {probe.name!r}"
                     )
             self.entries.append(SuiteEntry(i, probe, tuple(train), tuple(test)))
+        if config.protocol:
+            self._check_protocol()
+
+    def _check_protocol(self) -> None:
+        """A suite names a protocol only if its probes are the protocol's tasks (not the probe
+        names archlab uses for its own variants) and its lengths are within the protocol's."""
+        from archlab.errors import ConfigError
+        from archlab.probes.protocols import get_protocol
+
+        proto = get_protocol(self.config.protocol)
+        for e in self.entries:
+            if e.probe.name not in proto.tasks:
+                raise ConfigError(
+                    f"probes.{e.index}.probe",
+                    f"{e.probe.name!r} is not a task of protocol {proto.name!r}",
+                    ", ".join(proto.tasks),
+                )
+            for split, lengths, bounds in (
+                ("train_lengths", e.train_lengths, proto.train_lengths),
+                ("test_lengths", e.test_lengths, proto.test_lengths),
+            ):
+                if bounds and not (bounds[0] <= min(lengths) and max(lengths) <= bounds[1]):
+                    raise ConfigError(
+                        f"probes.{e.index}.{split}",
+                        f"{min(lengths)}–{max(lengths)} is outside protocol {proto.name!r}",
+                        f"lengths within {bounds[0]}–{bounds[1]}",
+                    )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProbeSuite:
