@@ -93,7 +93,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "ICLR 2025 (arXiv 2411.12537)",
             citation="the paper's formal-language setup (xLSTM's): train 3–40, test 40–256, scaled "
             "accuracy, best of 3 seeds (Sec. 5 and App.; read through search)",
-            tasks=("parity", "modular_sum", "S3", "S5", "A5"),
+            tasks=("parity", "modular_sum", "word_problem"),  # groups S3, S5, A5, … are word_problem
             scored="every position",
             train_lengths=(3, 40),
             test_lengths=(40, 256),
@@ -177,7 +177,7 @@ PROTOCOLS: dict[str, Protocol] = {
             paper="Movahedi et al., Fixed-Point RNNs (FP-RNN), 2025",
             citation="A5/S5 train at 16, test 2–50; copy with vocab 29, train 5–50, evaluate to 100 "
             "(from the issue's summary of the paper; not re-read here)",
-            tasks=("A5", "S5", "copy"),
+            tasks=("word_problem", "copy"),  # A5 and S5 are word_problem
             scored="every position (word problems); the output segment (copy)",
             train_lengths=(16, 16),
             test_lengths=(2, 50),
