@@ -124,3 +124,13 @@ def compare(got: list[int], want: list[int], what: str) -> str | None:
         if a != b:
             return f"{what}[{i}] = {a}, the peer's {b}"
     return None
+
+
+def compare_ignore_index(batch: Any, want: list[int], ignore: int = -100) -> str | None:
+    """Row 0 of a batch against a peer's per-position targets with an ignore index (Zoology's and
+    MAD's -100): the scored positions first, then the targets at them."""
+    scored = [i for i, v in enumerate(want) if v != ignore]
+    ours = [int(i) for i in batch.mask[0].nonzero()[0]]
+    return compare(ours, scored, "scored positions") or compare(
+        [int(v) for v in batch.targets[0, ours]], [want[i] for i in scored], "target"
+    )

@@ -402,7 +402,7 @@ def fixture_probe(task: str, params: dict) -> MADTask:
 
 def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[Any]:
     """Per row: None when our variant gives their targets at their scored positions."""
-    from archlab.probes.fixtures import Agrees, compare
+    from archlab.probes.fixtures import Agrees, compare, compare_ignore_index
 
     probe = fixture_probe(task, rows[0]["params"])
     results: list[Any] = []
@@ -424,11 +424,7 @@ def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[Any]:
         except ValueError as e:
             results.append(f"archlab cannot label this input: {e}")
             continue
-        ours = np.flatnonzero(batch.mask[0]).tolist()
-        results.append(
-            compare(ours, scored, "scored positions")
-            or compare(batch.targets[0, ours].tolist(), [want[i] for i in scored], "target")
-        )
+        results.append(compare_ignore_index(batch, want))
     return results
 
 

@@ -467,7 +467,7 @@ PARAMS = {
 def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[str | None]:
     """Per row: None when our variant gives their labels at their scored positions."""
     from archlab.errors import ArchlabError
-    from archlab.probes.fixtures import NotCheckable, compare
+    from archlab.probes.fixtures import NotCheckable, compare_ignore_index
 
     if task not in TASKS:
         raise NotCheckable(f"archlab has no variant of Zoology's {task!r}")
@@ -493,9 +493,5 @@ def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[str | N
         except ValueError as e:
             results.append(f"archlab cannot label this input: {e}")
             continue
-        ours = np.flatnonzero(batch.mask[0]).tolist()
-        results.append(
-            compare(ours, scored, "scored positions")
-            or compare(batch.targets[0, ours].tolist(), [want[i] for i in scored], "target")
-        )
+        results.append(compare_ignore_index(batch, want))
     return results
