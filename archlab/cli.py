@@ -296,12 +296,16 @@ def probe_suite(
             {
                 "name": suite.name,
                 "file": str(file),
+                "protocol": suite.config.protocol or None,
                 "forbid_test_in_train": suite.config.forbid_test_in_train,
+                "reserve_fraction": suite.config.reserve_fraction,
                 "probes": [
                     {
                         "probe": e.name,
+                        "test_probe": e.test_probe.spec(),
                         "train_lengths": list(e.train_lengths),
                         "test_lengths": list(e.test_lengths),
+                        "train_set_size": e.train_set_size,
                         "theory": e.probe.theory.to_dict(),
                     }
                     for e in suite
@@ -309,14 +313,19 @@ def probe_suite(
             }
         )
         return
+    proto = f", protocol {suite.config.protocol}" if suite.config.protocol else ""
     table = Table(
-        title=f"suite {suite.name} ({file})", title_justify="left", caption=suite.config.description
+        title=f"suite {suite.name} ({file}{proto})", title_justify="left", caption=suite.config.description
     )
     table.add_column("probe", no_wrap=True)
-    for col in ("theory class", "train lengths", "test lengths"):
+    for col in ("theory class", "train lengths", "test lengths", "training data"):
         table.add_column(col)
     for e in suite:
-        table.add_row(e.name, e.probe.theory.level, _span(e.train_lengths), _span(e.test_lengths))
+        data = f"fixed set of {e.train_set_size}" if e.train_set_size else "stream"
+        changed = {k: v for k, v in e.test_probe.params.items() if e.probe.params.get(k) != v}
+        if changed:
+            data += "; test " + ", ".join(f"{k}={v}" for k, v in changed.items())
+        table.add_row(e.name, e.probe.theory.level, _span(e.train_lengths), _span(e.test_lengths), data)
     out.print(table)
 
 

@@ -72,12 +72,20 @@ def _check_length_list(v: Lengths | None) -> Lengths | None:
 
 
 class ProbeSpec(StrictModel):
-    """One probe of a suite: its registry name, parameters and optional length overrides."""
+    """One probe of a suite: its registry name, parameters and optional length overrides.
+
+    ``test_params`` override ``params`` for the test split only (e.g. MAD's tasks: trained with
+    ``scoring: lm``, tested with ``scoring: recall``); the test probe must have the same token and
+    target vocabularies as the training one.
+    """
 
     probe: str
     params: dict[str, Any] = Field(default_factory=dict)
+    test_params: dict[str, Any] = Field(default_factory=dict)
     train_lengths: Lengths | None = None
     test_lengths: Lengths | None = None
+    #: this probe's finite training set size (overrides the suite's ``train_set_size``)
+    train_set_size: int | None = Field(default=None, ge=1, le=5_000_000)
 
     _check = field_validator("train_lengths", "test_lengths")(_check_length_list)
 
@@ -86,9 +94,16 @@ class ProbeSpec(StrictModel):
         from archlab.probes import make_probe
 
         try:
-            make_probe(self.probe, **self.params)
+            train = make_probe(self.probe, **self.params)
+            test = make_probe(self.probe, **{**self.params, **self.test_params})
         except ArchlabError as exc:  # unknown names are KeyErrors: pydantic needs a ValueError
             raise ValueError(str(exc)) from None
+        if (train.vocab_size, train.n_classes) != (test.vocab_size, test.n_classes):
+            raise ValueError(
+                f"test_params change the vocabulary ({train.vocab_size} tokens, {train.n_classes} "
+                f"classes in training; {test.vocab_size}, {test.n_classes} at test): one model "
+                "cannot be trained on one and tested on the other"
+            )
         return self
 
 
@@ -111,6 +126,9 @@ class ProbeSuiteConfig(StrictModel):
     test_lengths: Lengths
     forbid_test_in_train: bool = False
     reserve_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    #: a finite training set of this many sequences per probe, training length and seed (drawn
+    #: once from the run's stream, sampled with replacement); None: fresh sequences every step
+    train_set_size: int | None = Field(default=None, ge=1, le=5_000_000)
     probes: list[ProbeSpec] = Field(min_length=1)
 
     _check = field_validator("train_lengths", "test_lengths")(_check_length_list)

@@ -64,10 +64,12 @@ from archlab.train import (
     EVAL_CHUNK,
     DataSource,
     ProgressFn,
+    class_counts,
     curriculum_length,
     finish_record,
     is_oom,
     lr_at,
+    macro_accuracy,
     new_record,
     padding_counts,
     prepare_source,
@@ -380,7 +382,7 @@ class _Cell:
                 rng = self.rngs[seed]
                 if shared is None:
                     length = curriculum_length(source.train_lengths, cfg.curriculum, step, cfg.steps, rng)
-                batches[seed] = source.batch("train", rng, cfg.batch, length)
+                batches[seed] = source.batch("train", rng, cfg.batch, length, seed)
         t_max = max(b.tokens.shape[1] for b in batches.values())
         padded = {s: _pad(b, t_max) for s, b in batches.items()}
         tokens, targets, mask = (
@@ -502,9 +504,12 @@ class _Cell:
         out: list[list[dict[str, Any]]] = [[] for _ in members]
         for length in lengths:
             rngs = {s: source.eval_rng(split, s, length) for s in seeds}
-            counts = {s: np.zeros(source.probe.n_classes, dtype=np.int64) for s in seeds}
+            probe = source.probe_of(split)
+            n_classes = probe.n_classes
+            counts = {s: np.zeros(n_classes, dtype=np.int64) for s in seeds}
             tallies = np.zeros((len(members), 4), dtype=np.int64)
             pads = np.zeros((len(members), 2), dtype=np.int64)
+            per_class = np.zeros((len(members), 2, n_classes), dtype=np.int64)  # right, predicted
             left = n_sequences
             while left > 0:
                 n = min(EVAL_CHUNK, left)
@@ -525,12 +530,14 @@ class _Cell:
                 tallies += tally(pred, targets, mask).cpu().numpy()
                 pred_np = pred.cpu().numpy()
                 for i, m in enumerate(members):
-                    pads[i] += padding_counts(source.probe, batches[m.cfg.seed], pred_np[i])
+                    pads[i] += padding_counts(probe, batches[m.cfg.seed], pred_np[i])
+                    per_class[i] += np.stack(class_counts(batches[m.cfg.seed], pred_np[i], n_classes))
             for i, m in enumerate(members):
                 ct, nt, cs, ns = (int(x) for x in tallies[i])
-                padding = (
-                    (int(pads[i, 0]), int(pads[i, 1])) if source.probe.padding_target is not None else None
+                padding = (int(pads[i, 0]), int(pads[i, 1])) if probe.padding_target is not None else None
+                macro = macro_accuracy(per_class[i, 0], counts[m.cfg.seed], per_class[i, 1])
+                out[i].append(
+                    range_row(length, ct, nt, cs, ns, counts[m.cfg.seed], n_sequences, {}, padding, macro)
                 )
-                out[i].append(range_row(length, ct, nt, cs, ns, counts[m.cfg.seed], n_sequences, {}, padding))
         template.train(was_training)
         return out

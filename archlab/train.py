@@ -132,10 +132,19 @@ class DataSource:
         from the run's data stream), else one stream shared by every seed."""
         return None if stream == "seed" else stream_rng(0, "train", self.index, 2)
 
-    def batch(self, split: str, rng: np.random.Generator, batch: int, length: int) -> Batch:
+    def probe_of(self, split: str) -> Probe:
+        """The probe that labels ``split``: a suite's ``test_params`` give the test split its own."""
+        return self.entry.test_probe if split == "test" and self.entry is not None else self.probe
+
+    def batch(
+        self, split: str, rng: np.random.Generator, batch: int, length: int, seed: int | None = None
+    ) -> Batch:
+        """A batch of ``split``; ``seed`` (the run's, for training batches) selects a suite's
+        finite training set where it has one (``train_set_size``)."""
         if self.suite is not None and self.entry is not None:
-            fn = self.suite.test_batch if split == "test" else self.suite.train_batch
-            return fn(self.entry, rng, batch, length)
+            if split == "test":
+                return self.suite.test_batch(self.entry, rng, batch, length)
+            return self.suite.train_batch(self.entry, rng, batch, length, seed if split == "train" else None)
         return self.probe.sample(rng, batch, length)
 
 
@@ -217,7 +226,10 @@ def evaluate_lengths(
     for length in lengths:
         rng = source.eval_rng(split, seed, length)
         ct = nt = cs = ns = 0
-        counts = np.zeros(source.probe.n_classes, dtype=np.int64)
+        probe = source.probe_of(split)
+        counts = np.zeros(probe.n_classes, dtype=np.int64)
+        right = np.zeros(probe.n_classes, dtype=np.int64)  # per target class, predicted right
+        predicted = np.zeros(probe.n_classes, dtype=np.int64)  # per class, predicted at a scored position
         pad = np.zeros(2, dtype=np.int64)  # padding positions right, padding positions
         stats: dict[str, list[float]] = {}
         left = n_sequences
@@ -227,13 +239,37 @@ def evaluate_lengths(
             counts += np.bincount(b.targets[b.mask], minlength=counts.size)
             a, n, s, m, pred = accuracy_counts(model, *to_device(b, device))
             ct, nt, cs, ns = ct + a, nt + n, cs + s, ns + m
-            pad += padding_counts(source.probe, b, pred.cpu().numpy())
+            p = pred.cpu().numpy()
+            pad += padding_counts(probe, b, p)
+            r, q = class_counts(b, p, right.size)
+            right, predicted = right + r, predicted + q
             for k, v in model.last_stats.items():
                 stats.setdefault(k, []).append(v)
-        padding = (int(pad[0]), int(pad[1])) if source.probe.padding_target is not None else None
-        rows.append(range_row(length, ct, nt, cs, ns, counts, n_sequences, stats, padding))
+        padding = (int(pad[0]), int(pad[1])) if probe.padding_target is not None else None
+        macro = macro_accuracy(right, counts, predicted)
+        rows.append(range_row(length, ct, nt, cs, ns, counts, n_sequences, stats, padding, macro))
     model.train(was_training)
     return rows
+
+
+def class_counts(batch: Batch, pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: scored positions of that target predicted right, and scored positions where it
+    was predicted (the tallies :func:`macro_accuracy` needs)."""
+    hit = batch.mask & (pred == batch.targets)
+    right = np.bincount(batch.targets[hit], minlength=n_classes)
+    predicted = np.bincount(np.clip(pred[batch.mask], 0, n_classes - 1), minlength=n_classes)
+    return right, predicted
+
+
+def macro_accuracy(right: np.ndarray, support: np.ndarray, predicted: np.ndarray) -> float:
+    """Per-class accuracy (recall) averaged over the classes that occur as a target or as a
+    prediction at a scored position — torchmetrics' ``MulticlassAccuracy(average="macro")``,
+    which MAD reports: a class that is only ever predicted, never a target, counts as 0."""
+    present = (support + predicted) > 0
+    if not present.any():
+        return 0.0
+    per_class = np.divide(right, support, out=np.zeros(right.size), where=support > 0)
+    return float(per_class[present].mean())
 
 
 def padding_counts(probe: Probe, batch: Batch, pred: np.ndarray) -> np.ndarray:
@@ -247,13 +283,14 @@ def padding_counts(probe: Probe, batch: Batch, pred: np.ndarray) -> np.ndarray:
 
 def range_row(
     length: int, ct: int, nt: int, cs: int, ns: int, counts: np.ndarray, n_sequences: int,
-    stats: dict[str, list[float]], padding: tuple[int, int] | None = None,
+    stats: dict[str, list[float]], padding: tuple[int, int] | None = None, macro: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """One row of a range evaluation from its tallies: ``ct`` of ``nt`` masked tokens right, ``cs``
     of ``ns`` sequences right, ``counts`` the targets per class (for chance), ``stats`` telemetry;
     ``padding`` = (right, total) over the scored padding positions, for probes that have them:
     then ``content_token_acc`` (the answer itself), ``padding_token_acc`` and ``padding_fraction``
-    are reported beside ``token_acc`` (which counts both)."""
+    are reported beside ``token_acc`` (which counts both). ``macro`` is the per-class accuracy
+    averaged over classes (:func:`macro_accuracy`), reported as ``macro_acc``."""
     token_acc = ct / max(nt, 1)
     chance = float(counts.max() / max(counts.sum(), 1))
     row: dict[str, Any] = {
@@ -265,6 +302,8 @@ def range_row(
         "n_sequences": n_sequences,
         "n_tokens": nt,
     }
+    if macro is not None:
+        row["macro_acc"] = macro
     if padding is not None:
         pr, pn = padding
         row["content_token_acc"] = (ct - pr) / max(nt - pn, 1)
@@ -408,7 +447,17 @@ def seeded(model_cfg: ModelConfig, seed: int) -> ModelConfig:
 def new_record(
     source: DataSource, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device
 ) -> dict[str, Any]:
-    """The result record of a run before training: what it is, with which code, where."""
+    """The result record of a run before training: what it is, with which code, where. A suite
+    entry's test-only parameters (``test_params``) and finite training set are recorded too."""
+    extra: dict[str, Any] = {}
+    if source.entry is not None:
+        if source.entry.test_probe is not source.probe:
+            extra["test_probe"] = source.entry.test_probe.spec()
+            extra["test_probe_params"] = dict(source.entry.test_probe.params)
+        if source.entry.train_set_size is not None:
+            extra["train_set_size"] = source.entry.train_set_size
+    if source.suite is not None and source.suite.config.protocol:
+        extra["protocol"] = source.suite.config.protocol
     return {
         "status": "running",
         "reason": "",
@@ -422,6 +471,7 @@ def new_record(
         "train": train_cfg.model_dump(),
         "train_lengths": source.train_lengths,
         "test_lengths": source.test_lengths,
+        **extra,
         **provenance(device),
     }
 
@@ -470,7 +520,9 @@ def train_run(
             length = curriculum_length(
                 source.train_lengths, train_cfg.curriculum, step, train_cfg.steps, len_rng
             )
-            tokens, targets, mask = to_device(source.batch("train", rng, train_cfg.batch, length), device)
+            tokens, targets, mask = to_device(
+                source.batch("train", rng, train_cfg.batch, length, seed), device
+            )
             lr = lr_at(step, train_cfg)
             model.set_progress(step / train_cfg.steps)
             with _autocast(device, train_cfg.dtype):

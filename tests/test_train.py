@@ -62,9 +62,11 @@ def test_range_evaluation_reads_only_the_test_stream(monkeypatch: pytest.MonkeyP
     original = DataSource.batch
     phase = {"now": "train"}
 
-    def spy(self: DataSource, split: str, rng: np.random.Generator, batch: int, length: int) -> Any:
+    def spy(
+        self: DataSource, split: str, rng: np.random.Generator, batch: int, length: int, seed: Any = None
+    ) -> Any:
         splits.append((phase["now"], split))
-        return original(self, split, rng, batch, length)
+        return original(self, split, rng, batch, length, seed)
 
     import archlab.train as train_mod
 

@@ -201,7 +201,9 @@ class Copy(MemoryProbe):
     name = "copy"
     task = "copy a random string after a separator ({w|w}, a context-sensitive language)"
     PARAMS = (
-        Param("alphabet", int, 26, "number of letters (a, b, …)", low=2, high=26),
+        Param(
+            "alphabet", int, 26, "number of letters (a, b, … for up to 26, else t0, t1, …)", low=2, high=128
+        ),
         Param(
             "mode",
             str,
@@ -311,7 +313,14 @@ class SelectiveCopy(MemoryProbe):
     task = "after the separator, output the data tokens hidden among noise, in order (context-sensitive)"
     PARAMS = (
         Param("n_tokens", int, 8, "number of data tokens to copy", low=1, high=100_000),
-        Param("alphabet", int, 8, "number of data letters (a, b, …)", low=2, high=26),
+        Param(
+            "alphabet",
+            int,
+            8,
+            "number of data letters (a, b, … for up to 26, else t0, t1, …)",
+            low=2,
+            high=128,
+        ),
     )
     min_length = ParamMinLength(lambda p: p.params["n_tokens"])
 

@@ -33,11 +33,24 @@ class Protocol:
     aggregation: str
     #: the shipped suite (in probes/) that follows it, or None
     suite: str | None = None
+    #: suite fields the protocol fixes (e.g. ``forbid_test_in_train``), checked on load
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: probe parameters the protocol fixes, per task ("*": every task), for training and testing
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: probe parameters of the test split only, per task ("*": every task)
+    test_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: what archlab does not (yet) reproduce; empty when the suite follows the protocol fully
     missing: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def fixed_params(self, task: str, split: str) -> dict[str, Any]:
+        """The probe parameters this protocol fixes for ``task`` in ``split`` ("train"/"test")."""
+        out = {**self.params.get("*", {}), **self.params.get(task, {})}
+        if split == "test":
+            out.update({**self.test_params.get("*", {}), **self.test_params.get(task, {})})
+        return out
 
 
 DM_TASKS = (
@@ -71,19 +84,26 @@ PROTOCOLS: dict[str, Protocol] = {
             name="illusion2024",
             paper="Merrill, Petty & Sabharwal, The Illusion of State in State-Space Models, ICML 2024 "
             "(arXiv 2404.08819)",
-            citation="jopetty/word-problem @8f910f9 (src/generate_data.py, src/main.py); checked on 24 "
-            "peer fixture files with word_problem(apply_first=token)",
+            citation="jopetty/word-problem @8f910f9 (README.md 'Training Transformer Models', "
+            "src/main.py train_trns: train_size=0.8, lengths 2 ≤ m < k all in training; "
+            "src/generate_data.py); checked on 24 peer fixture files with word_problem(apply_first=token)",
             tasks=("word_problem",),
             scored="every position (token tagging of prefix products), after a BOS token",
-            train_lengths=None,
-            test_lengths=None,
-            splits="fixed datasets: all length-2 sequences plus 80 % of the length-k ones for training, "
-            "the held-out 20 % (never seen) and longer lengths for testing",
-            metric="token / sequence accuracy (from the external sfirah.metrics package, not read)",
-            aggregation="per depth: the smallest depth that reaches the accuracy threshold",
+            train_lengths=(2, 64),
+            test_lengths=(2, 128),
+            splits="every length 2 ≤ m < k in training; at k, 80 % of the sequences for training and the "
+            "held-out 20 % (never seen) for testing; longer lengths only at test",
+            metric="token / sequence accuracy per test length (from the external sfirah.metrics "
+            "package, not read); archlab reports token_acc and seq_acc",
+            aggregation="per group and depth: the smallest depth that reaches the accuracy threshold",
+            suite="illusion2024",
+            settings={"forbid_test_in_train": True, "reserve_fraction": 0.2},
+            params={"word_problem": {"apply_first": "token", "bos": True}},
             missing=(
-                "fixed-dataset splits (all length-2 + 80 % of length k, held-out 20 %) are not built; "
-                "archlab's suites draw fresh words",
+                "the held-out 20 % at length k is a hash-defined 20 % of all length-k sequences, not a "
+                "random 20 % of a sampled file: never seen in training either way",
+                "training draws fresh sequences (with replacement) rather than epochs over their files "
+                "(all sequences, or up to 5 M per length)",
                 "the BOS position is unscored here (their loss covers it; it is trivial)",
             ),
         ),
@@ -121,8 +141,8 @@ PROTOCOLS: dict[str, Protocol] = {
             name="mad2024",
             paper="Poli et al., Mechanistic Design and Scaling of Hybrid Architectures, ICML 2024 "
             "(arXiv 2403.17844)",
-            citation="athms/mad-lab @0f49a45 (mad/data/instances.py, mad/metrics.py); checked on 18 "
-            "peer fixture files",
+            citation="athms/mad-lab @0f49a45 (mad/data/instances.py, mad/metrics.py, mad/configs.py "
+            "MADConfig defaults, configs/tasks/*.yml baselines); checked on 18 peer fixture files",
             tasks=(
                 "mad_in_context_recall",
                 "mad_noisy_in_context_recall",
@@ -131,16 +151,31 @@ PROTOCOLS: dict[str, Protocol] = {
                 "mad_memorization",
                 "mad_compression",
             ),
-            scored="training: the next token everywhere (LM loss); test: the recalled values only",
+            scored="training: the next token everywhere (LM loss) for the recall tasks; test: the "
+            "recalled values only (suite test_params scoring: recall)",
             train_lengths=None,
             test_lengths=None,
-            splits="fixed instance sets per setting from one seeded generator",
-            metric="torchmetrics MulticlassAccuracy with its default macro average over classes",
-            aggregation="per task and setting; vocab sizes up to 128",
+            splits="a fixed training set per setting (num_train_examples 12 800; memorization 256), "
+            "a fresh test set (1 280) from the same generator",
+            metric="torchmetrics MulticlassAccuracy(average='macro'): per-class accuracy averaged over "
+            "classes (archlab's macro_acc in every range row)",
+            aggregation="per task and setting; the MAD score averages over the difficulty settings "
+            "(configs/tasks/*.yml changes: vocab 32–128, longer sequences, smaller training sets)",
+            suite="mad2024",
+            params={
+                "mad_in_context_recall": {"scoring": "lm"},
+                "mad_noisy_in_context_recall": {"scoring": "lm"},
+                "mad_fuzzy_in_context_recall": {"scoring": "lm"},
+            },
+            test_params={
+                "mad_in_context_recall": {"scoring": "recall"},
+                "mad_noisy_in_context_recall": {"scoring": "recall"},
+                "mad_fuzzy_in_context_recall": {"scoring": "recall"},
+            },
             missing=(
-                "a suite trains and tests a probe with one scoring: LM-loss training with recall "
-                "scoring at test is not expressible yet",
-                "macro-averaged (per-class) accuracy is not computed; archlab reports micro accuracy",
+                "the shipped suite holds the baseline settings only; the difficulty sweep is one "
+                "--set per setting",
+                "training samples its fixed set with replacement, not in shuffled epochs",
             ),
         ),
         Protocol(
@@ -150,13 +185,19 @@ PROTOCOLS: dict[str, Protocol] = {
             citation="satwik77/Transformer-Formal-Languages @48eea2e (src/dataloader.py, src/model.py); "
             "checked on 38 peer fixture files",
             tasks=("formal_language",),
-            scored="every position of the string: the next-allowed-character vector",
+            scored="every position of the string: the next-allowed-character vector (one class)",
             train_lengths=(2, 50),
             test_lengths=(51, 150),
-            splits="fixed corpora: training window 2–50, test bins 51–100 and 101–150",
-            metric="string accuracy: a string counts only if every position is right",
-            aggregation="per language and bin",
-            missing=("string (all-positions) accuracy is not yet a reported metric in archlab",),
+            splits="training strings of lengths 2–50, test bins 51–100 and 101–150",
+            metric="string accuracy: a string counts only if every position is right (seq_acc)",
+            aggregation="per language and bin: the mean of seq_acc over the bin's lengths",
+            suite="bhattamishra2020",
+            params={"formal_language": {"exact_length": True}},
+            missing=(
+                "strings come from archlab's sampler (uniform over the allowed continuations that can "
+                "still finish), not their generators' distributions; labels agree on their strings",
+                "fresh strings every step instead of their fixed training corpus",
+            ),
         ),
         Protocol(
             name="sarrof2024",

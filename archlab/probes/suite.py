@@ -7,6 +7,10 @@ at every length used for both, a hash of the token row reserves a fraction of al
 for testing; training batches resample reserved rows and test batches keep only reserved rows.
 The rule is a property of the sequence itself, so it holds for infinite training streams
 without storing what was seen.
+
+With ``train_set_size`` training uses a finite set per probe, length and run seed instead of a
+stream (MAD's and the word-problem repository's protocols train for epochs on fixed sets): the
+first ``train_set_size`` sequences of the run's own stream, sampled with replacement.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from archlab.probes.base import Batch, Probe, make_batch, stream_rng
 
 #: Rounds of resampling before a suite gives up on filling a batch.
 MAX_ROUNDS = 200
+#: Finite training sets (``train_set_size``) kept in memory per suite: (probe, seed, length) keys.
+MAX_CACHED_SETS = 64
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 
@@ -67,6 +73,10 @@ class SuiteEntry:
     probe: Probe
     train_lengths: tuple[int, ...]
     test_lengths: tuple[int, ...]
+    #: the probe of the test split: ``probe`` itself unless the suite gives ``test_params``
+    test_probe: Probe
+    #: the finite training set's size (``train_set_size``), or None for a stream
+    train_set_size: int | None = None
 
     @property
     def name(self) -> str:
@@ -85,8 +95,12 @@ class ProbeSuite:
 
         self.config = config
         self.entries: list[SuiteEntry] = []
+        self._train_sets: dict[tuple[int, int, int], Batch] = {}
         for i, spec in enumerate(config.probes):
             probe = make_probe(spec.probe, **spec.params)
+            test_probe = (
+                make_probe(spec.probe, **{**spec.params, **spec.test_params}) if spec.test_params else probe
+            )
             train = expand_lengths(spec.train_lengths or config.train_lengths)
             test = expand_lengths(spec.test_lengths or config.test_lengths)
             for split, lengths in (("train_lengths", train), ("test_lengths", test)):
@@ -95,17 +109,26 @@ class ProbeSuite:
                         f"probes.{i}.{split}: length {lengths[0]} is below the minimum "
                         f"{probe.min_length} of probe {probe.name!r}"
                     )
-            self.entries.append(SuiteEntry(i, probe, tuple(train), tuple(test)))
+            size = spec.train_set_size or config.train_set_size
+            self.entries.append(SuiteEntry(i, probe, tuple(train), tuple(test), test_probe, size))
         if config.protocol:
             self._check_protocol()
 
     def _check_protocol(self) -> None:
         """A suite names a protocol only if its probes are the protocol's tasks (not the probe
-        names archlab uses for its own variants) and its lengths are within the protocol's."""
+        names archlab uses for its own variants) with the parameters the protocol fixes, its
+        lengths are within the protocol's, and its split settings are the protocol's."""
         from archlab.errors import ConfigError
         from archlab.probes.protocols import get_protocol
 
         proto = get_protocol(self.config.protocol)
+        for key, want in proto.settings.items():
+            if getattr(self.config, key) != want:
+                raise ConfigError(
+                    key,
+                    f"{getattr(self.config, key)!r}; protocol {proto.name!r} fixes it",
+                    f"{key}: {want!r}",
+                )
         for e in self.entries:
             if e.probe.name not in proto.tasks:
                 raise ConfigError(
@@ -113,6 +136,16 @@ class ProbeSuite:
                     f"{e.probe.name!r} is not a task of protocol {proto.name!r}",
                     ", ".join(proto.tasks),
                 )
+            for split, probe in (("train", e.probe), ("test", e.test_probe)):
+                for key, want in proto.fixed_params(e.probe.name, split).items():
+                    if probe.params.get(key) != want:
+                        where = "params" if split == "train" else "test_params"
+                        raise ConfigError(
+                            f"probes.{e.index}.{where}.{key}",
+                            f"{probe.params.get(key)!r} in the {split} split; protocol {proto.name!r} "
+                            f"fixes {key}={want!r}",
+                            f"{key}: {want!r}",
+                        )
             for split, lengths, bounds in (
                 ("train_lengths", e.train_lengths, proto.train_lengths),
                 ("test_lengths", e.test_lengths, proto.test_lengths),
@@ -149,8 +182,35 @@ class ProbeSuite:
     def _filters(self, entry: SuiteEntry, length: int) -> bool:
         return self.config.forbid_test_in_train and length in entry.shared_lengths
 
-    def train_batch(self, entry: SuiteEntry, rng: np.random.Generator, batch: int, length: int) -> Batch:
-        """A training batch; with ``forbid_test_in_train``, free of test-reserved sequences."""
+    def train_set(self, entry: SuiteEntry, seed: int, length: int) -> Batch:
+        """The finite training set of ``entry`` at ``length`` for run seed ``seed``: the first
+        ``train_set_size`` sequences of its own seed stream (free of test-reserved sequences under
+        ``forbid_test_in_train``), the same at every step of the run."""
+        size = entry.train_set_size
+        if size is None:
+            raise ArchlabError(f"{entry.name} has no train_set_size: its training data is a stream")
+        key = (entry.index, seed, length)
+        if key not in self._train_sets:
+            if len(self._train_sets) >= MAX_CACHED_SETS:
+                self._train_sets.pop(next(iter(self._train_sets)))
+            self._train_sets[key] = self._stream_batch(
+                entry, stream_rng(seed, "train", entry.index, 3, length), size, length
+            )
+        return self._train_sets[key]
+
+    def train_batch(
+        self, entry: SuiteEntry, rng: np.random.Generator, batch: int, length: int, seed: int | None = None
+    ) -> Batch:
+        """A training batch; with ``forbid_test_in_train``, free of test-reserved sequences. With
+        ``train_set_size`` and the run's ``seed`` given, ``batch`` rows drawn uniformly (with
+        replacement) from the run's finite training set (:meth:`train_set`); without ``seed``
+        (validation batches), fresh sequences from the training distribution."""
+        if seed is not None and entry.train_set_size is not None:
+            data = self.train_set(entry, seed, length)
+            return _select(data, rng.integers(0, data.tokens.shape[0], size=batch))
+        return self._stream_batch(entry, rng, batch, length)
+
+    def _stream_batch(self, entry: SuiteEntry, rng: np.random.Generator, batch: int, length: int) -> Batch:
         b = entry.probe.sample(rng, batch, length)
         if not self._filters(entry, length):
             return b
@@ -172,13 +232,13 @@ class ProbeSuite:
     def test_batch(self, entry: SuiteEntry, rng: np.random.Generator, batch: int, length: int) -> Batch:
         """A test batch; with ``forbid_test_in_train``, only sequences training never emits."""
         if not self._filters(entry, length):
-            return entry.probe.sample(rng, batch, length)
+            return entry.test_probe.sample(rng, batch, length)
         frac = self.config.reserve_fraction
         kept: list[Batch] = []
         have = 0
         draw = max(8, int(batch / frac * 1.2))
         for _ in range(MAX_ROUNDS):
-            b = entry.probe.sample(rng, draw, length)
+            b = entry.test_probe.sample(rng, draw, length)
             ok = np.flatnonzero(is_reserved(b.tokens, frac))
             if ok.size:
                 kept.append(_select(b, ok[: batch - have]))

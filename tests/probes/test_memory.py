@@ -255,10 +255,10 @@ def test_deterministic() -> None:
     ("name", "params", "field"),
     [
         ("copy", {"alphabet": 1}, "copy.alphabet"),
-        ("copy", {"alphabet": 27}, "copy.alphabet"),
+        ("copy", {"alphabet": 129}, "copy.alphabet"),
         ("copy", {"mode": "greedy"}, "copy.mode"),
         ("selective_copy", {"n_tokens": 0}, "selective_copy.n_tokens"),
-        ("selective_copy", {"alphabet": 30}, "selective_copy.alphabet"),
+        ("selective_copy", {"alphabet": 130}, "selective_copy.alphabet"),
         ("mqar", {"vocab": 9}, "mqar.vocab"),
         ("mqar", {"vocab": 2}, "mqar.vocab"),
         ("mqar", {"vocab": 8, "n_pairs": 5}, "mqar.n_pairs"),
@@ -381,3 +381,14 @@ def test_sample_matches_reference(
     fast = p.sample(np.random.default_rng(seed), batch, length)
     slow = p.reference_sample(np.random.default_rng(seed), batch, length)
     assert fast.equals(slow)
+
+
+def test_copy_alphabets_reach_128_with_distinct_token_names() -> None:
+    """MAD and FP-RNN use copy vocabularies beyond 26 letters."""
+    for name in ("copy", "selective_copy"):
+        probe = make_probe(name, alphabet=128)
+        labels = probe.token_labels()
+        assert len(set(labels)) == len(labels) == probe.vocab_size
+        b = probe.sample(np.random.default_rng(0), 16, 12)
+        assert b.tokens.max() < probe.vocab_size and b.targets[b.mask].max() < 128 + 1
+        assert (b.targets[b.mask] >= 26).any()  # letters beyond z are drawn

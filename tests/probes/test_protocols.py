@@ -56,16 +56,113 @@ def test_shipped_suites_follow_what_they_name(path: Path) -> None:
         assert {e.probe.name for e in suite} <= set(proto.tasks)
 
 
-def test_zoology_suite_test_examples_never_occur_in_training() -> None:
-    suite = ProbeSuite.load(next(p for p in SUITES if p.stem == "zoology_mqar"))
-    assert suite.config.forbid_test_in_train
+def _suite(stem: str) -> ProbeSuite:
+    return ProbeSuite.load(next(p for p in SUITES if p.stem == stem))
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in SUITES if ProbeSuite.load(p).config.forbid_test_in_train])
+def test_suites_that_hold_out_test_data_never_train_on_it(stem: str) -> None:
+    """Where a suite (and the protocol it names) keeps test sequences out of training — Zoology's
+    disjoint examples, the word-problem repository's held-out 20 % — no test row of a length used
+    for both occurs in a training batch, for two seeds."""
+    suite = _suite(stem)
+    checked = 0
+    for entry in suite:
+        for length in sorted(entry.shared_lengths)[:2]:
+            for seed in (0, 1):
+                train = suite.train_batch(entry, suite.rng(entry, "train", seed), 256, length, seed).tokens
+                test = suite.test_batch(entry, suite.rng(entry, "test", seed), 64, length).tokens
+                seen = {r.tobytes() for r in train}
+                assert not any(r.tobytes() in seen for r in test), (entry.name, length)
+                checked += 1
+    assert checked
+    if suite.config.protocol:
+        assert get_protocol(suite.config.protocol).settings.get("forbid_test_in_train", True)
+
+
+def test_illusion_suite_holds_out_a_fifth_at_k_and_trains_every_shorter_length() -> None:
+    suite = _suite("illusion2024")
+    assert suite.config.reserve_fraction == 0.2
+    for entry in suite:
+        assert entry.shared_lengths == {10}  # only k is both trained and tested
+        assert set(range(2, 11)) <= set(entry.train_lengths)
+        assert entry.probe.params["bos"] and entry.probe.params["apply_first"] == "token"
+
+
+def test_a_protocol_fixes_probe_params_and_split_settings() -> None:
+    base = {
+        "name": "x", "protocol": "illusion2024", "train_lengths": [2, 4], "test_lengths": [4, 6],
+        "forbid_test_in_train": True, "reserve_fraction": 0.2,
+    }  # fmt: skip
+    good = {"probe": "word_problem", "params": {"group": "S3", "apply_first": "token", "bos": True}}
+    assert len(ProbeSuite.from_dict({**base, "probes": [good]})) == 1
+    with pytest.raises(ArchlabError, match=r"probes\.0\.params\.bos"):
+        ProbeSuite.from_dict(
+            {**base, "probes": [{**good, "params": {"group": "S3", "apply_first": "token"}}]}
+        )
+    with pytest.raises(ArchlabError, match="reserve_fraction"):
+        ProbeSuite.from_dict({**base, "reserve_fraction": 0.25, "probes": [good]})
+    with pytest.raises(ArchlabError, match="forbid_test_in_train"):
+        ProbeSuite.from_dict({**base, "forbid_test_in_train": False, "probes": [good]})
+    mad = {"name": "m", "protocol": "mad2024", "train_lengths": [32], "test_lengths": [32]}
+    lm = {"probe": "mad_in_context_recall", "params": {"scoring": "lm"}}
+    with pytest.raises(ArchlabError, match=r"probes\.0\.test_params\.scoring"):  # tested as trained
+        ProbeSuite.from_dict({**mad, "probes": [lm]})
+    ok = ProbeSuite.from_dict({**mad, "probes": [{**lm, "test_params": {"scoring": "recall"}}]})
+    assert next(iter(ok)).test_probe.params["scoring"] == "recall"
+
+
+def test_test_params_must_keep_the_vocabulary() -> None:
+    with pytest.raises(ArchlabError, match="test_params change the vocabulary"):
+        ProbeSuite.from_dict(
+            {"name": "x", "train_lengths": [8], "test_lengths": [8],
+             "probes": [{"probe": "copy", "params": {"alphabet": 4}, "test_params": {"alphabet": 5}}]}
+        )  # fmt: skip
+
+
+def test_mad_suite_trains_on_fixed_sets_and_tests_recall_only() -> None:
+    suite = _suite("mad2024")
     entry = next(iter(suite))
+    assert entry.train_set_size == 12800
+    memo = next(e for e in suite if e.probe.name == "mad_memorization")
+    assert memo.train_set_size == 256
     length = entry.train_lengths[0]
-    train = suite.train_batch(entry, suite.rng(entry, "train", 0), 64, length).tokens
-    test = suite.test_batch(entry, suite.rng(entry, "test", 0), 64, length).tokens
-    seen = {r.tobytes() for r in train}
-    assert not any(r.tobytes() in seen for r in test)
-    assert not np.array_equal(train, test)
+    fixed = suite.train_set(entry, 0, length)
+    assert fixed.tokens.shape[0] == 12800
+    assert suite.train_set(entry, 0, length) is fixed  # the same set at every step
+    assert not np.array_equal(suite.train_set(entry, 1, length).tokens[:8], fixed.tokens[:8])
+    rows = {r.tobytes() for r in fixed.tokens}
+    rng = suite.rng(entry, "train", 0)
+    for _ in range(3):
+        b = suite.train_batch(entry, rng, 128, length, seed=0)
+        assert all(r.tobytes() in rows for r in b.tokens)
+        assert b.mask.mean() > 0.9  # LM loss: (nearly) every next token
+    val = suite.train_batch(entry, suite.rng(entry, "train", 0), 64, length)  # no seed: a stream
+    assert not all(r.tobytes() in rows for r in val.tokens)
+    test = suite.test_batch(entry, suite.rng(entry, "test", 0), 64, length)
+    assert 0 < test.mask.mean() < 0.5  # recall scoring: values of keys seen before only (V 16: ~44 %)
+
+
+def test_macro_accuracy_is_torchmetrics_macro() -> None:
+    """Per-class recall averaged over classes seen as target or prediction (torchmetrics'
+    MulticlassAccuracy(average="macro"), which ignores classes with neither)."""
+    from archlab.train import macro_accuracy
+
+    # targets: class 0 ×3 (2 right), class 1 ×1 (0 right), class 2 never a target but predicted once,
+    # class 3 absent: (2/3 + 0 + 0) / 3
+    right, support, predicted = np.array([2, 0, 0, 0]), np.array([3, 1, 0, 0]), np.array([2, 1, 1, 0])
+    assert macro_accuracy(right, support, predicted) == pytest.approx((2 / 3) / 3)
+    assert macro_accuracy(np.zeros(3), np.zeros(3), np.zeros(3)) == 0.0
+
+
+def test_exact_length_formal_language_fills_every_row() -> None:
+    from archlab.probes import make_probe
+
+    p = make_probe("formal_language", language="D_2", exact_length=True)
+    b = p.sample(np.random.default_rng(0), 32, 51)
+    assert b.mask.sum(axis=1).tolist() == [50] * 32  # D_2 strings have even length
+    free = make_probe("formal_language", language="D_2").sample(np.random.default_rng(0), 32, 51)
+    assert free.mask.sum(axis=1).min() < 50
 
 
 def test_cli_protocols_json() -> None:
@@ -77,3 +174,23 @@ def test_cli_protocols_json() -> None:
         "bhattamishra2020", "sarrof2024", "movahedi2025",
     }  # fmt: skip
     assert all(r["citation"] and "missing" in r for r in rows)
+
+
+def test_a_run_on_a_protocol_suite_records_its_test_probe_and_fixed_set() -> None:
+    from archlab.config import ModelConfig, TrainConfig
+    from archlab.train import DataSource, train_run
+
+    suite = ProbeSuite.from_dict(
+        {"name": "m", "protocol": "mad2024", "train_lengths": [16], "test_lengths": [16],
+         "train_set_size": 32,
+         "probes": [{"probe": "mad_in_context_recall", "params": {"scoring": "lm"},
+                     "test_params": {"scoring": "recall"}}]}
+    )  # fmt: skip
+    source = DataSource.from_suite(suite, next(iter(suite)))
+    cfg = TrainConfig(steps=4, batch=8, eval_every=4, eval_batch=16, val_batch=16, device="cpu")
+    rec = train_run(source, ModelConfig(mixer="lstm", width=8, layers=1), cfg)
+    assert rec["protocol"] == "mad2024" and rec["train_set_size"] == 32
+    assert rec["test_probe_params"]["scoring"] == "recall" and rec["probe_params"]["scoring"] == "lm"
+    row = rec["range_eval"][0]
+    assert 0.0 <= row["macro_acc"] <= 1.0
+    assert row["n_tokens"] < 16 * 15 * 0.6  # recall positions only at test

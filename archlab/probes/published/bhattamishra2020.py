@@ -237,7 +237,16 @@ class FormalLanguage(Probe):
     family = "bhattamishra2020"
     level = "regular"
     task = "next-allowed-character vector after every prefix of a valid string"
-    PARAMS = (Param("language", str, "tomita3", "the language", choices=tuple(LANGUAGES)),)
+    PARAMS = (
+        Param("language", str, "tomita3", "the language", choices=tuple(LANGUAGES)),
+        Param(
+            "exact_length",
+            bool,
+            False,
+            "every string is as long as the batch length allows (the longest string of the language "
+            "that fits); off: each string's length is uniform in [length/2, length]",
+        ),
+    )
 
     #: the shortest non-empty string of the language
     min_length = ParamMinLength(lambda p: p.shortest())
@@ -320,7 +329,8 @@ class FormalLanguage(Probe):
         ids = {c: i + 1 for i, c in enumerate(self.lang.alphabet)}
         tokens = np.zeros((batch, length), dtype=np.int64)
         for i in range(batch):
-            n = int(rng.integers(max(self.min_length, length // 2), length + 1))
+            lo = length if self.params["exact_length"] else max(self.min_length, length // 2)
+            n = int(rng.integers(lo, length + 1))
             for j, c in enumerate(self._string(rng, n)):
                 tokens[i, j] = ids[c]
         return {"tokens": tokens}
