@@ -562,11 +562,24 @@ def _train_sources(probe: str | None, suite: str | None, params: list[str] | Non
     from archlab.probes.suite import ProbeSuite, find_suite
     from archlab.train import DataSource
 
-    if (probe is None) == (suite is None):
-        raise ConfigError("--probe/--suite", "give exactly one of --probe NAME or --suite FILE")
+    if probe is None and suite is None:
+        raise ConfigError(
+            "--probe/--suite", "give --probe NAME, --suite FILE, or both (one probe of a suite)"
+        )
     if suite is not None:
         s = ProbeSuite.load(find_suite(suite))
-        return [DataSource.from_suite(s, e) for e in s]
+        entries = list(s)
+        if probe is not None:  # the suite's entries of that probe (by name or full spec)
+            entries = [e for e in s if probe in (e.probe.name, e.name)]
+            if not entries:
+                from archlab.errors import UnknownNameError
+
+                raise UnknownNameError(
+                    f"probe of suite {s.name!r}", probe, sorted({e.name for e in s}), "--probe with --suite"
+                )
+            if params:
+                raise ConfigError("--param", "a suite fixes its probes' parameters; edit the suite instead")
+        return [DataSource.from_suite(s, e) for e in entries]
     assert probe is not None
     return [DataSource.from_probe(make_probe(probe, **parse_params(params)))]
 
@@ -575,7 +588,12 @@ def _train_sources(probe: str | None, suite: str | None, params: list[str] | Non
 @friendly
 def train_cmd(
     probe: Annotated[str | None, typer.Option("--probe", help="Probe name (any group name works).")] = None,
-    suite: Annotated[str | None, typer.Option("--suite", help="Train on every probe of a suite.")] = None,
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite", help="Train on every probe of a suite (with --probe: only that probe's entries)."
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="Mixer name (archlab model list).")] = None,
     sets: Annotated[
         list[str] | None,

@@ -40,7 +40,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -444,6 +444,27 @@ def seeded(model_cfg: ModelConfig, seed: int) -> ModelConfig:
     return model_cfg.model_copy(update={"init_seed": seed}) if model_cfg.init_seed is None else model_cfg
 
 
+def protocol_deviations(source: DataSource) -> list[str]:
+    """How a run on a protocol suite departs from the suite (lengths overridden with ``--set``);
+    empty when it follows the suite, which the suite's load checked against the protocol."""
+    entry = source.entry
+    if entry is None:
+        return []
+    out = []
+    for split, mine, suite_lengths in (
+        ("train", source.train_lengths, entry.train_lengths),
+        ("test", source.test_lengths, entry.test_lengths),
+    ):
+        if tuple(mine) != tuple(suite_lengths):
+            out.append(f"{split} lengths {_span(mine)} instead of the suite's {_span(suite_lengths)}")
+    return out
+
+
+def _span(lengths: Sequence[int]) -> str:
+    lo, hi = min(lengths), max(lengths)
+    return f"{lo}–{hi} ({len(lengths)} lengths)" if len(lengths) > 4 else ", ".join(map(str, lengths))
+
+
 def new_record(
     source: DataSource, model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device
 ) -> dict[str, Any]:
@@ -458,6 +479,7 @@ def new_record(
             extra["train_set_size"] = source.entry.train_set_size
     if source.suite is not None and source.suite.config.protocol:
         extra["protocol"] = source.suite.config.protocol
+        extra["protocol_deviations"] = protocol_deviations(source)
     return {
         "status": "running",
         "reason": "",

@@ -194,3 +194,26 @@ def test_a_run_on_a_protocol_suite_records_its_test_probe_and_fixed_set() -> Non
     row = rec["range_eval"][0]
     assert 0.0 <= row["macro_acc"] <= 1.0
     assert row["n_tokens"] < 16 * 15 * 0.6  # recall positions only at test
+
+
+def test_train_one_probe_of_a_suite_and_record_deviations(tmp_path: Path) -> None:
+    suite = tmp_path / "dm.yaml"
+    suite.write_text(
+        "name: dm\nprotocol: deletang2023\ntrain_lengths: {min: 1, max: 6}\ntest_lengths: [41, 42]\n"
+        "probes:\n  - probe: dm_parity_check\n  - probe: dm_even_pairs\n"
+    )
+    runner = CliRunner()
+    out = str(tmp_path / "runs")
+    base = ["train", "--suite", str(suite), "--model", "lstm", "--set", "model.width=8", "--set",
+            "train.steps=2", "--set", "train.eval_batch=8", "--out", out, "--json"]  # fmt: skip
+    res = runner.invoke(app, [*base, "--probe", "dm_parity_check"])
+    assert res.exit_code == 0, res.output
+    (rec,) = json.loads(res.output)
+    assert rec["probe"] == "dm_parity_check" and rec["protocol"] == "deletang2023"
+    assert rec["protocol_deviations"] == []
+    res = runner.invoke(app, [*base, "--probe", "dm_parity_check", "--set", "train.test_lengths=[43]"])
+    (rec,) = json.loads(res.output)
+    assert rec["protocol_deviations"] == ["test lengths 43 instead of the suite's 41, 42"]
+    res = runner.invoke(app, [*base, "--probe", "parity"])
+    assert res.exit_code == 2
+    assert "dm_even_pairs" in res.output and "dm_parity_check" in res.output
