@@ -217,3 +217,19 @@ def test_train_one_probe_of_a_suite_and_record_deviations(tmp_path: Path) -> Non
     res = runner.invoke(app, [*base, "--probe", "parity"])
     assert res.exit_code == 2
     assert "dm_even_pairs" in res.output and "dm_parity_check" in res.output
+
+
+@pytest.mark.parametrize(
+    ("language", "length"), [("tomita3", 600), ("D_12", 600), ("boolean3", 600), ("shuffle2", 200)]
+)
+def test_formal_language_strings_at_long_lengths(language: str, length: int) -> None:
+    """The state tables replace a recursive search that overflowed Python's stack at length 512;
+    long rows are valid strings (build raises otherwise) of lengths in [L/2, L]."""
+    from archlab.probes import make_probe
+
+    p = make_probe("formal_language", language=language)
+    b = p.sample(np.random.default_rng(1), 8, length)
+    ref = p.reference_sample(np.random.default_rng(1), 8, length)
+    assert np.array_equal(b.targets, ref.targets) and np.array_equal(b.mask, ref.mask)
+    n = b.mask.sum(axis=1)
+    assert (n >= length // 2 - 2).all() and (n <= length).all() and len(set(n.tolist())) > 1

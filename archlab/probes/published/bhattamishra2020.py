@@ -16,7 +16,6 @@ abstract and by the fixture README; the tables themselves were not re-read here)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -253,9 +252,7 @@ class FormalLanguage(Probe):
 
     def _validate(self) -> None:
         self.lang = LANGUAGES[self.params["language"]]
-
-    def shortest(self) -> int:
-        return next(n for n in range(1, 64) if self._finishes(self.lang.init, n))
+        self._tables: StateTables | None = None
 
     @property
     def theory(self) -> TheoryTag:
@@ -275,7 +272,7 @@ class FormalLanguage(Probe):
 
     # -- labelling ---------------------------------------------------------------------------------
     def answer(self, letters: str) -> list[int]:
-        """The target class after every prefix of a valid string."""
+        """The target class after every prefix of a valid string (the reference labelling)."""
         s, out = self.lang.init, []
         for i, c in enumerate(letters):
             s = self.lang.step(s, c)
@@ -287,7 +284,8 @@ class FormalLanguage(Probe):
         return out
 
     def label(self, tokens: np.ndarray) -> Batch:
-        """Rows of ids (0 = T padding at the end) → the scored batch."""
+        """Rows of ids (0 = T padding at the end) → the scored batch, one row at a time through
+        the language's step function (the reference; :meth:`build` uses the state tables)."""
         tokens = np.asarray(tokens, dtype=np.int64)
         alphabet = self.token_labels()
         targets = np.zeros_like(tokens)
@@ -297,48 +295,158 @@ class FormalLanguage(Probe):
             targets[i, :n] = self.answer("".join(alphabet[t] for t in row[:n]))
         return make_batch(tokens, targets, mask)
 
-    # -- sampling ----------------------------------------------------------------------------------
-    @functools.lru_cache(maxsize=200_000)  # noqa: B019 (one cache per language instance is the point)
-    def _finishes(self, state: State, remaining: int) -> bool:
-        if remaining == 0:
-            return bool(self.lang.accepts(state))
-        return any(
-            (nxt := self.lang.step(state, c)) is not DEAD and self._finishes(nxt, remaining - 1)
-            for c in self.lang.alphabet
-        )
+    def tables(self, horizon: int) -> StateTables:
+        """The language's state tables up to strings of length ``horizon`` (cached; rebuilt for
+        the horizon rounded up to a multiple of 64 when a longer one is asked for: a counter
+        language's states grow with the horizon, Shuffle-2's as its square)."""
+        have = self._tables
+        if have is None or have.horizon < horizon:
+            self._tables = have = StateTables.build(self.lang, -(-horizon // 64) * 64)
+        return have
 
-    def _string(self, rng: np.random.Generator, length: int) -> str:
-        n = next((k for k in range(length, 0, -1) if self._finishes(self.lang.init, k)), 0)
-        if n == 0:
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        """The labels of all rows at once: the state ids follow the tokens through the transition
+        table (padding keeps the state; invalid letters lead to a dead sink), one position at a
+        time for the whole batch."""
+        tokens = np.asarray(draws["tokens"], dtype=np.int64)
+        tab = self.tables(tokens.shape[1])
+        width = len(self.lang.alphabet)
+        # time-major, so that every step reads and writes contiguous rows; column ``width`` of the
+        # padded table is the padding letter
+        cols = np.ascontiguousarray(np.where(tokens == 0, width, tokens - 1).T)
+        states = np.empty_like(cols)
+        state = np.zeros(tokens.shape[0], dtype=np.int64)  # id 0 = the initial state
+        trans, w1 = tab.padded.ravel(), width + 1
+        for t in range(tokens.shape[1]):
+            state = trans.take(state * w1 + cols[t])
+            states[t] = state
+        states = states.T
+        mask = tokens != 0
+        if (states == tab.sink).any():
+            raise ValueError(f"a row is not a prefix of a {self.lang.name} string")
+        if tokens.shape[1] and not tab.accept[states[:, -1]].all():
+            raise ValueError(f"a row is not in {self.lang.name}")
+        return make_batch(tokens, np.where(mask, tab.target[states], 0), mask)
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        return self.label(draws["tokens"])
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def shortest(self) -> int:
+        tab = self.tables(64)
+        return next(n for n in range(1, 65) if tab.can[n, 0])
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        """``batch`` valid strings, each of a length drawn uniformly in [length/2, length] (or
+        ``length`` with ``exact_length``) and cut to the longest length ≤ it that the language
+        has; letter by letter, uniformly among the letters after which the string can still end
+        at that length. Rows are padded with T (id 0)."""
+        tab = self.tables(length)
+        lo = length if self.params["exact_length"] else max(self.min_length, length // 2)
+        want = rng.integers(lo, length + 1, size=batch)
+        n = tab.longest[want]  # the longest length <= want with a string from the start
+        if (n == 0).any():
             raise ConfigError(
                 "length", f"{self.lang.name} has no string of length <= {length}", "a longer length"
             )
-        s, out = self.lang.init, []
-        for r in range(n, 0, -1):
-            ok = [
-                c
-                for c in self.lang.alphabet
-                if (x := self.lang.step(s, c)) is not DEAD and self._finishes(x, r - 1)
-            ]
-            c = ok[int(rng.integers(0, len(ok)))]
-            s = self.lang.step(s, c)
-            out.append(c)
-        return "".join(out)
-
-    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        ids = {c: i + 1 for i, c in enumerate(self.lang.alphabet)}
-        tokens = np.zeros((batch, length), dtype=np.int64)
-        for i in range(batch):
-            lo = length if self.params["exact_length"] else max(self.min_length, length // 2)
-            n = int(rng.integers(lo, length + 1))
-            for j, c in enumerate(self._string(rng, n)):
-                tokens[i, j] = ids[c]
+        u = rng.random((batch, length))
+        width = len(self.lang.alphabet)
+        # flat offsets into ``good`` by the letters still to come after position t (time-major,
+        # so that every step reads contiguous rows); past a row's end, its all-zero last row
+        rows = n[None, :] - np.arange(length)[:, None] - 1
+        offsets = np.where(rows >= 0, rows, tab.good.shape[0] - 1) * tab.good.shape[1]
+        uniform = np.ascontiguousarray(u.T)
+        letters = np.empty((length, batch), dtype=np.int64)
+        state = np.zeros(batch, dtype=np.int64)
+        good, trans, nth = tab.good.ravel(), tab.padded.ravel(), tab.nth_bit.ravel()
+        popcount, stride, w1 = tab.popcount, tab.nth_bit.shape[1], width + 1
+        for t in range(length):
+            ok = good.take(offsets[t] + state).astype(np.int64)  # bit c: letter c lets the row end
+            pick = (uniform[t] * popcount.take(ok)).astype(np.int64)  # the pick-th allowed letter
+            c = nth.take(ok * stride + pick)  # ``width``, the padding letter, where none is allowed
+            letters[t] = c
+            state = trans.take(state * w1 + c)
+        letters = letters.T
+        tokens = np.where(letters == width, 0, letters + 1)
         return {"tokens": tokens}
 
-    def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        return self.label(draws["tokens"])
 
-    build_reference = build
+@dataclass(frozen=True)
+class StateTables:
+    """A language's deterministic machine as arrays, for the states reachable within ``horizon``
+    letters: state 0 is the initial one; ``trans[s, c]`` the next state (-1: no valid
+    continuation, or beyond the horizon); ``target[s]`` the target class after a prefix ending
+    in ``s``; ``accept[s]``; ``can[r, s]``: a string can end exactly ``r`` letters after ``s``;
+    ``good[r, s]``: bitmask of the letters after which it still can in ``r`` more; ``longest[m]``:
+    the longest string length ≤ m (0: none)."""
+
+    horizon: int
+    trans: np.ndarray
+    #: ``trans`` with a dead sink state (id ``sink``, which every invalid letter and the sink
+    #: itself lead to) and a last column for the padding letter, which keeps the state
+    padded: np.ndarray
+    sink: int
+    target: np.ndarray
+    accept: np.ndarray
+    can: np.ndarray
+    good: np.ndarray
+    longest: np.ndarray
+    popcount: np.ndarray
+    nth_bit: np.ndarray
+
+    @classmethod
+    def build(cls, lang: Language, horizon: int) -> StateTables:
+        ids: dict[State, int] = {lang.init: 0}
+        frontier, order = [lang.init], [lang.init]
+        edges: list[tuple[int, int, int]] = []
+        for _ in range(horizon):  # breadth first, one level per letter
+            nxt = []
+            for st in frontier:
+                for c, ch in enumerate(lang.alphabet):
+                    x = lang.step(st, ch)
+                    if x is DEAD:
+                        continue
+                    if x not in ids:
+                        ids[x] = len(order)
+                        order.append(x)
+                        nxt.append(x)
+                    edges.append((ids[st], c, ids[x]))
+            frontier = nxt
+        size, width = len(order), len(lang.alphabet)
+        trans = np.full((size, width), -1, dtype=np.int64)
+        for a, c, b in edges:
+            trans[a, c] = b
+        target = np.array([sum(v << j for j, v in enumerate(lang.target(x))) for x in order], dtype=np.int64)
+        accept = np.array([bool(lang.accepts(x)) for x in order])
+        can = np.zeros((horizon + 1, size), dtype=bool)
+        can[0] = accept
+        # one row more, all zero, that index -1 reads: no letter allowed (past a row's end)
+        good = np.zeros((horizon + 2, size + 1), dtype=np.uint8 if width <= 8 else np.int64)
+        valid = trans >= 0
+        safe = np.where(valid, trans, 0)
+        for r in range(1, horizon + 1):
+            after = valid & can[r - 1][safe]  # [size, width]
+            good[r - 1, :size] = (after << np.arange(width)).sum(axis=1)
+            can[r] = after.any(axis=1)
+        ends = np.flatnonzero(can[:, 0])
+        k = np.searchsorted(ends, np.arange(horizon + 1), side="right")
+        longest = np.where(k > 0, ends[np.maximum(k - 1, 0)], 0)
+        popcount = np.array([bin(m).count("1") for m in range(1 << width)], dtype=np.int64)
+        # nth_bit[m, j]: the j-th set bit of m; none set: the padding letter; one column more so
+        # that a pick rounding up to popcount still reads the last set bit
+        nth_bit = np.full((1 << width, width + 1), width, dtype=np.int64)
+        for bitmask in range(1, 1 << width):
+            bits = [c for c in range(width) if bitmask >> c & 1]
+            nth_bit[bitmask, : len(bits)] = bits
+            nth_bit[bitmask, len(bits) :] = bits[-1]
+        sink = size
+        padded = np.empty((size + 1, width + 1), dtype=np.int64)
+        padded[:size, :width] = np.where(valid, trans, sink)
+        padded[sink, :width] = sink
+        padded[:, width] = np.arange(size + 1)
+        target = np.append(target, 0)
+        accept = np.append(accept, False)
+        return cls(horizon, trans, padded, sink, target, accept, can, good, longest, popcount, nth_bit)
 
 
 # ---------------------------------------------------------------------------------------------
