@@ -233,3 +233,30 @@ def test_formal_language_strings_at_long_lengths(language: str, length: int) -> 
     assert np.array_equal(b.targets, ref.targets) and np.array_equal(b.mask, ref.mask)
     n = b.mask.sum(axis=1)
     assert (n >= length // 2 - 2).all() and (n <= length).all() and len(set(n.tolist())) > 1
+
+
+def test_shuffle_sampler_from_depths_matches_the_state_tables() -> None:
+    """Shuffle-Dyck is sampled from its depths (its state tables would be too large for n ≥ 4);
+    for Shuffle-2, where the tables fit, both give the same distribution over strings."""
+    import dataclasses
+    from collections import Counter
+
+    from archlab.probes import make_probe
+
+    direct = make_probe("formal_language", language="shuffle2", exact_length=True)
+    tabled = make_probe("formal_language", language="shuffle2", exact_length=True)
+    tabled.lang = dataclasses.replace(tabled.lang, shuffle=0)
+    n = 20000
+    freq = [
+        Counter(r.tobytes() for r in p.sample(np.random.default_rng(3), n, 6).tokens)
+        for p in (direct, tabled)
+    ]
+    assert set(freq[0]) == set(freq[1]) and len(freq[0]) > 20
+    assert max(abs(freq[0][k] - freq[1][k]) / n for k in freq[0]) < 0.01
+    for lang in ("shuffle4", "shuffle6"):
+        p = make_probe("formal_language", language=lang)
+        b, ref = (
+            p.sample(np.random.default_rng(0), 16, 300),
+            p.reference_sample(np.random.default_rng(0), 16, 300),
+        )
+        assert np.array_equal(b.targets, ref.targets)

@@ -47,6 +47,10 @@ class Language:
     step: Callable[[State, str], State]
     target: Callable[[State], tuple[int, ...]]
     accepts: Callable[[State], bool]
+    #: bracket types of a Shuffle-Dyck language (0 otherwise): its states, one depth per type,
+    #: number ~ L^n / n! at length L, too many to tabulate, so it is labelled and sampled from
+    #: the depths directly (:class:`ShuffleDepths`)
+    shuffle: int = 0
 
 
 def _dfa(table: dict[tuple[State, str], State]) -> Callable[[State, str], State]:
@@ -148,7 +152,8 @@ def _dyck(pairs: str, max_depth: int | None, shuffle: bool, name: str) -> Langua
 
     init: tuple[int, ...] = (0,) * len(opens) if shuffle else ()
     dims = tuple(ch for ch in pairs)
-    return Language(name, pairs, dims, "counter", init, step, target, lambda s: not any(s))
+    types = len(opens) if shuffle and max_depth is None else 0
+    return Language(name, pairs, dims, "counter", init, step, target, lambda s: not any(s), types)
 
 
 def _a_star_b_star() -> Language:
@@ -161,31 +166,58 @@ def _a_star_b_star() -> Language:
     )
 
 
-def _anbncn() -> Language:
-    # state (n, phase, count): n a's read; in phase b or c, count of that letter so far
-    def step(s: tuple[int, str, int], c: str) -> State:
-        n, phase, k = s
-        if phase == "a":
-            if c == "a":
-                return (n + 1, "a", 0)
-            return (n, "b", 1) if c == "b" and n > 0 else DEAD
-        if phase == "b":
-            if c == "b" and k < n:
-                return (n, "b", k + 1)
-            return (n, "c", 1) if c == "c" and k == n else DEAD
-        return (n, "c", k + 1) if c == "c" and k < n else DEAD
+def _counting(letters: str) -> Language:
+    """aⁿbⁿ…: each letter of ``letters`` n ≥ 1 times, in order (their CounterLanguage). Target:
+    the next allowed letters — {a, b} while reading a's, then the current letter until its n-th,
+    then the next letter, and T after the last one. State (n, phase, k): n a's read; in a later
+    phase, k of that letter so far."""
+    last = len(letters) - 1
 
-    def target(s: tuple[int, str, int]) -> tuple[int, ...]:
+    def step(s: tuple[int, int, int], c: str) -> State:
         n, phase, k = s
-        if phase == "a":
-            return (1, 1, 0, 0)
-        if phase == "b":
-            return (0, 0, 1, 0) if k == n else (0, 1, 0, 0)
-        return (0, 0, 0, 1) if k == n else (0, 0, 1, 0)
+        if phase == 0:
+            if c == letters[0]:
+                return (n + 1, 0, 0)
+            return (n, 1, 1) if c == letters[1] and n > 0 else DEAD
+        if c == letters[phase] and k < n:
+            return (n, phase, k + 1)
+        if phase < last and c == letters[phase + 1] and k == n:
+            return (n, phase + 1, 1)
+        return DEAD
+
+    def target(s: tuple[int, int, int]) -> tuple[int, ...]:
+        n, phase, k = s
+        out = [0] * (len(letters) + 1)
+        if phase == 0:
+            out[0] = out[1] = 1
+        else:
+            out[phase + 1 if k == n else phase] = 1  # the next letter, or T after the last
+        return tuple(out)
+
+    name = "".join(f"{c}n" for c in letters)
+    return Language(
+        name, letters, (*letters, "T"), "counter", (0, 0, 0), step, target,
+        lambda s: s[1] == last and s[2] == s[0],
+    )  # fmt: skip
+
+
+def _reset_dyck() -> Language:
+    """Reset-Dyck-1 as their generator writes it (src/utils/reset_dyck_generator.py): a prefix of
+    a Dyck-1 word, the reset symbol 1, then a Dyck-1 word. Target: ( always allowed, ) allowed
+    when the depth since the last reset is positive (their two output dimensions). State
+    (reset seen, depth)."""
+
+    def step(s: tuple[int, int], c: str) -> State:
+        reset, d = s
+        if c == "1":
+            return (1, 0) if not reset else DEAD
+        if c == "(":
+            return (reset, d + 1)
+        return (reset, d - 1) if d > 0 else DEAD
 
     return Language(
-        "anbncn", "abc", ("a", "b", "c", "T"), "counter", (0, "a", 0), step, target,
-        lambda s: s[1] == "c" and s[2] == s[0],
+        "reset_dyck1", "()1", ("(", ")"), "counter", (0, 0), step,
+        lambda s: (1, int(s[1] > 0)), lambda s: s == (1, 0),
     )  # fmt: skip
 
 
@@ -202,6 +234,9 @@ def _boolean(n: int) -> Language:
     )
 
 
+#: their bracket pairs, in order (src/utils/shuffle_generator.py, dyck_generator.py)
+SHUFFLE_PAIRS = "()[]{}<>+-abxo"
+
 LANGUAGES: dict[str, Language] = {
     lang.name: lang
     for lang in (
@@ -214,8 +249,9 @@ LANGUAGES: dict[str, Language] = {
         *(_dn(i) for i in (2, 3, 4, 12)),
         _dyck("()", None, False, "dyck1"),
         _dyck("()[]", 10, False, "dyck2_bounded_depth10"),
-        _dyck("()[]", None, True, "shuffle2"),
-        _anbncn(),
+        *(_dyck(SHUFFLE_PAIRS[: 2 * n], None, True, f"shuffle{n}") for n in (2, 4, 6)),
+        _reset_dyck(),
+        *(_counting(w) for w in ("ab", "abc", "abcd")),
         _boolean(3),
     )
 }
@@ -307,8 +343,11 @@ class FormalLanguage(Probe):
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         """The labels of all rows at once: the state ids follow the tokens through the transition
         table (padding keeps the state; invalid letters lead to a dead sink), one position at a
-        time for the whole batch."""
+        time for the whole batch; Shuffle-Dyck from its depths (:class:`ShuffleDepths`)."""
         tokens = np.asarray(draws["tokens"], dtype=np.int64)
+        if self.lang.shuffle:
+            targets, mask = ShuffleDepths(self.lang.shuffle).label(tokens)
+            return make_batch(tokens, targets, mask)
         tab = self.tables(tokens.shape[1])
         width = len(self.lang.alphabet)
         # time-major, so that every step reads and writes contiguous rows; column ``width`` of the
@@ -333,6 +372,8 @@ class FormalLanguage(Probe):
 
     # -- sampling ----------------------------------------------------------------------------------
     def shortest(self) -> int:
+        if self.lang.shuffle:
+            return 2
         tab = self.tables(64)
         return next(n for n in range(1, 65) if tab.can[n, 0])
 
@@ -341,9 +382,11 @@ class FormalLanguage(Probe):
         ``length`` with ``exact_length``) and cut to the longest length ≤ it that the language
         has; letter by letter, uniformly among the letters after which the string can still end
         at that length. Rows are padded with T (id 0)."""
-        tab = self.tables(length)
         lo = length if self.params["exact_length"] else max(self.min_length, length // 2)
         want = rng.integers(lo, length + 1, size=batch)
+        if self.lang.shuffle:
+            return {"tokens": ShuffleDepths(self.lang.shuffle).draw(rng, want - want % 2, length)}
+        tab = self.tables(length)
         n = tab.longest[want]  # the longest length <= want with a string from the start
         if (n == 0).any():
             raise ConfigError(
@@ -369,6 +412,52 @@ class FormalLanguage(Probe):
         letters = letters.T
         tokens = np.where(letters == width, 0, letters + 1)
         return {"tokens": tokens}
+
+
+@dataclass(frozen=True)
+class ShuffleDepths:
+    """Shuffle-Dyck with ``types`` bracket types, from its depths (one per type). Letter ids:
+    1 + 2i opens type i, 2 + 2i closes it; 0 is the padding T. Targets as the tables would give
+    them: every opening bracket allowed, a closing one when its depth is positive."""
+
+    types: int
+
+    def label(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mask = tokens != 0
+        letter = np.where(mask, tokens - 1, 0)
+        sign = np.where(mask, 1 - 2 * (letter % 2), 0)
+        kind = letter // 2
+        delta = np.zeros((*tokens.shape, self.types), dtype=np.int64)
+        np.put_along_axis(delta, kind[..., None], sign[..., None], axis=2)
+        depth = np.cumsum(delta, axis=1)
+        if (depth < 0).any() or (tokens.shape[1] and (depth[:, -1] != 0).any()):
+            raise ValueError(f"a row is not a Shuffle-{self.types} string")
+        opens = sum(1 << (2 * i) for i in range(self.types))
+        closes = ((depth > 0) << (2 * np.arange(self.types) + 1)).sum(axis=2)
+        return np.where(mask, opens + closes, 0), mask
+
+    def draw(self, rng: np.random.Generator, n: np.ndarray, length: int) -> np.ndarray:
+        """Rows of the even lengths ``n``: letter by letter, uniformly among those after which
+        the row can still end at its length (open: the open brackets plus one fit in what is
+        left; close: its depth is positive)."""
+        batch, k2 = n.shape[0], 2 * self.types
+        u = np.ascontiguousarray(rng.random((batch, length)).T)
+        depth = np.zeros((batch, self.types), dtype=np.int64)
+        tokens = np.zeros((length, batch), dtype=np.int64)
+        rows = np.arange(batch)
+        for t in range(length):
+            left = n - t - 1  # letters after this one
+            allowed = np.empty((batch, k2), dtype=bool)
+            allowed[:, 0::2] = (depth.sum(axis=1) + 1 <= left)[:, None]
+            allowed[:, 1::2] = depth > 0
+            allowed &= (left >= 0)[:, None]
+            count = allowed.sum(axis=1)
+            pick = np.minimum((u[t] * count).astype(np.int64), np.maximum(count - 1, 0))
+            c = np.argmax(np.cumsum(allowed, axis=1) > pick[:, None], axis=1)  # the pick-th allowed
+            live = count > 0
+            depth[rows[live], c[live] // 2] += 1 - 2 * (c[live] % 2)  # one (row, type) per row
+            tokens[t] = np.where(live, c + 1, 0)
+        return tokens.T.copy()
 
 
 @dataclass(frozen=True)
