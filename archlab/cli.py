@@ -222,6 +222,13 @@ def probe_protocols(
         for m in p.missing:
             out.print(f"  missing  {m}", markup=False)
         out.print(f"  source   {p.citation}", markup=False)
+        by_task: dict[str, list[str]] = {}
+        for r in p.published:
+            mark = "" if r.verified else " (second-hand)"
+            by_task.setdefault(r.label, []).append(f"{r.model} {r.value}{mark}")
+        for task, cells in by_task.items():
+            src = next(r for r in p.published if r.label == task)
+            out.print(f"  published {task} ({src.metric}; {src.source}): {', '.join(cells)}", markup=False)
 
 
 @probe_app.command("fixtures")
@@ -730,6 +737,16 @@ def _print_record(rec: dict[str, Any]) -> None:
                 str(r["length"]), f"{r['token_acc']:.3f}", f"{r['seq_acc']:.3f}", f"{r['scaled_acc']:.3f}"
             )
         out.print(table)
+    if rec.get("protocol"):
+        for dev in rec.get("protocol_deviations", []):
+            out.print(f"  deviates from {rec['protocol']}: {dev}", markup=False)
+        for pub in rec.get("published", []):
+            mark = "" if pub["verified"] else ", second-hand"
+            out.print(
+                f"  published ({rec['protocol']}): {pub['model']} {pub['value']} — {pub['metric']} "
+                f"({pub['source']}{mark})",
+                markup=False,
+            )
 
 
 def _print_seed_summary(records: list[dict[str, Any]]) -> None:

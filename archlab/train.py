@@ -287,6 +287,8 @@ def range_row(
 ) -> dict[str, Any]:  # fmt: skip
     """One row of a range evaluation from its tallies: ``ct`` of ``nt`` masked tokens right, ``cs``
     of ``ns`` sequences right, ``counts`` the targets per class (for chance), ``stats`` telemetry;
+    ``scaled_acc`` takes chance from the most frequent target class of the test set,
+    ``scaled_acc_uniform`` from a uniform guess over the target classes;
     ``padding`` = (right, total) over the scored padding positions, for probes that have them:
     then ``content_token_acc`` (the answer itself), ``padding_token_acc`` and ``padding_fraction``
     are reported beside ``token_acc`` (which counts both). ``macro`` is the per-class accuracy
@@ -299,6 +301,11 @@ def range_row(
         "seq_acc": cs / max(ns, 1),
         "scaled_acc": (token_acc - chance) / (1 - chance) if chance < 1 else float(token_acc == 1.0),
         "chance": chance,
+        # chance = 1 / (number of target classes): Grazzi et al.'s scaling (0.5 for parity, 0.2
+        # for arithmetic mod 5; automl/unlocking_state_tracking xlstm/experiments/eval-chomsky.py)
+        "scaled_acc_uniform": (token_acc - 1 / counts.size) / (1 - 1 / counts.size)
+        if counts.size > 1
+        else 1.0,
         "n_sequences": n_sequences,
         "n_tokens": nt,
     }
@@ -480,6 +487,18 @@ def new_record(
     if source.suite is not None and source.suite.config.protocol:
         extra["protocol"] = source.suite.config.protocol
         extra["protocol_deviations"] = protocol_deviations(source)
+        from archlab.probes.protocols import published_for
+
+        extra["published"] = [
+            {
+                "model": r.model,
+                "value": r.value,
+                "metric": r.metric,
+                "source": r.source,
+                "verified": r.verified,
+            }
+            for r in published_for(source.suite.config.protocol, source.probe.name, source.probe.params)
+        ]
     return {
         "status": "running",
         "reason": "",

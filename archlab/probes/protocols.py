@@ -15,6 +15,31 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archlab.errors import UnknownNameError
+from archlab.probes.published.numbers import DELETANG_TABLE2_SECONDHAND, GRAZZI_TABLE3, SARROF_RESULTS
+
+
+@dataclass(frozen=True)
+class Published:
+    """One number a paper reports for a task and model, to be set beside archlab's."""
+
+    task: str  # archlab's probe for the paper's task
+    model: str  # the paper's model, as it names it
+    value: float
+    metric: str
+    source: str  # the table or file it was read from
+    #: False: read second-hand (another document quoting the paper), not in the paper itself
+    verified: bool = True
+    #: the probe parameters that pick the paper's task (e.g. the language), if any
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, probe_name: str, probe_params: dict[str, Any]) -> bool:
+        """Whether a run of ``probe_name`` with ``probe_params`` is this number's task."""
+        return probe_name == self.task and all(probe_params.get(k) == v for k, v in self.params.items())
+
+    @property
+    def label(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.task}({args})" if args else self.task
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,8 @@ class Protocol:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: probe parameters of the test split only, per task ("*": every task)
     test_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the paper's own numbers under this protocol, for comparison
+    published: tuple[Published, ...] = ()
     #: what archlab does not (yet) reproduce; empty when the suite follows the protocol fully
     missing: tuple[str, ...] = field(default_factory=tuple)
 
@@ -60,6 +87,8 @@ DM_TASKS = (
     "dm_binary_addition", "dm_binary_multiplication", "dm_compute_sqrt", "dm_bucket_sort",
 )  # fmt: skip
 
+GRAZZI_TASKS = ("dm_parity_check", "dm_modular_arithmetic", "dm_modular_arithmetic_brackets")
+
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
@@ -79,6 +108,18 @@ PROTOCOLS: dict[str, Protocol] = {
             aggregation="the paper reports, per task and architecture, the best of its runs (10 seeds × "
             "3 learning rates; Sec. 4, not re-read here); archlab reports mean ± sd and best-of-k over seeds",
             suite="deletang2023",
+            published=tuple(
+                Published(
+                    task,
+                    model,
+                    value,
+                    "accuracy % averaged over lengths 41–500, best of runs",
+                    "Table 2 quoted in a thesis (Table 4.1); not read in the paper",
+                    verified=False,
+                )
+                for task, row in DELETANG_TABLE2_SECONDHAND.items()
+                for model, value in row.items()
+            ),
         ),
         Protocol(
             name="illusion2024",
@@ -111,16 +152,32 @@ PROTOCOLS: dict[str, Protocol] = {
             name="grazzi2025",
             paper="Grazzi et al., Unlocking State-Tracking in Linear RNNs Through Negative Eigenvalues, "
             "ICLR 2025 (arXiv 2411.12537)",
-            citation="the paper's formal-language setup (xLSTM's): train 3–40, test 40–256, scaled "
-            "accuracy, best of 3 seeds (Sec. 5 and App.; read through search)",
-            tasks=("parity", "modular_sum", "word_problem"),  # groups S3, S5, A5, … are word_problem
-            scored="every position",
+            citation="the paper's Sec. 5.1 and Table 3 (read); automl/unlocking_state_tracking @df8f840 "
+            "(xlstm/experiments/*.yaml: 2 layers, d 128, batch 256, lr 1e-3, 20 000 steps; "
+            "xlstm/experiments/data/formal_language/tasks/; eval-chomsky.py: chance 0.5 for parity, "
+            "0.2 for arithmetic mod 5)",
+            tasks=GRAZZI_TASKS,
+            scored="the final answer only (xLSTM's prediction_mask)",
             train_lengths=(3, 40),
             test_lengths=(40, 256),
-            splits="fresh random sequences",
-            metric="scaled accuracy (accuracy rescaled so chance is 0 and perfect is 1) beyond training",
-            aggregation="best of 3 seeds",
-            missing=("no shipped suite yet; archlab reproduce rows use a CPU-sized version",),
+            splits="fresh random sequences; train lengths 3–40, test 40–256 (unseen beyond 40)",
+            metric="scaled accuracy (acc − c) / (1 − c) with c = 1 / (number of answers): 0.5 parity, "
+            "0.2 arithmetic mod 5 (archlab's scaled_acc_uniform), averaged over the test lengths",
+            aggregation="best of 3 seeds (Table 3; Table 5 of the appendix gives the median)",
+            suite="grazzi2025",
+            missing=(
+                "DeepMind's layout (the expression, then one output position) where xLSTM's code "
+                "predicts the answer at the position after '=': the same function of the same input",
+                "their lengths count the answer token: their 3–40 and 40–256 are one longer than "
+                "archlab's input lengths",
+                "the paper's mixers (Mamba, DeltaNet, mLSTM, sLSTM) are not in archlab's zoo yet "
+                "(issue 21): compare its diag_rnn (signed / unit) and householder as stand-ins only",
+            ),
+            published=tuple(
+                Published(task, model, value, "scaled accuracy, best of 3", "Grazzi et al. 2025, Table 3")
+                for task, row in GRAZZI_TABLE3.items()
+                for model, value in row.items()
+            ),
         ),
         Protocol(
             name="zoology_mqar",
@@ -203,32 +260,72 @@ PROTOCOLS: dict[str, Protocol] = {
             name="sarrof2024",
             paper="Sarrof, Veitsman & Hahn, The Expressive Capacity of State Space Models: A Formal "
             "Language Perspective, NeurIPS 2024 (arXiv 2405.17394)",
-            citation="uses Bhattamishra et al.'s languages and targets (Sec. 5); not re-read in detail",
+            citation="lacoco-lab/ssm_expressivity @5b87520 (configs/dataset/*.yaml windows and "
+            "families, src/dataloader_utils.py bins, src/generators/*, visualisation/"
+            "main_expt_results.xlsx); the paper's figures not read",
             tasks=("formal_language",),
-            scored="every position: the next-allowed-character vector",
-            train_lengths=(1, 50),
-            test_lengths=(51, 100),
-            splits="as Bhattamishra et al.",
-            metric="string accuracy",
-            aggregation="per language",
-            missing=("no shipped suite: same gaps as bhattamishra2020",),
+            scored="every position: the next-allowed-character vector (their output chunks as classes)",
+            train_lengths=(1, 500),
+            test_lengths=(2, 600),
+            splits="per language, training strings in its window (e.g. 2–50; Tomita 1–100; (aa)* "
+            "2–500) and test bins beyond it (bin 2; bin 3 for the counter languages), as "
+            "archlab.probes.published.numbers.SARROF_WINDOWS lists",
+            metric="string accuracy in % (seq_acc), per bin: the mean over the bin's lengths",
+            aggregation="per language and bin; their sweep (layers 1–3, d 16/64, lr 1e-4/1e-3, 50 "
+            "epochs, AdamW) reports the best configuration",
+            suite="sarrof2024",
+            params={"formal_language": {"exact_length": True}},
+            missing=(
+                "strings from archlab's sampler, not their generators' length and shape distributions",
+                "fresh strings instead of their 10 000-string training corpora (1 000 for Tomita 1/2 "
+                "and the counter languages, 125–250 for (aa)*, (aaaa)*, (abab)*)",
+                "their bounded Dyck with 8 bracket types and depth ≤ 10 (from Yao et al.) and "
+                "flip-flop are not in this suite (flip_flop is archlab's own probe)",
+            ),
+            published=tuple(
+                Published(
+                    "formal_language",
+                    f"{model} bin {i + 1}",
+                    value,
+                    "string accuracy %",
+                    "lacoco-lab/ssm_expressivity main_expt_results.xlsx",
+                    params={"language": lang},
+                )
+                for lang, models in SARROF_RESULTS.items()
+                for model, bins in models.items()
+                if model == "Mamba3" or model.startswith("Transformer")
+                for i, value in enumerate(bins)
+            ),
         ),
         Protocol(
             name="movahedi2025",
-            paper="Movahedi et al., Fixed-Point RNNs (FP-RNN), 2025",
-            citation="A5/S5 train at 16, test 2–50; copy with vocab 29, train 5–50, evaluate to 100 "
-            "(from the issue's summary of the paper; not re-read here)",
+            paper="Movahedi et al., Fixed-Point RNNs (arXiv 2503.10799)",
+            citation="dr-faustus/fp-rnn @4c28602 (word_problem_exp/main.py: groups S5, Z60, A4, A5, "
+            "data from jopetty/word-problem, evaluation lengths 2–50; copy_exp: 26 letters + $ | . "
+            "as Jelassi et al.'s '$<string>|<string>.'); arXiv v2/v3 Fig. 1 caption (A5, training "
+            "length 16); the copy lengths (train 5–50, evaluate to 100) from the issue, not read",
             tasks=("word_problem", "copy"),  # A5 and S5 are word_problem
-            scored="every position (word problems); the output segment (copy)",
-            train_lengths=(16, 16),
-            test_lengths=(2, 50),
-            splits="fresh random sequences",
-            metric="accuracy per test length",
+            scored="every position (word problems); the copied letters and the end token (copy)",
+            train_lengths=(5, 50),
+            test_lengths=(2, 100),
+            splits="word problems: train at length 16, test 2–50; copy: train 5–50, test to 100",
+            metric="accuracy per test length (token_acc; seq_acc for whole strings)",
             aggregation="not read",
-            missing=("no shipped suite; copy alphabets stop at 26 in archlab's copy probe",),
+            suite="movahedi2025",
+            params={"word_problem": {"apply_first": "token"}, "copy": {"alphabet": 26}},
+            missing=(
+                "their word-problem tokens (with or without BOS) were not read: archlab uses the "
+                "word-problem repository's composition order without BOS",
+                "no published numbers were readable: nothing to set beside a run",
+            ),
         ),
     )
 }
+
+
+def published_for(protocol: str, probe_name: str, probe_params: dict[str, Any]) -> list[Published]:
+    """The paper's numbers for a run of ``probe_name`` under ``protocol`` (empty if none)."""
+    return [r for r in get_protocol(protocol).published if r.matches(probe_name, probe_params)]
 
 
 def get_protocol(name: str) -> Protocol:

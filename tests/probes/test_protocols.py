@@ -260,3 +260,50 @@ def test_shuffle_sampler_from_depths_matches_the_state_tables() -> None:
             p.reference_sample(np.random.default_rng(0), 16, 300),
         )
         assert np.array_equal(b.targets, ref.targets)
+
+
+def test_published_numbers_belong_to_their_protocols() -> None:
+    from archlab.probes import make_probe
+    from archlab.probes.published.numbers import SARROF_RESULTS, SARROF_WINDOWS
+
+    for proto in PROTOCOLS.values():
+        for r in proto.published:
+            assert r.task in proto.tasks, (proto.name, r.task)
+            make_probe(r.task, **r.params)  # the task exists with those parameters
+            assert r.source and r.metric
+    grazzi = get_protocol("grazzi2025").published
+    assert {r.task for r in grazzi} == set(get_protocol("grazzi2025").tasks)
+    assert all(0.0 <= r.value <= 1.0 and r.verified for r in grazzi)
+    assert all(not r.verified for r in get_protocol("deletang2023").published)  # second-hand only
+    assert set(SARROF_RESULTS) == set(SARROF_WINDOWS)
+
+
+def test_sarrof_suite_uses_their_windows_and_bins() -> None:
+    from archlab.probes.published.numbers import SARROF_WINDOWS, sarrof_test_window
+
+    suite = _suite("sarrof2024")
+    langs = {e.probe.params["language"]: e for e in suite}
+    assert set(langs) == set(SARROF_WINDOWS)
+    for lang, e in langs.items():
+        _, upper, step, bins, _ = SARROF_WINDOWS[lang]
+        assert max(e.train_lengths) == upper and e.probe.params["exact_length"]
+        assert max(e.test_lengths) == upper + (bins - 1) * step == sarrof_test_window(lang)[1]
+    assert sarrof_test_window("dyck1") == (52, 150)  # Dyck bins start two past the window
+    assert sarrof_test_window("D_2") == (2, 200)  # star-free bin 2 keeps the lower end
+
+
+def test_a_run_under_a_protocol_carries_the_published_numbers() -> None:
+    from archlab.config import ModelConfig, TrainConfig
+    from archlab.train import DataSource, train_run
+
+    suite = _suite("grazzi2025")
+    source = DataSource.from_suite(suite, next(e for e in suite if e.probe.name == "dm_parity_check"))
+    cfg = TrainConfig(
+        steps=2, batch=8, eval_every=2, eval_batch=8, val_batch=8, test_lengths=[40], device="cpu"
+    )
+    rec = train_run(source, ModelConfig(mixer="lstm", width=8, layers=1), cfg)
+    pub = {p["model"]: p["value"] for p in rec["published"]}
+    assert pub["Mamba [-1,1]"] == 1.0 and pub["Mamba [0,1]"] == 0.0 and len(pub) == 7
+    assert rec["protocol_deviations"] == ["test lengths 40 instead of the suite's 40–256 (217 lengths)"]
+    row = rec["range_eval"][0]
+    assert row["scaled_acc_uniform"] == pytest.approx((row["token_acc"] - 0.5) / 0.5)

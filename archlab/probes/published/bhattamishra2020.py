@@ -11,7 +11,14 @@ number, dimension 0 the lowest bit. A string is correct when every position is, 
 
 Each language is tagged star-free, non-star-free (regular languages) or counter as Bhattamishra
 et al. group them in their Sec. 5 and tables (from the paper's text as summarised in its
-abstract and by the fixture README; the tables themselves were not re-read here).
+abstract and by the fixture README; the tables themselves were not re-read here) and as Sarrof,
+Veitsman & Hahn (NeurIPS 2024) group the same suite in their official code
+(lacoco-lab/ssm_expressivity @5b87520: configs/dataset/*.yaml lang_fam, and the plotting
+notebook's star-free / non-star-free / counter panels). Sarrof et al.'s additions follow their
+generators (src/generators/starfree_generator.py): aa*bb*cc*dd*ee*, {a,b}*d{b,c}* and
+{0,1,2}*02*; Reset-Dyck-1 follows Bhattamishra et al.'s src/utils/reset_dyck_generator.py.
+Their bounded Dyck with 8 bracket types and depth ≤ 10 (from Yao et al.) is not here: its stack
+states (8^10) cannot be tabulated and it has no sampler of its own yet.
 """
 
 from __future__ import annotations
@@ -222,16 +229,67 @@ def _reset_dyck() -> Language:
 
 
 def _boolean(n: int) -> Language:
-    """n-ary Boolean expressions in Polish notation over 0, 1 and operators of arity 1 … n
-    (n = 3: ~ unary, + binary, > ternary): the state is how many operands are still needed."""
-    if n != 3:
-        raise ValueError("only BoolExp-3 is defined here")
-    arity = {"0": 0, "1": 0, "~": 1, "+": 2, ">": 3}
+    """n-ary Boolean expressions in Polish notation over 0, 1 and the operators ~ + > * ^ of
+    arity 1 … n (their NAryBooleanExpLang): the state is how many operands are still needed;
+    the target, whether the prefix is a complete expression."""
+    if not 1 <= n <= 5:
+        raise ValueError("BoolExp-n is defined for n = 1 … 5")
+    arity = {"0": 0, "1": 0, **{op: i + 1 for i, op in enumerate("~+>*^"[:n])}}
     step = lambda need, c: need - 1 + arity[c] if need > 0 else DEAD  # noqa: E731
     acc = lambda need: need == 0  # noqa: E731
     return Language(
-        f"boolean{n}", "01~+>", ("not complete", "complete"), "counter", 1, step, _member(acc), acc
+        f"boolean{n}", "".join(arity), ("not complete", "complete"), "counter", 1, step, _member(acc), acc
     )
+
+
+def _parity() -> Language:
+    """Strings of 0s and 1s with an even number of 1s (their ParityLanguage); target: whether the
+    prefix has an even number of 1s."""
+    step = lambda s, c: s ^ (c == "1")  # noqa: E731
+    acc = lambda s: s == 0  # noqa: E731
+    return Language("parity", "01", ("odd", "even"), "non-star-free", 0, step, _member(acc), acc)
+
+
+def _letter_runs(letters: str) -> Language:
+    """aa*bb*cc*… : every letter at least once, in order (Sarrof et al.'s AAStarBBStarLanguage).
+    Target after a letter: it or the next one (the last: it or T)."""
+    nxt = {c: letters[i + 1] if i + 1 < len(letters) else "T" for i, c in enumerate(letters)}
+
+    def step(s: str, c: str) -> State:
+        if s == "":
+            return c if c == letters[0] else DEAD
+        return c if c in (s, nxt[s]) else DEAD
+
+    dims = (*letters, "T")
+    name = "_".join(f"{c}{c}_star" for c in letters)
+    return Language(
+        name, letters, dims, "star-free", "", step,
+        lambda s: tuple(int(s != "" and d in (s, nxt[s])) for d in dims), lambda s: s == letters[-1],
+    )  # fmt: skip
+
+
+def _ab_d_bc() -> Language:
+    """{a,b}*d{b,c}* (Sarrof et al.'s AB_D_BC): targets over (a, b, c, d) — before the d, a, b
+    or d; from the d on, b or c."""
+    step = _dfa({(0, "a"): 0, (0, "b"): 0, (0, "d"): 1, (1, "b"): 1, (1, "c"): 1})
+    table = {0: (1, 1, 0, 1), 1: (0, 1, 1, 0)}
+    return Language(
+        "ab_star_d_bc_star", "abcd", ("a", "b", "c", "d"), "star-free", 0, step, table.__getitem__,
+        lambda s: s == 1,
+    )  # fmt: skip
+
+
+def _zot() -> Language:
+    """{0,1,2}*02* (Sarrof et al.'s ZOT_Z_T): target 'e' (the string may end) only at a 2 whose
+    last 0/1 before it was a 0, else 'c' (continue) — their labelling marks a final 0 'c' too,
+    though such a string is in the language. States: 0 = last 0/1 was a 1 (or none), 1 = just
+    read a 0, 2 = a 2 after the last 0."""
+    step = _dfa({(s, "0"): 1 for s in range(3)} | {(s, "1"): 0 for s in range(3)}
+                | {(0, "2"): 0, (1, "2"): 2, (2, "2"): 2})  # fmt: skip
+    return Language(
+        "012_star_0_2_star", "012", ("c", "e"), "star-free", 0, step,
+        lambda s: (0, 1) if s == 2 else (1, 0), lambda s: s in (1, 2),
+    )  # fmt: skip
 
 
 #: their bracket pairs, in order (src/utils/shuffle_generator.py, dyck_generator.py)
@@ -253,6 +311,11 @@ LANGUAGES: dict[str, Language] = {
         _reset_dyck(),
         *(_counting(w) for w in ("ab", "abc", "abcd")),
         _boolean(3),
+        _boolean(5),
+        _parity(),
+        _letter_runs("abcde"),
+        _ab_d_bc(),
+        _zot(),
     )
 }
 # bounded-depth Dyck is regular; their tables do not place it among the star-free ones
