@@ -22,6 +22,8 @@ import numpy as np
 from archlab.errors import ConfigError
 from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
 from archlab.probes.memory import ParamMinLength
+from archlab.probes.published.deletang2023 import uniform_ints
+from archlab.probes.published.zoology import distinct_ints
 from archlab.registry import PROBES
 
 PEER = "athms/mad-lab"
@@ -51,6 +53,8 @@ class MADTask(Probe):
         return TheoryTag(self.level, self.task, {"protocol": "mad2024", "source": POLI})
 
     def label(self, tokens: np.ndarray) -> Batch:
+        """The labelled batch of given rows, row by row with :meth:`answer` (plain Python: the
+        reference, which the peer check uses)."""
         rows = [self.answer(r) for r in np.asarray(tokens, dtype=np.int64).tolist()]
         targets = np.array([[max(v, 0) for v in r] for r in rows], dtype=np.int64)
         mask = np.array([[v >= 0 for v in r] for r in rows], dtype=bool)
@@ -64,12 +68,14 @@ class MADTask(Probe):
         raise NotImplementedError
 
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        """Row by row with :meth:`sample_row` (tasks with a vectorised sampler override this)."""
         return {"tokens": np.array([self.sample_row(rng, length) for _ in range(batch)])}
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         return self.label(draws["tokens"])
 
-    build_reference = build
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        return self.label(draws["tokens"])
 
 
 class UnboundProbe(ValueError):
@@ -137,6 +143,99 @@ class MADInContextRecall(MADTask):
             seq[-2:] = [k, bound.setdefault(k, int(rng.integers(lo, hi)))]
         k = list(bound)[int(rng.integers(0, len(bound)))]
         return [*seq, k]  # the probe's value is the dropped last token
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        # :meth:`sample_row`'s law, vectorised: P = length//2 − 1 pairs, each noise with
+        # probability frac_noise except pair ``keep``; a row of noise only has its last pair
+        # made a real one; a key's value is uniform, drawn once per row; the probe asks for one
+        # of the row's distinct keys, uniformly.
+        hi = self.value_range()[1]  # the noise tokens are hi … vocab − 1
+        frac, vocab, n_keys = self.params["frac_noise"], self.params["vocab"], self.n_keys()
+        n_pairs = length // 2 - 1
+        pair = np.arange(n_pairs)
+        keep = rng.integers(0, length // 2, size=(batch, 1))
+        noise = np.zeros((batch, n_pairs), dtype=bool)
+        if frac > 0:
+            noise = (rng.random((batch, n_pairs)) < frac) & (pair != keep)
+            noise[noise.all(axis=1), -1] = False
+        keys = uniform_ints(rng, n_keys, (batch, n_pairs)).astype(np.int64)
+        if n_keys <= n_pairs:
+            values, first, probe_key, probe_value = self._bind_by_table(rng, keys, noise)
+        else:
+            values, first, probe_key, probe_value = self._bind_by_sorting(rng, keys, noise)
+        tokens = np.empty((batch, 2 * n_pairs + 1), dtype=np.int64)
+        tokens[:, 0:-1:2], tokens[:, 1:-1:2] = keys, values
+        if frac > 0:  # noise pairs: two tokens from the noise vocabulary
+            junk = hi + uniform_ints(rng, vocab - hi, (batch, 2 * n_pairs)).astype(np.int64)
+            tokens[:, :-1] = np.where(np.repeat(noise, 2, axis=1), junk, tokens[:, :-1])
+        tokens[:, -1] = probe_key
+        return {
+            "tokens": tokens,
+            "recalled": ~noise & ~first,  # real pairs whose key was seen before
+            "probe_value": probe_value,
+        }
+
+    def _bind_by_table(
+        self, rng: np.random.Generator, keys: np.ndarray, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(each pair's value, whether it is its key's first real pair, the probe's key and
+        value) for few keys: a value drawn per row and key (the law of a value drawn at the
+        key's first occurrence), first occurrences by a scattered minimum, and the probe key
+        uniform among the keys present."""
+        batch, n_pairs = keys.shape
+        lo, hi = self.value_range()
+        n_keys = self.n_keys()
+        table = lo + uniform_ints(rng, hi - lo, (batch, n_keys)).astype(np.int64)
+        slot = keys + (np.arange(batch) * n_keys)[:, None]  # (row, key) → flat index
+        values = table.ravel()[slot]
+        first_at = np.full(batch * n_keys + 1, n_pairs)  # the last slot takes the noise pairs
+        pair = np.broadcast_to(np.arange(n_pairs), keys.shape)
+        np.minimum.at(first_at, np.where(noise, batch * n_keys, slot).ravel(), pair.ravel())
+        first = (first_at[slot] == pair) & ~noise
+        present = first_at[:-1].reshape(batch, n_keys) < n_pairs
+        r = rng.integers(0, present.sum(axis=1))
+        probe_key = np.argmax(present & (np.cumsum(present, axis=1) == (r + 1)[:, None]), axis=1)
+        return values, first, probe_key, table[np.arange(batch), probe_key]
+
+    def _bind_by_sorting(
+        self, rng: np.random.Generator, keys: np.ndarray, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`_bind_by_table` for many keys: a fresh value per pair, kept at each key's
+        first real pair (found by a stable sort of the row by key) and copied to its later ones;
+        the probe is the r-th distinct key in order of first occurrence, r uniform."""
+        batch, n_pairs = keys.shape
+        lo, hi = self.value_range()
+        fresh = lo + uniform_ints(rng, hi - lo, keys.shape).astype(np.int64)
+        sort_key = np.where(noise, self.n_keys(), keys)  # noise sorts last
+        order = np.argsort(sort_key, axis=1, kind="stable")
+        srt = np.take_along_axis(sort_key, order, axis=1)
+        new = np.ones(srt.shape, dtype=bool)
+        new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        # per sorted position, the sorted position of its key's first pair
+        head = np.maximum.accumulate(np.where(new, np.arange(n_pairs), 0), axis=1)
+        values = np.empty_like(fresh)
+        np.put_along_axis(values, order, np.take_along_axis(fresh, np.take_along_axis(order, head, 1), 1), 1)
+        first = np.zeros(srt.shape, dtype=bool)
+        np.put_along_axis(first, order, new, axis=1)
+        first &= ~noise
+        r = rng.integers(0, first.sum(axis=1))
+        at = np.argmax(first & (np.cumsum(first, axis=1) == (r + 1)[:, None]), axis=1)
+        rows = np.arange(batch)
+        return values, first, keys[rows, at], values[rows, at]
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        tokens = draws["tokens"]
+        targets = np.zeros(tokens.shape, dtype=np.int64)
+        if self.params["scoring"] == "lm":  # the next token everywhere, the probe's value last
+            targets[:, :-1] = tokens[:, 1:]
+            mask = np.ones(tokens.shape, dtype=bool)
+        else:  # at each recalled key its value, and the probe's value at the probe
+            mask = np.zeros(tokens.shape, dtype=bool)
+            mask[:, 0:-1:2] = draws["recalled"]
+            mask[:, -1] = True
+            targets[:, 0:-1:2] = np.where(draws["recalled"], tokens[:, 1::2], 0)
+        targets[:, -1] = draws["probe_value"]
+        return Batch(tokens, targets, mask)
 
     def answer(self, row: list[int]) -> list[int]:
         n_keys, recall = self.n_keys(), self.params["scoring"] == "recall"
@@ -278,14 +377,25 @@ class MADSelectiveCopying(MADTask):
 
     min_length = ParamMinLength(lambda p: 2 * p.params["n_copy"] + 2)
 
-    def sample_row(self, rng: np.random.Generator, length: int) -> list[int]:
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        # n symbols at n distinct positions of the data part (a uniform n-subset), the rest blank
         n, v = self.params["n_copy"], self.params["vocab"]
         data_len = length - n - 1
-        symbols = rng.integers(0, v - 2, size=n)
-        where = np.sort(rng.choice(data_len, size=n, replace=False))
-        data = np.full(data_len, v - 2)
-        data[where] = symbols
-        return [*data.tolist(), v - 1, *([v - 2] * n)]
+        symbols = uniform_ints(rng, v - 2, (batch, n)).astype(np.int64)
+        where = np.sort(distinct_ints(rng, data_len, batch, n), axis=1)
+        tokens = np.full((batch, length), v - 2, dtype=np.int64)
+        tokens[np.arange(batch)[:, None], where] = symbols
+        tokens[:, data_len] = v - 1
+        return {"tokens": tokens, "symbols": symbols}
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        # the symbols, in order, on the n blanks after the copy token
+        tokens, n = draws["tokens"], self.params["n_copy"]
+        targets = np.zeros(tokens.shape, dtype=np.int64)
+        targets[:, -n:] = draws["symbols"]
+        mask = np.zeros(tokens.shape, dtype=bool)
+        mask[:, -n:] = True
+        return Batch(tokens, targets, mask)
 
     def answer(self, row: list[int]) -> list[int]:
         n, v = self.params["n_copy"], self.params["vocab"]
@@ -311,13 +421,26 @@ class MADMemorization(MADTask):
 
     def _validate(self) -> None:
         self.map = kv_map(self.params["vocab"] - 1, self.params["map_seed"])
+        # the map as a table, key → value (the keys are 0 … len(map) − 1)
+        self.table = np.array([self.map[k] for k in range(len(self.map))], dtype=np.int64)
 
     def seq_len(self, length: int) -> int:
         return 2 * (length // 2)
 
-    def sample_row(self, rng: np.random.Generator, length: int) -> list[int]:
-        keys = rng.integers(0, len(self.map), size=length // 2)
-        return [t for k in keys.tolist() for t in (k, self.params["vocab"] - 1)]
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        keys = uniform_ints(rng, len(self.map), (batch, length // 2))
+        tokens = np.empty((batch, 2 * (length // 2)), dtype=np.int64)
+        tokens[:, 0::2], tokens[:, 1::2] = keys, self.params["vocab"] - 1
+        return {"tokens": tokens}
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        # at every INSERT the value of the key before it
+        tokens = draws["tokens"]
+        targets = np.zeros(tokens.shape, dtype=np.int64)
+        targets[:, 1::2] = self.table[tokens[:, 0::2]]
+        mask = np.zeros(tokens.shape, dtype=bool)
+        mask[:, 1::2] = True
+        return Batch(tokens, targets, mask)
 
     def answer(self, row: list[int]) -> list[int]:
         out = [-1] * len(row)
@@ -338,11 +461,15 @@ class MADCompression(MADTask):
     task = "reproduce every token (MAD's compression, as its generator returns it)"
     PARAMS = (Param("vocab", int, 16, "vocabulary size (MAD: 16)", low=3, high=1 << 16),)
 
-    def sample_row(self, rng: np.random.Generator, length: int) -> list[int]:
-        return [
-            *rng.integers(0, self.params["vocab"] - 1, size=length - 1).tolist(),
-            self.params["vocab"] - 1,
-        ]
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        tokens = np.empty((batch, length), dtype=np.int64)
+        tokens[:, :-1] = uniform_ints(rng, self.params["vocab"] - 1, (batch, length - 1))
+        tokens[:, -1] = self.params["vocab"] - 1
+        return {"tokens": tokens}
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        tokens = draws["tokens"]  # every token is its own label
+        return Batch(tokens, tokens.copy(), np.ones(tokens.shape, dtype=bool))
 
     def answer(self, row: list[int]) -> list[int]:
         return list(row)

@@ -27,6 +27,7 @@ import numpy as np
 from archlab.errors import ConfigError
 from archlab.probes.base import Batch, Draws, Param, Probe, TheoryTag, make_batch
 from archlab.probes.memory import ParamMinLength
+from archlab.probes.published.deletang2023 import uniform_ints
 from archlab.registry import PROBES
 
 PEER = "HazyResearch/zoology"
@@ -119,7 +120,7 @@ class ZoologyMQAR(Probe):
 
     # -- sampling ----------------------------------------------------------------------------------
     def _distinct(self, rng: np.random.Generator, lo: int, hi: int, batch: int, k: int) -> np.ndarray:
-        return np.stack([lo + rng.choice(hi - lo, size=k, replace=False) for _ in range(batch)])
+        return lo + distinct_ints(rng, hi - lo, batch, k)
 
     def context(self, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(context tokens [B, context_size], query keys [B, kv], their labels [B, kv])."""
@@ -137,16 +138,17 @@ class ZoologyMQAR(Probe):
         a = self.params["power_a"]
         p = a * np.arange(1, space + 1, dtype=np.float64) ** (a - 1)
         p /= p.sum()
-        gaps = np.stack([rng.choice(space, size=kv, replace=False, p=p) for _ in range(batch)])
-        noise = rng.integers(0, self.params["vocab"], size=(batch, length))
+        gaps = weighted_without_replacement(rng, p, batch, kv)
+        noise = uniform_ints(rng, self.params["vocab"], (batch, length))
         return {"ctx": ctx, "queries": queries, "labels": labels, "gaps": gaps, "noise": noise}
 
     def _layout(self, draws: Draws, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Tokens and the positions of the queries' labelled (last) token."""
         ctx, queries, gaps = draws["ctx"], draws["queries"], draws["gaps"]
         b, c = ctx.shape
-        fill = draws["noise"] if self.params["random_non_queries"] else np.zeros((b, length), np.int64)
-        tokens = fill.copy()
+        tokens = np.zeros((b, length), dtype=np.int64)
+        if self.params["random_non_queries"]:
+            tokens[:, c:] = draws["noise"][:, c:]
         tokens[:, :c] = ctx
         rows = np.arange(b)[:, None]
         for j in range(queries.shape[2]):
@@ -154,18 +156,19 @@ class ZoologyMQAR(Probe):
         return tokens, c + self.ENTRY * gaps + queries.shape[2] - 1
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        tokens, at = self._layout(draws, length)
-        return self.label(tokens, at)
-
-    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        # the labels are known from the draw: write them at the query positions
         tokens, at = self._layout(draws, length)
         targets = np.zeros_like(tokens)
         mask = np.zeros(tokens.shape, dtype=bool)
-        for i in range(batch):
-            for j, pos in enumerate(at[i]):
-                targets[i, pos] = draws["labels"][i, j]
-                mask[i, pos] = True
-        return make_batch(tokens, targets, mask)
+        rows = np.arange(batch)[:, None]
+        targets[rows, at] = draws["labels"]
+        mask[rows, at] = True
+        return Batch(tokens, targets, mask)
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        # the labels found again from the tokens alone, row by row (as the peer check does)
+        tokens, at = self._layout(draws, length)
+        return self.label(tokens, at)
 
     # -- labelling ---------------------------------------------------------------------------------
     def bindings(self, ctx: list[int]) -> dict[tuple[int, ...], int]:
@@ -228,14 +231,15 @@ class ZoologyForgettingMQAR(ZoologyMQAR):
         kv, up = self.params["kv"], self.params["updates"]
         ctx, keys, values = super().context(rng, batch)
         lo, hi = self.value_range()
+        rows = np.arange(batch)[:, None]
+        which = self._distinct(rng, 0, kv, batch, up)  # the re-bound keys, in update order
+        new = lo + uniform_ints(rng, hi - lo - 1, (batch, up)).astype(np.int64)
+        first = values[rows, which]
+        new = new + (new >= first)  # uniform among the values but the key's first one
         extra = np.empty((batch, 2 * up), dtype=np.int64)
+        extra[:, 0::2], extra[:, 1::2] = keys[rows, which, 0], new
         final = values.copy()
-        for i in range(batch):
-            which = rng.choice(kv, size=up, replace=False)
-            new = lo + rng.integers(0, hi - lo - 1, size=up)
-            new = new + (new >= values[i, which])  # uniform among the values but the first one
-            extra[i, 0::2], extra[i, 1::2] = keys[i, which, 0], new
-            final[i, which] = new
+        final[rows, which] = new
         return np.concatenate([ctx, extra], axis=1), keys, final
 
 
@@ -284,6 +288,64 @@ class ZoologyCompositionalMQAR(ZoologyMQAR):
         return ctx, pairs, values
 
 
+def distinct_ints(rng: np.random.Generator, n: int, batch: int, k: int) -> np.ndarray:
+    """Per row k distinct integers from [0, n) in uniformly random order (the law of
+    ``rng.choice(n, k, replace=False)``), vectorised over the rows: int64 [B, k]."""
+    if k * k > n:  # dense: the first k of a random permutation of every row
+        return np.argsort(rng.random((batch, n)), axis=1)[:, :k]
+    # sparse: iid uniform rows conditioned on having no repeat (rows with one are redrawn),
+    # which is uniform over the ordered k-subsets; a repeat has probability < k²/2n <= 1/2
+    out = uniform_ints(rng, n, (batch, k)).astype(np.int64)
+
+    def repeats(rows: np.ndarray) -> np.ndarray:
+        srt = np.sort(rows, axis=1)
+        return (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+
+    bad = np.flatnonzero(repeats(out))
+    while bad.size:
+        out[bad] = uniform_ints(rng, n, (bad.size, k))
+        bad = bad[repeats(out[bad])]
+    return out
+
+
+def weighted_without_replacement(rng: np.random.Generator, p: np.ndarray, batch: int, k: int) -> np.ndarray:
+    """Per row k distinct indices drawn one after another with weights ``p`` among those not
+    drawn yet: the law of ``rng.choice(len(p), k, replace=False, p=p)``, vectorised, [B, k]."""
+    n = len(p)
+    if 4 * k > n:
+        # dense: an exponential race. Index i arrives at time E_i / p_i (E_i iid Exp(1)); the k
+        # earliest arrivals, in order of arrival, have exactly that law.
+        arrival = rng.standard_exponential((batch, n)) / p
+        first = np.argpartition(arrival, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (batch, 1))
+        order = np.argsort(np.take_along_axis(arrival, first, axis=1), axis=1)
+        return np.take_along_axis(first, order, axis=1)
+    # sparse: the first k distinct values of an iid stream from p have that law too (each new
+    # value is drawn with weights p among the unseen ones). Rows whose stream has fewer than k
+    # distinct values are extended (never redrawn, which would bias the law) until they do.
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+
+    def draws(rows: int, t: int) -> np.ndarray:
+        return np.minimum(np.searchsorted(cdf, rng.random((rows, t)), side="right"), n - 1)
+
+    out = np.empty((batch, k), dtype=np.int64)
+    rows, stream = np.arange(batch), draws(batch, 4 * k)
+    while True:
+        order = np.argsort(stream, axis=1, kind="stable")
+        srt = np.take_along_axis(stream, order, axis=1)
+        new = np.ones(stream.shape, dtype=bool)
+        new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        first = np.zeros(stream.shape, dtype=bool)  # the first occurrence of its value
+        np.put_along_axis(first, order, new, axis=1)
+        rank = np.cumsum(first, axis=1)
+        done = rank[:, -1] >= k
+        out[rows[done]] = stream[done][(first & (rank <= k))[done]].reshape(-1, k)
+        rows, stream = rows[~done], stream[~done]
+        if not rows.size:
+            return out
+        stream = np.concatenate([stream, draws(len(rows), stream.shape[1])], axis=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # circuits
 
@@ -313,37 +375,60 @@ class ZoologyCircuit(Probe):
     def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
         lo, hi = self.symbols()
         n = length - 1 if self.END is not None else length
-        return {"symbols": rng.integers(lo, hi, size=(batch, n))}
+        symbols = uniform_ints(rng, hi - lo, (batch, n))  # a small unsigned dtype
+        return {"symbols": symbols + lo if lo == 0 else symbols.astype(np.int64) + lo}
 
     def prepare(self, symbols: np.ndarray) -> np.ndarray:
-        """The generator's own edits of the drawn symbols (vocab_majority breaks ties)."""
+        """The generator's own edits of the drawn symbols (vocab_majority breaks ties), vectorised."""
+        return symbols
+
+    def prepare_reference(self, symbols: np.ndarray) -> np.ndarray:
+        """:meth:`prepare` row by row."""
         return symbols
 
     def answer(self, row: list[int]) -> list[int]:
         """Per input position the label (end-token tasks: one label, at the end)."""
         raise NotImplementedError
 
-    def _tokens(self, draws: Draws) -> np.ndarray:
-        sym = self.prepare(np.asarray(draws["symbols"], dtype=np.int64))
+    def answers(self, tokens: np.ndarray) -> np.ndarray:
+        """The labels of every row, vectorised: [B, T] (end-token tasks: [B], at the end)."""
+        raise NotImplementedError
+
+    def _tokens(self, sym: np.ndarray) -> np.ndarray:
         if self.END is None:
             return sym
-        return np.concatenate([sym, np.full((len(sym), 1), self.END, dtype=np.int64)], axis=1)
+        tokens = np.empty((len(sym), sym.shape[1] + 1), dtype=np.int64)
+        tokens[:, :-1], tokens[:, -1] = sym, self.END
+        return tokens
 
-    def label(self, tokens: np.ndarray) -> Batch:
-        tokens = np.asarray(tokens, dtype=np.int64)
-        rows = [self.answer(r) for r in tokens.tolist()]
+    def _layout(self, tokens: np.ndarray, labels: np.ndarray) -> Batch:
         if self.END is None:
-            return make_batch(tokens, np.array(rows).reshape(tokens.shape), np.ones(tokens.shape, bool))
-        targets = np.zeros_like(tokens)
-        targets[:, -1] = [r[0] for r in rows]
+            return make_batch(tokens, labels.reshape(tokens.shape), np.ones(tokens.shape, bool))
+        targets = np.zeros(tokens.shape, dtype=np.int64)
+        targets[:, -1] = labels
         mask = np.zeros(tokens.shape, dtype=bool)
         mask[:, -1] = True
-        return make_batch(tokens, targets, mask)
+        return Batch(tokens, targets, mask)
+
+    def label(self, tokens: np.ndarray) -> Batch:
+        """The labelled batch of given rows, vectorised."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        return self._layout(tokens, self.answers(tokens))
+
+    def label_reference(self, tokens: np.ndarray) -> Batch:
+        """:meth:`label` row by row with :meth:`answer` (plain Python: the reference)."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        rows = [self.answer(r) for r in tokens.tolist()]
+        labels = np.array(rows if self.END is None else [r[0] for r in rows], dtype=np.int64)
+        return self._layout(tokens, labels)
 
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
-        return self.label(self._tokens(draws))
+        tokens = self._tokens(self.prepare(draws["symbols"]))
+        return self._layout(tokens, self.answers(tokens))
 
-    build_reference = build
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        sym = self.prepare_reference(np.asarray(draws["symbols"], dtype=np.int64))
+        return self.label_reference(self._tokens(sym))
 
 
 @PROBES.register("zoology_parity")
@@ -357,6 +442,9 @@ class ZoologyParity(ZoologyCircuit):
     def answer(self, row: list[int]) -> list[int]:
         return [sum(row[:-1]) % 2]
 
+    def answers(self, tokens: np.ndarray) -> np.ndarray:
+        return np.count_nonzero(tokens[:, :-1], axis=1) % 2
+
 
 @PROBES.register("zoology_majority")
 class ZoologyMajority(ZoologyCircuit):
@@ -369,6 +457,9 @@ class ZoologyMajority(ZoologyCircuit):
 
     def answer(self, row: list[int]) -> list[int]:
         return [int(2 * sum(row[:-1]) > len(row) - 1)]
+
+    def answers(self, tokens: np.ndarray) -> np.ndarray:
+        return (2 * tokens[:, :-1].sum(axis=1) > tokens.shape[1] - 1).astype(np.int64)
 
 
 @PROBES.register("zoology_cumulative_parity")
@@ -387,6 +478,9 @@ class ZoologyCumulativeParity(ZoologyCircuit):
     def answer(self, row: list[int]) -> list[int]:
         return (np.cumsum(row) % 2).tolist()
 
+    def answers(self, tokens: np.ndarray) -> np.ndarray:
+        return np.bitwise_xor.accumulate(tokens.astype(np.uint8), axis=1)
+
 
 @PROBES.register("zoology_cumulative_majority")
 class ZoologyCumulativeMajority(ZoologyCircuit):
@@ -404,6 +498,10 @@ class ZoologyCumulativeMajority(ZoologyCircuit):
 
     def answer(self, row: list[int]) -> list[int]:
         return (np.cumsum(2 * np.asarray(row) - 1) >= 0).astype(int).tolist()
+
+    def answers(self, tokens: np.ndarray) -> np.ndarray:
+        lead = np.cumsum(tokens.astype(np.int32) * 2 - 1, axis=1, dtype=np.int32)  # ones minus zeros
+        return lead >= 0
 
 
 @PROBES.register("zoology_vocab_majority")
@@ -424,7 +522,7 @@ class ZoologyVocabMajority(ZoologyCircuit):
     def symbols(self) -> tuple[int, int]:
         return 1, self.n_symbols()
 
-    def prepare(self, symbols: np.ndarray) -> np.ndarray:
+    def prepare_reference(self, symbols: np.ndarray) -> np.ndarray:
         out = symbols.copy()
         for row in out:
             values, counts = np.unique(row, return_counts=True)
@@ -436,9 +534,31 @@ class ZoologyVocabMajority(ZoologyCircuit):
                 row[seq.index(other)] = most
         return out
 
+    def _counts(self, symbols: np.ndarray) -> np.ndarray:
+        """Per row the count of every symbol id, [B, V]."""
+        b, v = len(symbols), self.n_symbols()
+        flat = (symbols.astype(np.int64) + (np.arange(b) * v)[:, None]).ravel()
+        return np.bincount(flat, minlength=b * v).reshape(b, v)
+
+    def prepare(self, symbols: np.ndarray) -> np.ndarray:
+        # rows whose top count is shared: the first symbol (in row order) other than the smallest
+        # most frequent one has that first occurrence replaced by it
+        counts = self._counts(symbols)
+        top = counts == counts.max(axis=1, keepdims=True)
+        tied = np.flatnonzero(top.sum(axis=1) > 1)
+        out = symbols.copy()
+        if tied.size:
+            most = np.argmax(top[tied], axis=1)
+            where = np.argmax(symbols[tied] != most[:, None], axis=1)
+            out[tied, where] = most
+        return out
+
     def answer(self, row: list[int]) -> list[int]:
         values, counts = np.unique(row[:-1], return_counts=True)
         return [int(values[counts == counts.max()].min())]
+
+    def answers(self, tokens: np.ndarray) -> np.ndarray:
+        return np.argmax(self._counts(tokens[:, :-1]), axis=1)  # the smallest most frequent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,7 +609,10 @@ def check_fixture_rows(task: str, rows: list[dict], vocab: dict) -> list[str | N
                 batch = probe.label(tokens, np.array([scored]))
             else:
                 assert isinstance(probe, ZoologyCircuit)
-                batch = probe.label(tokens)
+                batch = probe.label_reference(tokens)
+                if not batch.equals(probe.label(tokens)):
+                    results.append("archlab's vectorised labelling differs from its reference on this row")
+                    continue
         except ValueError as e:
             results.append(f"archlab cannot label this input: {e}")
             continue
