@@ -299,7 +299,8 @@ def write_report(
     md = _summary(rep, kind, records, finished, agreement, study, baselines, transfers, threshold, metric)
     atomic_write(rep.summary, lambda f: f.write(md), mode="w")
     if html:
-        atomic_write(out / "summary.html", lambda f: f.write(_html(md, out)), mode="w")
+        page = _html(md, out, rep.plots.values())
+        atomic_write(out / "summary.html", lambda f: f.write(page), mode="w")
     return rep
 
 
@@ -477,22 +478,50 @@ def _transfer_lines(tr: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _inline(text: str, root: Path) -> str:
-    """Markdown inline spans of the summary (code, links, images) → HTML; images embedded."""
-    out = html_lib.escape(text, quote=False)
+#: links the HTML page may carry: web addresses, or relative paths (checked to stay inside the
+#: report folder); anything else (javascript:, data:, file:, absolute paths) stays text
+_WEB_LINK = re.compile(r"https?://[^\s\"'<>`]+")
+
+
+def _inside(root: Path, target: str) -> Path | None:
+    """``target`` as a path inside ``root``, or None (absolute, a scheme, or escaping by ..)."""
+    if not target or ":" in target or target.startswith(("/", "\\")):
+        return None
+    path = (root / target).resolve()
+    return path if path.is_relative_to(root.resolve()) else None
+
+
+def _inline(text: str, root: Path, images: frozenset[Path]) -> str:
+    """Markdown inline spans of the summary (code, links, images) → HTML. All text is escaped
+    (quotes included, so nothing can leave an attribute); an image is embedded only if it is one
+    the report itself wrote (``images``, resolved paths inside ``root``), a link kept only if it
+    is a web address or a path inside the report folder — record text (a probe name, a study's
+    description) can therefore add no tag, attribute or file to the page."""
+    out = html_lib.escape(text, quote=True)
 
     def image(m: re.Match[str]) -> str:
-        path = root / html_lib.unescape(m.group(2))
-        data = base64.b64encode(path.read_bytes()).decode() if path.is_file() else ""
+        path = _inside(root, html_lib.unescape(m.group(2)))
+        if path is None or path not in images or not path.is_file():
+            return m.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
         return f'<img alt="{m.group(1)}" src="data:image/png;base64,{data}" style="max-width:100%">'
 
+    def link(m: re.Match[str]) -> str:
+        target = html_lib.unescape(m.group(2))
+        if _WEB_LINK.fullmatch(target) is None and _inside(root, target) is None:
+            return m.group(0)
+        return f'<a href="{html_lib.escape(target, quote=True)}">{m.group(1)}</a>'
+
     out = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", image, out)
-    out = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', out)
+    out = re.sub(r"(?<!!)\[([^\]]+)\]\(([^)]+)\)", link, out)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
 
 
-def _html(md: str, root: Path) -> str:
-    """The summary as one self-contained HTML page (headings, lists, tables, embedded PNGs)."""
+def _html(md: str, root: Path, images: Iterable[Path] = ()) -> str:
+    """The summary as one self-contained HTML page (headings, lists, tables, embedded PNGs):
+    built from the generated markdown, but escaped throughout, embedding only ``images`` (the
+    plots the report wrote) — see :func:`_inline`."""
+    written = frozenset(Path(p).resolve() for p in images)
     body: list[str] = []
     table: list[list[str]] = []
     in_list = False
@@ -509,23 +538,23 @@ def _html(md: str, root: Path) -> str:
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             if not all(re.fullmatch(r"-+", c) for c in cells):
-                table.append([_inline(c, root) for c in cells])
+                table.append([_inline(c, root, written) for c in cells])
             continue
         flush_table()
         if line.startswith("- "):
             if not in_list:
                 body.append("<ul>")
                 in_list = True
-            body.append(f"<li>{_inline(line[2:], root)}</li>")
+            body.append(f"<li>{_inline(line[2:], root, written)}</li>")
             continue
         if in_list:
             body.append("</ul>")
             in_list = False
         if m := re.match(r"(#{1,4}) (.*)", line):
             n = len(m.group(1))
-            body.append(f"<h{n}>{_inline(m.group(2), root)}</h{n}>")
+            body.append(f"<h{n}>{_inline(m.group(2), root, written)}</h{n}>")
         elif line.strip():
-            body.append(f"<p>{_inline(line, root)}</p>")
+            body.append(f"<p>{_inline(line, root, written)}</p>")
     flush_table()
     if in_list:
         body.append("</ul>")

@@ -87,3 +87,62 @@ def test_report_cli_and_bad_source(runs: Path, tmp_path: Path) -> None:
     assert Path(data["summary"]).is_file() and data["counts"]
     res = CliRunner().invoke(app, ["report", "no_such_study", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "no_such_study" in res.output
+
+
+PAYLOADS = (
+    '![x" onerror="alert(1)"](nope.png)',  # an image that would run script
+    "![leak](/etc/hostname)",  # an image that would embed a local file
+    "[t](javascript:alert(1))",  # a link that would run script
+    "<script>alert(2)</script><img src=x onerror=alert(3)>",
+    "![up](../../../etc/passwd)",
+)
+
+
+def test_html_report_carries_no_markup_or_file_from_record_text(runs: Path, tmp_path: Path) -> None:
+    """Record text reaches the page escaped: no tag, attribute, link or embedded file comes from
+    a record; the only images are the plots the report wrote."""
+    import shutil
+    from html.parser import HTMLParser
+
+    bad = tmp_path / "runs"
+    shutil.copytree(runs, bad)
+    for i, (name, payload) in enumerate(
+        zip(sorted(p.name for p in bad.iterdir() if p.is_dir()), PAYLOADS * 2, strict=False)
+    ):
+        rec_path = bad / name / "result.json"
+        rec = json.loads(rec_path.read_text())
+        rec["probe"] = payload + f" {i}"
+        rec["suite"] = PAYLOADS[(i + 1) % len(PAYLOADS)]
+        rec_path.write_text(json.dumps(rec))
+    rep = write_report(str(bad), out=tmp_path / "rep", html=True)
+    page = (rep.out / "summary.html").read_text()
+    md = rep.summary.read_text()
+    assert any(p in md for p in PAYLOADS)  # the record text did reach the report
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append((tag, dict(attrs)))
+
+    parser = Tags()
+    parser.feed(page)
+    allowed = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "ul", "li",
+               "table", "tr", "th", "td", "code", "a", "img"}  # fmt: skip
+    assert {t for t, _ in parser.tags} <= allowed
+    for tag, attrs in parser.tags:
+        assert set(attrs) <= {"charset", "alt", "src", "style", "href"}, (tag, attrs)
+        if tag == "img":
+            assert (attrs["src"] or "").startswith("data:image/png;base64,")
+        if tag == "a":
+            href = attrs["href"] or ""
+            assert href.startswith(("http://", "https://")) or ":" not in href, href
+    assert sum(t == "img" for t, _ in parser.tags) == len(rep.plots)
+    hostname = Path("/etc/hostname")
+    if hostname.is_file() and hostname.read_bytes().strip():
+        import base64
+
+        assert base64.b64encode(hostname.read_bytes()).decode() not in page
+    assert "<script" not in page and 'onerror="' not in page and 'javascript:alert(1)">' not in page
