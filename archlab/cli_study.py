@@ -32,6 +32,10 @@ SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="A study spec YAML 
 
 
 def _default_storage(name: str, storage: str | None) -> str:
+    """The storage of study ``name`` (checked like a spec's name: it may name a file)."""
+    from archlab.search.spec import check_study_name
+
+    check_study_name(name)
     return storage if storage is not None else f"journal:studies/{name}.journal"
 
 

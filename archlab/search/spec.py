@@ -233,8 +233,25 @@ class HeartbeatSpec(StrictModel):
         return self
 
 
+#: what a study name may be (it names files: studies/NAME.journal): letters, digits, _ . -
+#: (and, checked apart, not only dots)
+STUDY_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,128}$"
+
+
+def check_study_name(name: str) -> str:
+    """``name`` if it is a valid study name, else a ConfigError naming the rule."""
+    import re
+
+    if not re.fullmatch(STUDY_NAME_PATTERN, name) or not name.strip("."):
+        raise ConfigError(
+            "study name", f"{name!r} is not a study name",
+            "1–128 letters, digits, '_', '.', '-' (no '/', not only dots), as a spec's name",
+        )  # fmt: skip
+    return name
+
+
 class StudySpec(StrictModel):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, pattern=STUDY_NAME_PATTERN)
     description: str = ""
     objective: ObjectiveSpec
     model: dict[str, Any] = Field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 import yaml
 from typer.testing import CliRunner
@@ -67,3 +68,18 @@ def test_cli_worker_needs_a_storage_and_unknown_study(tmp_path: Path) -> None:
     url = f"journal:{tmp_path / 'none.journal'}"
     r = runner.invoke(app, ["study", "status", "nosuch", "--storage", url])
     assert r.exit_code == 2 and "unknown study" in r.output
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "/tmp/x", "x" * 129, "a b"])
+def test_study_names_on_the_command_line_cannot_leave_studies(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study name names a file (studies/NAME.journal): it obeys the spec-name pattern."""
+    work = tmp_path / "deep" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    for cmd in (["status", name], ["export", name, "--out", "t.csv"], ["repair", name]):
+        res = runner.invoke(study_app, cmd)
+        assert res.exit_code == 2, res.output
+        assert "study name" in res.output and "Traceback" not in res.output
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written anywhere
