@@ -933,7 +933,12 @@ def report_cmd(
     out_dir: Annotated[str, typer.Option("--out", help="Where the plots, CSVs and summary.md go.")],
     storage: Annotated[
         str | None,
-        typer.Option("--storage", help="The study's storage URL (default: studies/NAME.journal)."),
+        typer.Option(
+            "--storage",
+            envvar="ARCHLAB_STORAGE",
+            help="The study's storage URL or @FILE holding it (default: $ARCHLAB_STORAGE, else "
+            "studies/NAME.journal).",
+        ),
     ] = None,
     html: Annotated[bool, typer.Option("--html", help="Also summary.html, self-contained.")] = False,
     threshold: Annotated[

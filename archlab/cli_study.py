@@ -26,7 +26,12 @@ STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING"
 
 StorageOpt = Annotated[
     str | None,
-    typer.Option("--storage", help="Storage URL (postgresql+psycopg2://…, journal:PATH, :memory:)."),
+    typer.Option(
+        "--storage",
+        envvar="ARCHLAB_STORAGE",
+        help="Storage URL (postgresql+psycopg2://…, journal:PATH, :memory:), or @FILE holding it; "
+        "default $ARCHLAB_STORAGE. Keep passwords out of it: ~/.pgpass, or @FILE.",
+    ),
 ]
 SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="A study spec YAML (search/*.yaml).")]
 

@@ -201,13 +201,13 @@ def write_report(
                     "a results folder, or a study name with --storage URL",
                 )
             storage = f"journal:{journal}"
-        from archlab.search.runner import load_study
+        from archlab.search.runner import load_study, mask_url
 
         say(f"loading study {source}")
         study = load_study(source, storage)
         records = records_from_study(source, storage)
         baselines, transfers = [], []
-        kind = f"study `{source}` ({storage})"
+        kind = f"study `{source}` ({mask_url(storage)})"
     baselines = [*baselines, *(dna or [])]
     if not records and study is None and not baselines and not transfers:
         raise ConfigError("SOURCE", f"no run records (result.json) or DNA results under {source}")

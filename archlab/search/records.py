@@ -19,13 +19,13 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
 
     from archlab.errors import ConfigError
     from archlab.search.objective import trial_record
-    from archlab.search.runner import load_study
+    from archlab.search.runner import load_study, mask_url
 
     try:
         study = load_study(name, storage)
     except KeyError as exc:
         raise ConfigError(
-            "RESULTS", f"no study {name!r} in {storage}", "a study name in that storage"
+            "RESULTS", f"no study {name!r} in {mask_url(storage)}", "a study name in that storage"
         ) from exc
     records: list[dict[str, Any]] = []
     for t in study.get_trials(deepcopy=False):

@@ -35,6 +35,7 @@ import csv
 import json
 import math
 import multiprocessing
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -97,7 +98,33 @@ class StudyExistsError(ArchlabError):
 # ---------------------------------------------------------------------------------------------
 
 
+_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<password>[^@/\s]*)@")
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``
+    (``postgresql://user:***@host/db``): what any message, report or stored attribute shows."""
+    return _PASSWORD.sub(lambda m: f"{m['head']}:***@", text)
+
+
+def read_storage_url(url: StorageArg) -> StorageArg:
+    """``@FILE`` → the URL written in FILE (its first line), so that a password need not appear
+    on a command line (``ps``) or in a spec; anything else unchanged. ``--storage`` also reads
+    ``$ARCHLAB_STORAGE``; a URL without a password lets libpq take it from ``~/.pgpass``."""
+    if not isinstance(url, str) or not url.startswith("@"):
+        return url
+    path = Path(url[1:]).expanduser()
+    try:
+        line = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("storage", f"cannot read the storage URL from {path}: {exc}") from None
+    if not line or not line[0].strip():
+        raise ConfigError("storage", f"{path} is empty", "a file whose first line is the storage URL")
+    return line[0].strip()
+
+
 def storage_kind(url: StorageArg) -> Literal["memory", "journal", "rdb"]:
+    url = read_storage_url(url)
     if url is None or isinstance(url, InMemoryStorage) or url == ":memory:":
         return "memory"
     if isinstance(url, JournalStorage):
@@ -110,7 +137,7 @@ def storage_kind(url: StorageArg) -> Literal["memory", "journal", "rdb"]:
         return "journal"
     raise ConfigError(
         "storage",
-        f"cannot tell the storage kind of {url!r}",
+        f"cannot tell the storage kind of {mask_url(url)!r}",
         "null/:memory:, journal:PATH, PATH.journal, PATH.log, postgresql+psycopg2://…, sqlite:///…",
     )
 
@@ -119,10 +146,11 @@ def make_storage(url: StorageArg, heartbeat: HeartbeatSpec | None = None) -> Bas
     """An Optuna storage for ``url`` (see the module docstring); storages pass through."""
     if isinstance(url, BaseStorage):
         return url
+    url = read_storage_url(url)
     kind = storage_kind(url)
     if kind == "memory":
         return InMemoryStorage()
-    assert url is not None
+    assert isinstance(url, str)
     if kind == "journal":
         path = Path(url.removeprefix("journal:"))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,10 +168,12 @@ def make_storage(url: StorageArg, heartbeat: HeartbeatSpec | None = None) -> Bas
             )
         except ImportError as exc:
             raise ConfigError(
-                "storage", f"{url}: driver missing ({exc})", "pip install psycopg2-binary"
+                "storage", mask_url(f"{url}: driver missing ({exc})"), "pip install psycopg2-binary"
             ) from None
-        except Exception as exc:  # sqlalchemy's connection errors: one readable line
-            raise ConfigError("storage", f"cannot open {url}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # sqlalchemy's connection errors: one readable line, no password
+            raise ConfigError(
+                "storage", mask_url(f"cannot open {url}: {type(exc).__name__}: {exc}")
+            ) from None
 
 
 def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -264,7 +294,10 @@ def create_study(
                 f"study {spec.name!r} already exists (same spec); use --if-exists load to reuse it"
             ) from None
         return study
-    study.set_user_attr("spec", canonical(spec))
+    stored = canonical(spec)
+    if isinstance(stored.get("storage"), str):
+        stored["storage"] = mask_url(stored["storage"])  # no password in the database
+    study.set_user_attr("spec", stored)
     study.set_user_attr("suite", None if spec.is_dna else spec.suite_config().model_dump(mode="json"))
     study.set_user_attr("archlab_version", archlab.__version__)
     study.set_user_attr("created_at", time.time())
