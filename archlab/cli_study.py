@@ -242,10 +242,33 @@ def repair_cmd(
     ] = 60.0,
     storage: StorageOpt = None,
     retry: Annotated[bool, typer.Option("--retry/--no-retry", help="Re-enqueue the failed trials.")] = True,
+    journal: Annotated[
+        bool,
+        typer.Option(
+            "--journal", help="First drop a torn last record of the journal file (a backup is kept)."
+        ),
+    ] = False,
 ) -> None:
     """Fail RUNNING trials whose worker died (journal storage has no heartbeat of its own):
-    no sign of life for --older-than seconds. Keep it well above the heartbeat interval."""
-    from archlab.search import repair
+    no sign of life for --older-than seconds. Keep it well above the heartbeat interval.
+    With --journal, first cut a torn record off the end of the journal (a truncated file, or a
+    writer killed mid-record), keeping the whole file as a backup."""
+    from pathlib import Path
 
-    failed = repair(name, _default_storage(name, storage), older_than, retry=retry)
+    from archlab.errors import ConfigError
+    from archlab.search import repair
+    from archlab.search.runner import read_storage_url, repair_journal, storage_kind
+
+    url = _default_storage(name, storage)
+    if journal:
+        resolved = read_storage_url(url)
+        if not isinstance(resolved, str) or storage_kind(resolved) != "journal":
+            raise ConfigError("--journal", "the study's storage is not a journal file")
+        path = Path(resolved.removeprefix("journal:"))
+        dropped, backup = repair_journal(path)
+        if backup is None:
+            out.print(f"{path}: whole, nothing to drop")
+        else:
+            out.print(f"{path}: dropped a torn record of {dropped} bytes (backup: {backup})")
+    failed = repair(name, url, older_than, retry=retry)
     out.print(f"failed {len(failed)} stale trial(s){': ' + ', '.join(map(str, failed)) if failed else ''}")

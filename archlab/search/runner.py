@@ -38,7 +38,7 @@ import multiprocessing
 import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -51,7 +51,7 @@ from optuna.storages import (
     RDBStorage,
     RetryHeartbeatStaleTrialCallback,
 )
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 import archlab
@@ -142,6 +142,68 @@ def storage_kind(url: StorageArg) -> Literal["memory", "journal", "rdb"]:
     )
 
 
+def journal_problem(data: bytes) -> str | None:
+    """What is wrong with a journal file's bytes, or None: a line that is not a JSON record (a
+    corrupt middle), or a last record without its newline (a torn tail: the file was truncated,
+    or a writer died mid-record)."""
+    lines = data.split(b"\n")
+    tail = lines.pop()  # what follows the last newline: empty when the file is whole
+    for i, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except ValueError:
+            return f"line {i} is not a journal record (corrupt; restore the file from a backup)"
+    if tail:
+        return f"the last record (line {len(lines) + 1}, {len(tail)} bytes) is torn: the file ends mid-record"
+    return None
+
+
+@contextlib.contextmanager
+def _journal_lock(path: Path) -> Iterator[None]:
+    """The journal's own writer lock (Optuna's), so that a record being written is not read as torn."""
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal with a torn tail or a corrupt line (one line naming the file and the
+    line) before any worker reads or appends to it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with _journal_lock(path):
+        data = path.read_bytes()
+    problem = journal_problem(data)
+    if problem is not None:
+        fix = (
+            "drop the torn record with `archlab study repair NAME --journal` (a backup is kept)"
+            if "torn" in problem
+            else "restore the journal from a backup"
+        )
+        raise ConfigError("storage", f"{path}: {problem}", fix)
+
+
+def repair_journal(path: Path) -> tuple[int, Path | None]:
+    """Drop a journal's torn last record, keeping the whole file as ``PATH.torn-TIME.bak``;
+    returns (bytes dropped, the backup) — (0, None) if the file was whole. A corrupt middle
+    line is not repaired (an error names it): what followed it cannot be trusted."""
+    with _journal_lock(path):
+        data = path.read_bytes()
+        problem = journal_problem(data)
+        if problem is None:
+            return 0, None
+        if "torn" not in problem:
+            raise ConfigError("storage", f"{path}: {problem}", "restore the journal from a backup")
+        keep = data[: data.rfind(b"\n") + 1]
+        backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%dT%H%M%S')}.bak")
+        atomic_write(backup, lambda f: f.write(data), mode="wb")
+        atomic_write(path, lambda f: f.write(keep), mode="wb")
+    return len(data) - len(keep), backup
+
+
 def make_storage(url: StorageArg, heartbeat: HeartbeatSpec | None = None) -> BaseStorage:
     """An Optuna storage for ``url`` (see the module docstring); storages pass through."""
     if isinstance(url, BaseStorage):
@@ -154,6 +216,7 @@ def make_storage(url: StorageArg, heartbeat: HeartbeatSpec | None = None) -> Bas
     if kind == "journal":
         path = Path(url.removeprefix("journal:"))
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
     hb = heartbeat or HeartbeatSpec()
     with warnings.catch_warnings():
