@@ -628,6 +628,12 @@ def train_cmd(
     out_dir: Annotated[str, typer.Option("--out", help="Folder for run directories.")] = "runs",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result records as a JSON list.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Retrain runs whose finished record is already in --out (default: reuse it)."
+        ),
+    ] = False,
 ) -> None:
     """Train a model on a probe (or each probe of a suite), then evaluate length generalisation.
 
@@ -638,12 +644,15 @@ def train_cmd(
 
     With --stacked the members of a probe's cell train together (archlab.ensemble); on 2 CPU cores
     that is 0.75–2x the speed of one by one (benchmarks/bench_train.py), so it is off by default.
+    A run whose finished record is already in --out (same run id: same probe, model, training
+    config, seed and lr) is reused, as `reproduce` does; --fresh retrains it. --out is checked
+    to be a writable folder before any training.
     """
     from pathlib import Path
 
     from archlab.config import ModelConfig, TrainConfig, load_yaml, validate
     from archlab.ensemble import train_cell
-    from archlab.train import run_id
+    from archlab.train import finished_record, run_id
 
     model_data: dict[str, Any] = {}
     train_data: dict[str, Any] = {}
@@ -661,6 +670,7 @@ def train_cmd(
     model_cfg = validate(ModelConfig, model_data, source="model")
     train_cfg = validate(TrainConfig, train_data, source="train")
     sources = _train_sources(probe, suite, params)
+    _check_out_dir(Path(out_dir))
     seed_list = parse_seeds(seeds)
     lr_list = parse_lrs(lrs) if lrs else [train_cfg.lr]
     show = not (quiet or as_json) and out.is_terminal
@@ -668,6 +678,17 @@ def train_cmd(
     for source in sources:
         cfgs = [train_cfg.model_copy(update={"seed": s, "lr": lr}) for s in seed_list for lr in lr_list]
         dirs = [Path(out_dir) / run_id(source.probe, model_cfg, c) for c in cfgs]
+        done = {} if fresh else {d: rec for d in dirs if (rec := finished_record(d)) is not None}
+        for d, rec in done.items():
+            rec["run_dir"] = str(d)
+            records.append(rec)
+            if not as_json:
+                out.print(f"[dim]reused the finished run in {d} (--fresh retrains it)[/]")
+                _print_record(rec)
+        todo = [(c, d) for c, d in zip(cfgs, dirs, strict=True) if d not in done]
+        if not todo:
+            continue
+        cfgs, dirs = [c for c, _ in todo], [d for _, d in todo]
         if stacked:
             label = f"{source.probe.spec()} · {model_cfg.mixer} · {len(cfgs)} members"
             with _progress(label, train_cfg.steps, show) as hook:
@@ -689,6 +710,22 @@ def train_cmd(
         echo_json(records)
     elif len(records) > 1:
         _print_seed_summary(records)
+
+
+def _check_out_dir(path: Any) -> None:
+    """Refuse an --out that is a file or cannot be written, before any training (not after)."""
+    import tempfile
+
+    if path.exists() and not path.is_dir():
+        raise ConfigError("--out", f"{path} is a file, not a folder", "a folder for the run directories")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".archlab-write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            "--out", f"cannot write to {path}: {exc.strerror or exc}", "a writable folder"
+        ) from None
 
 
 def _progress(label: str, total: int, show: bool) -> Any:

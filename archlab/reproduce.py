@@ -22,7 +22,6 @@ adds rows 4–7 and uses ≥ 3 seeds.
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import os
 import statistics
@@ -36,7 +35,7 @@ from archlab.atomic import atomic_write, write_json_atomic
 from archlab.config import ModelConfig, TrainConfig
 from archlab.ensemble import train_cell
 from archlab.probes import make_probe
-from archlab.train import run_id
+from archlab.train import finished_record, run_id
 
 __all__ = ["ROWS", "SOLVED", "Case", "Row", "run_matrix", "summarise"]
 
@@ -286,8 +285,6 @@ def measured_value(record: dict[str, Any], train_max: int, metric: str = "scaled
     return statistics.fmean(float(r[metric]) for r in rows)
 
 
-#: statuses of a finished run whose record a rerun reuses (``interrupted`` runs are redone)
-FINAL_STATUSES = ("solved", "completed", "diverged", "oom")
 
 
 def _case_run_dir(
@@ -314,17 +311,6 @@ class _Job:
     @property
     def key(self) -> tuple[str, str, int, float | None]:
         return (self.row.id, self.case.label, self.seed, self.lr)
-
-
-def _finished_record(run_dir: Path | None) -> dict[str, Any] | None:
-    """The record of an earlier, finished run of the same configuration (for resuming)."""
-    if run_dir is None or not (run_dir / "result.json").is_file():
-        return None
-    try:
-        rec = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return rec if isinstance(rec, dict) and rec.get("status") in FINAL_STATUSES else None
 
 
 def _run_unit(unit: list[_Job], quick: bool, hook: Any = None) -> list[dict[str, Any]]:
@@ -390,7 +376,7 @@ def run_matrix(
 
     todo: list[_Job] = []
     for job in jobs:
-        old = _finished_record(job.run_dir) if resume else None
+        old = finished_record(job.run_dir) if resume else None
         if old is not None:
             done(job, old)
         else:

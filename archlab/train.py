@@ -517,6 +517,22 @@ def new_record(
     }
 
 
+#: statuses of a finished run whose record a rerun reuses (``interrupted`` runs are redone)
+FINAL_STATUSES = ("solved", "completed", "diverged", "oom")
+
+
+def finished_record(run_dir: Path | None) -> dict[str, Any] | None:
+    """The record of an earlier, finished run in ``run_dir`` (same run id: same configuration),
+    for resuming; None if there is none, it is unreadable or the run did not finish."""
+    if run_dir is None or not (run_dir / "result.json").is_file():
+        return None
+    try:
+        rec = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and rec.get("status") in FINAL_STATUSES else None
+
+
 def train_run(
     probe: Probe | DataSource,
     model_cfg: ModelConfig,

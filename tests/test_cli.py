@@ -203,3 +203,36 @@ def test_model_show_text_and_config_file(tmp_path: Path) -> None:
 def test_model_show_bad_input(args: list[str], needle: str) -> None:
     code, _, err = run("model", "show", *args)
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+TINY_TRAIN = [
+    "train", "--probe", "parity", "--model", "lstm", "--set", "model.width=8", "--set", "train.steps=3",
+    "--set", "train.eval_batch=8", "--set", "train.test_lengths=[8]", "--json",
+]  # fmt: skip
+
+
+def test_train_refuses_a_bad_out_before_training(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for out in (afile, afile / "sub"):
+        res = runner.invoke(app, [*TINY_TRAIN, "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        assert "--out" in res.output and "Traceback" not in res.output
+        assert "steps" not in res.output  # refused before any training
+    assert afile.read_text() == "keep me"
+
+
+def test_train_reuses_finished_runs_and_fresh_retrains(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    first = runner.invoke(app, [*TINY_TRAIN, "--seeds", "0", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    (rec,) = json.loads(first.output)
+    result = Path(rec["run_dir"]) / "result.json"
+    stamp = result.stat().st_mtime_ns
+    again = runner.invoke(app, [*TINY_TRAIN, "--seeds", "0,1", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    recs = json.loads(again.output)
+    assert [r["seed"] for r in recs] == [0, 1] and recs[0]["wall_time_s"] == rec["wall_time_s"]
+    assert result.stat().st_mtime_ns == stamp  # seed 0 reused, only seed 1 trained
+    fresh = runner.invoke(app, [*TINY_TRAIN, "--seeds", "0", "--out", str(out), "--fresh"])
+    assert fresh.exit_code == 0 and result.stat().st_mtime_ns != stamp
