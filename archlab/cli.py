@@ -519,6 +519,10 @@ def parse_lrs(text: str) -> list[float]:
     return values
 
 
+#: the most seeds one command trains (a typo like 0-1000000000 is refused before any work)
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` or ``"0-4"`` → a list of non-negative seeds."""
     seeds: list[int] = []
@@ -527,13 +531,21 @@ def parse_seeds(text: str) -> list[int]:
             part = part.strip()
             if "-" in part:
                 lo, hi = (int(x) for x in part.split("-", 1))
+                if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+                    raise ConfigError(
+                        "--seeds", f"{text!r} gives more than {MAX_SEEDS} seeds", f"<= {MAX_SEEDS} seeds"
+                    )
                 seeds += list(range(lo, hi + 1))
             elif part:
                 seeds.append(int(part))
+    except ConfigError:
+        raise
     except ValueError:
         raise ConfigError("--seeds", f"{text!r} is not a list of integers", "e.g. 0,1,2 or 0-4") from None
     if not seeds or min(seeds) < 0:
         raise ConfigError("--seeds", f"{text!r} gives no non-negative seeds", "e.g. 0,1,2 or 0-4")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError("--seeds", f"{text!r} gives more than {MAX_SEEDS} seeds", f"<= {MAX_SEEDS} seeds")
     return seeds
 
 

@@ -90,16 +90,15 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
 def load_models(spec: str, option: str = "--models") -> list[tuple[str, Any]]:
     """A zoo YAML (``models:`` mapping label → ModelConfig fields, or a list with ``name``) or
     comma-separated mixer names (each with its defaults)."""
-    import yaml
 
-    from archlab.config import ModelConfig, validate
+    from archlab.config import ModelConfig, load_yaml, validate
     from archlab.theory import config_label
 
     path = Path(spec)
     if spec.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
             raise ConfigError(option, f"{spec} does not exist", "a zoo YAML file or mixer names")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path) or {}
         entries = data.get("models", data) if isinstance(data, dict) else data
         items = entries.items() if isinstance(entries, dict) else [(e.pop("name", None), e) for e in entries]
         models: list[tuple[str, Any]] = []

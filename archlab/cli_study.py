@@ -82,10 +82,11 @@ def run_cmd(
     spec_path: SpecArg,
     storage: StorageOpt = None,
     n_trials: Annotated[
-        int | None, typer.Option("--n-trials", min=1, help="Finished trials the study aims for in total.")
+        int | None,
+        typer.Option("--n-trials", min=1, max=1_000_000, help="Finished trials the study aims for in total."),
     ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.0, help="Seconds per worker.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Local worker processes.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
 ) -> None:
     """Create (or resume) the study and run the missing trials of its budget with K local
@@ -106,7 +107,10 @@ def worker_cmd(
     storage: StorageOpt = None,
     rank: Annotated[int, typer.Option("--rank", min=0, help="Worker rank: sampler seed = seed + rank.")] = 0,
     n_trials: Annotated[
-        int | None, typer.Option("--n-trials", min=1, help="Exactly N trials (default: to the study budget).")
+        int | None,
+        typer.Option(
+            "--n-trials", min=1, max=1_000_000, help="Exactly N trials (default: to the study budget)."
+        ),
     ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.0, help="Seconds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,

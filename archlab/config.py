@@ -29,20 +29,28 @@ M = TypeVar("M", bound=BaseModel)
 class StrictModel(BaseModel):
     """Base of every config model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # inf or NaN is never a setting
+
+
+#: the longest sequence length archlab accepts anywhere (64 kb DNA windows fit; 10⁹ is a typo)
+MAX_LENGTH = 1_000_000
+#: the most distinct lengths one range may name
+MAX_LENGTHS = 10_000
 
 
 class LengthRange(StrictModel):
     """An inclusive range of lengths: ``{min: 41, max: 256, step: 5}``."""
 
-    min: int = Field(ge=1)
-    max: int = Field(ge=1)
+    min: int = Field(ge=1, le=MAX_LENGTH)
+    max: int = Field(ge=1, le=MAX_LENGTH)
     step: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> LengthRange:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) is below min ({self.min})")
+        if (self.max - self.min) // self.step + 1 > MAX_LENGTHS:
+            raise ValueError(f"names more than {MAX_LENGTHS} lengths (use a larger step)")
         return self
 
     def values(self) -> list[int]:
@@ -65,9 +73,11 @@ def _check_length_list(v: Lengths | None) -> Lengths | None:
     if isinstance(v, list):
         if not v:
             raise ValueError("needs at least one length")
-        bad = [x for x in v if x < 1]
+        bad = [x for x in v if not 1 <= x <= MAX_LENGTH]
         if bad:
-            raise ValueError(f"lengths must be >= 1, got {bad}")
+            raise ValueError(f"lengths must be in 1…{MAX_LENGTH:,}, got {bad[:5]}")
+        if len(v) > MAX_LENGTHS:
+            raise ValueError(f"more than {MAX_LENGTHS} lengths")
     return v
 
 
@@ -155,14 +165,68 @@ def validate(model: type[M], data: Any, source: str = "") -> M:
         raise ConfigError(f"{source}: {field}" if source else field, msg) from None
 
 
+#: the largest config, spec or suite file read (a real one is a few KB)
+MAX_CONFIG_BYTES = 1 << 20
+#: the most aliases one YAML document may use (each can stand for a whole subtree: a few
+#: nested aliases expand to billions of nodes when the spec is hashed or printed)
+MAX_YAML_ALIASES = 100
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that repeats a key (plain YAML keeps the last one
+    silently, so a second ``mixer:`` would override the first unseen) and more than
+    :data:`MAX_YAML_ALIASES` aliases (an alias bomb)."""
+
+    _aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_YAML_ALIASES} aliases (refused: they can expand "
+                    "without bound)", self.peek_event().start_mark,
+                )  # fmt: skip
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` as YAML with :class:`UniqueKeyLoader` (safe, no duplicate keys)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def load_yaml(path: str | os.PathLike[str]) -> Any:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(str(p), "file not found")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            str(p), f"{p.stat().st_size:,} bytes: too large for a config", f"<= {MAX_CONFIG_BYTES:,} bytes"
+        )
     try:
-        return yaml.safe_load(p.read_text())
+        return parse_yaml(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), f"not a UTF-8 text file (byte {exc.start}): not YAML") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(str(p), f"invalid YAML: {exc}") from None
+        raise ConfigError(str(p), f"invalid YAML: {yaml_problem(exc)}") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what and where (``duplicate key 'mixer' at line 3, column 3``)."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else what
 
 
 def load_config(model: type[M], path: str | os.PathLike[str]) -> M:

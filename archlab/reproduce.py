@@ -285,8 +285,6 @@ def measured_value(record: dict[str, Any], train_max: int, metric: str = "scaled
     return statistics.fmean(float(r[metric]) for r in rows)
 
 
-
-
 def _case_run_dir(
     row: Row, case: Case, seed: int, quick: bool, out_dir: str | Path | None, lr: float | None = None
 ) -> Path | None:

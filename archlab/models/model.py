@@ -52,7 +52,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` → CUDA when available, else CPU; anything else is passed to torch.device."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from archlab.errors import ConfigError
+
+        raise ConfigError("train.device", f"{device!r} asked for, but this machine has no CUDA", "auto, cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        from archlab.errors import ConfigError
+
+        raise ConfigError(
+            "train.device", f"{device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+            f"cuda:0 … cuda:{torch.cuda.device_count() - 1}, auto, cpu",
+        )  # fmt: skip
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        from archlab.errors import ConfigError
+
+        raise ConfigError("train.device", "'mps' asked for, but this machine has no MPS", "auto, cpu")
+    return dev
 
 
 def _norm(kind: str, width: int) -> nn.Module:

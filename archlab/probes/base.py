@@ -30,7 +30,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from archlab.config import MAX_LENGTH
 from archlab.errors import ConfigError
+
+#: the most tokens one generated batch may hold (2 GiB of int64 tokens; a typo in a batch size or
+#: a length should be an error, not an out-of-memory kill)
+MAX_BATCH_TOKENS = 1 << 28
 
 Draws = dict[str, Any]
 
@@ -238,6 +243,13 @@ class Probe:
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ConfigError("batch", f"{batch!r} is not a positive integer", "batch >= 1")
         self.check_length(length)
+        if length > MAX_LENGTH:
+            raise ConfigError("length", f"{length:,} is longer than archlab accepts", f"<= {MAX_LENGTH:,}")
+        if batch * self.seq_len(length) > MAX_BATCH_TOKENS:
+            raise ConfigError(
+                "batch", f"{batch:,} × {self.seq_len(length):,} tokens is more than one batch may hold",
+                f"batch × length <= {MAX_BATCH_TOKENS:,}",
+            )  # fmt: skip
 
     def sample(self, rng: np.random.Generator, batch: int, length: int) -> Batch:
         """A batch of ``batch`` sequences of size parameter ``length`` (vectorised)."""
