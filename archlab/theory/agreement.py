@@ -36,6 +36,7 @@ test score are skipped, each with its reason (:attr:`AgreementReport.skipped`).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -50,6 +51,8 @@ from archlab.probes import make_probe
 from archlab.theory.facts import probe_facts
 from archlab.theory.predict import Prediction, config_label, predict
 from archlab.theory.rules import DNA_SOLVED
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CLASSES",
@@ -240,12 +243,33 @@ def agreement(
     return AgreementReport(cells, threshold, metric)
 
 
+def record_problem(rec: dict[str, Any]) -> str | None:
+    """Why a probe run record cannot be used (a field missing or of the wrong kind, a model config
+    archlab cannot build), or None."""
+    from pydantic import ValidationError
+
+    for key, kind in (("probe", str), ("model", dict), ("range_eval", list)):
+        if not isinstance(rec.get(key), kind):
+            return f"field {key!r} is missing or not a {kind.__name__}"
+    for i, ev in enumerate(rec["range_eval"]):
+        if not isinstance(ev, dict) or not isinstance(ev.get("length"), int):
+            return f"range_eval[{i}] has no integer 'length'"
+    try:
+        ModelConfig.model_validate(rec["model"])
+    except (ValidationError, ArchlabError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        return f"its model config is not valid ({first[-1] if first else exc})"
+    return None
+
+
 def load_records(paths: Iterable[str | Path], dna: bool = False) -> list[dict[str, Any]]:
     """Result records from files (``result.json``) and folders (every ``result.json`` below).
 
     Probe runs always; with ``dna`` also DNA runs (:func:`is_dna_record`), which
     :func:`check_records` classifies (off by default: readers that expect probe records only,
-    such as the report's run table, are not handed DNA ones)."""
+    such as the report's run table, are not handed DNA ones). In a folder, a record that is
+    not JSON or not usable (:func:`record_problem`) is skipped with a one-line warning naming
+    the file; a file named directly is an error."""
     from archlab.errors import ConfigError
 
     records: list[dict[str, Any]] = []
@@ -255,11 +279,17 @@ def load_records(paths: Iterable[str | Path], dna: bool = False) -> list[dict[st
         files = [path] if path.is_file() else sorted(path.rglob("result.json"))
         for f in files:
             try:
-                rec = json.loads(f.read_text())
+                rec = json.loads(f.read_text(encoding="utf-8"))
+                problem = None
             except (OSError, ValueError) as e:
-                raise ConfigError(
-                    "RESULTS", f"{f} is not a readable JSON result record ({e})", "result.json"
-                ) from e
+                rec, problem = None, f"not a readable JSON result record ({e})"
+            if isinstance(rec, dict) and ("range_eval" in rec or "probe" in rec) and not is_dna_record(rec):
+                problem = record_problem(rec)
+            if problem is not None:
+                if path.is_file():
+                    raise ConfigError("RESULTS", f"{f}: {problem}", "a result.json of archlab train")
+                log.warning("skipped %s: %s", f, problem)
+                continue
             if isinstance(rec, dict) and (
                 ("range_eval" in rec and "model" in rec) or (dna and is_dna_record(rec))
             ):

@@ -253,8 +253,17 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], SequenceModel, Probe]
         raise RunFilesMissingError(
             f"{ckpt}: no such file; the run saved no weights — train with --set train.checkpoint=true"
         )
-    record: dict[str, Any] = json.loads(result.read_text())
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    try:
+        record: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArchlabError(f"{result}: not a readable JSON result record ({exc})") from None
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, … for a bad file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ArchlabError(f"{ckpt}: not a readable checkpoint ({type(exc).__name__}: {first})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ArchlabError(f"{ckpt}: not an archlab checkpoint (no 'model' weights)")
     cfg = validate(ModelConfig, state.get("model_config") or record["model"], source=str(ckpt))
     probe = make_probe(record["probe_name"], **record.get("probe_params", {}))
     model = build_model(cfg, probe.vocab_size, probe.n_classes, device="cpu")

@@ -146,3 +146,43 @@ def test_html_report_carries_no_markup_or_file_from_record_text(runs: Path, tmp_
 
         assert base64.b64encode(hostname.read_bytes()).decode() not in page
     assert "<script" not in page and 'onerror="' not in page and 'javascript:alert(1)">' not in page
+
+
+def test_corrupt_records_in_a_folder_are_skipped_with_one_line_each(
+    runs: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder given to `report` or `theory check` may hold broken records: each is skipped
+    with a warning naming its file, and the rest is processed; a broken file named directly is
+    an error."""
+    import shutil
+
+    from archlab.errors import ConfigError
+    from archlab.theory.agreement import load_records
+
+    folder = tmp_path / "runs"
+    shutil.copytree(runs, folder)
+    good = json.loads(next(folder.rglob("result.json")).read_text())
+    broken = {
+        "notjson": "{not json",
+        "badmixer": json.dumps({**good, "model": {**good["model"], "mixer": "nope"}}),
+        "norange": json.dumps({k: v for k, v in good.items() if k != "range_eval"}),
+        "badlength": json.dumps({**good, "range_eval": [{"length": "long"}]}),
+        "binary": b"\xff\xfe\x00",
+    }
+    for name, content in broken.items():
+        (folder / name).mkdir()
+        data = content if isinstance(content, bytes) else content.encode()
+        (folder / name / "result.json").write_bytes(data)
+    with caplog.at_level("WARNING"):
+        recs = load_records([folder])
+    assert len(recs) == 4  # the four good runs
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert len(skipped) == len(broken) and all("\n" not in m for m in skipped)
+    for name in broken:
+        assert any(f"/{name}/result.json" in m for m in skipped), name
+    with pytest.raises(ConfigError, match="badmixer"):
+        load_records([folder / "badmixer" / "result.json"])
+    rep = write_report(str(folder), out=tmp_path / "rep")
+    assert "4 run record(s)" in rep.summary.read_text()
+    res = CliRunner().invoke(app, ["theory", "check", str(folder), "--json"])
+    assert res.exit_code in (0, 1) and "Traceback" not in res.output

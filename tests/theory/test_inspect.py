@@ -328,3 +328,18 @@ def test_spectrum_summary_angles_and_flips() -> None:
     assert s["tokens_near_minus_one"] == 0.5 and s["frac_sign_flip"] == 0.25
     assert s["tokens_target_rotation"] == 0.5  # 2.1 rad is within 0.15 of 2π/3; −1 is not a Z3 rotation
     assert s["tokens_nontrivial_unit"] == 1.0 and s["spectral_radius"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04garbage" * 10])
+def test_a_corrupt_checkpoint_is_one_line(tmp_path: Path, content: bytes) -> None:
+    from typer.testing import CliRunner
+
+    from archlab.cli import app
+
+    (tmp_path / "result.json").write_text(json.dumps({"probe_name": "parity", "model": {"mixer": "lstm"}}))
+    (tmp_path / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(ArchlabError, match=r"checkpoint\.pt: not a readable checkpoint"):
+        load_run(tmp_path)
+    r = CliRunner().invoke(app, ["theory", "inspect", str(tmp_path)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert len([line for line in r.stderr.strip().splitlines() if line.strip()]) == 1
