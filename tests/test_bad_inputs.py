@@ -94,6 +94,24 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
         "n_trials",
     ),
     ("study name traversal", {}, ["study", "status", "../../x"], "study name"),
+    (
+        "unknown sampler arg",
+        {"d.yaml": DEMO.replace("n_startup_trials", "n_startup_trialz")},
+        ["study", "run", "d.yaml"],
+        "sampler.args.n_startup_trialz",
+    ),
+    (
+        "args for the random sampler",
+        {"d.yaml": DEMO.replace("name: tpe", "name: random")},
+        ["study", "run", "d.yaml"],
+        "takes no arguments",
+    ),
+    (
+        "unknown pruner arg",
+        {"d.yaml": DEMO.replace("p_threshold", "p_thresh")},
+        ["study", "run", "d.yaml"],
+        "p_threshold",
+    ),
 ]
 if not torch.cuda.is_available():
     CUDA = [

@@ -239,11 +239,40 @@ def make_storage(url: StorageArg, heartbeat: HeartbeatSpec | None = None) -> Bas
             ) from None
 
 
+def check_args(
+    field: str, cls: Callable[..., object], args: dict[str, Any], managed: tuple[str, ...]
+) -> None:
+    """``args`` must be keyword parameters of ``cls`` that archlab does not set itself
+    (``managed``, e.g. ``seed``): an unknown one is an error listing the valid ones."""
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    valid = sorted(
+        n for n, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in managed and n != "self"
+    )  # fmt: skip
+    for key in args:
+        if key in managed:
+            raise ConfigError(f"{field}.{key}", "is set by archlab, not in args", ", ".join(valid) or "none")
+        if key not in valid:
+            name = getattr(cls, "__name__", str(cls))
+            raise ConfigError(f"{field}.{key}", f"not an argument of {name}", ", ".join(valid) or "none")
+
+
 def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """The spec's sampler, always explicit (Optuna 5 defaults shift between versions)."""
+    """The spec's sampler, always explicit (Optuna 5 defaults shift between versions). Its
+    ``args`` are checked against the sampler's own parameters (random and grid take none)."""
     s = spec.sampler
     seed = s.seed if seed is None else seed
     args = dict(s.args)
+    classes: dict[str, Callable[..., object]] = {
+        "tpe": optuna.samplers.TPESampler, "gp": optuna.samplers.GPSampler,
+        "nsga2": optuna.samplers.NSGAIISampler,
+    }  # fmt: skip
+    if s.name in classes:
+        check_args("sampler.args", classes[s.name], args, ("seed",))
+    elif args:
+        raise ConfigError("sampler.args", f"the {s.name} sampler takes no arguments", "args: {}")
     conditional = any(d.when for d in spec.space.values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -269,7 +298,10 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
         "hyperband": optuna.pruners.HyperbandPruner,
     }
     if p.name not in classes:
+        if p.args:
+            raise ConfigError("pruner.args", f"the {p.name} pruner takes no arguments", "args: {}")
         return optuna.pruners.NopPruner()
+    check_args("pruner.args", classes[p.name], dict(p.args), ())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
