@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import math
 import multiprocessing
 import re
@@ -61,6 +62,8 @@ from archlab.errors import ArchlabError, ConfigError
 from archlab.search.objective import CATCH, FINISHED, Objective, trial_record
 from archlab.search.space import build_configs, enumerate_choices, grid_space
 from archlab.search.spec import HeartbeatSpec, StudySpec, canonical, spec_hash
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "FINISHED",
@@ -492,17 +495,49 @@ def run_worker(
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = []
     if not quiet:
         callbacks.append(progress_callback(rank))
-    before = len(study.get_trials(deepcopy=False))
+    ran = [0]  # the trials this worker ran itself (not the study's total, which others raise)
+
+    def count(_study: optuna.Study, _trial: FrozenTrial) -> None:
+        ran[0] += 1
+
+    callbacks.append(count)
+    deadline = time.monotonic() + timeout if timeout is not None else None
     prev = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        study.optimize(
-            objective, n_trials=n_trials, timeout=timeout, catch=CATCH, callbacks=callbacks or None
-        )
+        while True:
+            left = None if n_trials is None else n_trials - ran[0]
+            wait = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or (wait is not None and wait <= 0):
+                break
+            try:
+                study.optimize(objective, n_trials=left, timeout=wait, catch=CATCH, callbacks=callbacks)
+                break
+            except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, AssertionError) as exc:
+                if not _failed_under_us(exc):
+                    raise
+                ran[0] += 1  # it ran here, and another process failed it (its heartbeat looked stale)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                _log.warning(
+                    "worker %d: its trial was failed under it (%s); going on with the next", rank, first
+                )
+                if n_trials is None and total is not None and _n_finished(study) >= total:
+                    break
     finally:
         optuna.logging.set_verbosity(prev)
         objective.close()
-    return max(0, len(study.get_trials(deepcopy=False)) - before)
+    return ran[0]
+
+
+def _failed_under_us(exc: BaseException) -> bool:
+    """Whether ``exc`` is Optuna refusing to finish a trial that another process already finished
+    (the RDB heartbeat failed it as stale while this worker was still computing it)."""
+    if isinstance(exc, optuna.exceptions.UpdateFinishedTrialError):
+        return True
+    if isinstance(exc, AssertionError):  # Optuna 5.1 masks the refusal with "Should not reach."
+        return exc.__context__ is not None and _failed_under_us(exc.__context__)
+    text = str(exc)
+    return "Cannot tell a" in text or "has already finished" in text
 
 
 def _worker_main(

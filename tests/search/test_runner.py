@@ -317,3 +317,42 @@ def test_the_heartbeat_beats_only_while_a_trial_runs() -> None:
     assert "heartbeat_at" not in study.trials[1].user_attrs
     beat.close()
     assert beat._thread is None
+
+
+def test_run_worker_counts_its_own_trials_not_the_study_total() -> None:
+    spec = dry_spec("own", budget={"n_trials": 50})
+    storage = optuna.storages.InMemoryStorage()
+    create_study(spec, storage)
+    assert run_worker(spec, storage, n_trials=2) == 2
+    other = load_study("own", storage)  # another process adding trials meanwhile is not counted
+    other.enqueue_trial(other.trials[0].params)
+    assert run_worker(spec, storage, n_trials=1) == 1
+
+
+def test_a_worker_whose_trial_is_failed_under_it_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under CPU starvation the RDB heartbeat may fail a live trial as stale; its worker must not
+    crash when it then reports the result (Optuna: "Cannot tell a FAIL trial")."""
+    import archlab.search.runner as runner_mod
+
+    real = runner_mod.Objective
+    calls = [0]
+
+    class Starved(real):  # type: ignore[misc, valid-type]
+        def __call__(self, trial: optuna.Trial) -> object:
+            value = super().__call__(trial)
+            calls[0] += 1
+            if calls[0] == 2:  # as if another process failed it while it ran
+                trial.study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            return value
+
+    monkeypatch.setattr(runner_mod, "Objective", Starved)
+    spec = dry_spec("starved", budget={"n_trials": 50})
+    storage = optuna.storages.InMemoryStorage()
+    create_study(spec, storage)
+    with caplog.at_level("WARNING"):
+        assert run_worker(spec, storage, n_trials=4) == 4
+    states = [t.state for t in load_study("starved", storage).trials]
+    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 3
+    assert any("failed under it" in r.getMessage() for r in caplog.records)
