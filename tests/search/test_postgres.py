@@ -60,7 +60,7 @@ def test_postgres_killed_worker_is_failed_and_retried(db_url: str) -> None:
     name = _name("pgkill")
     spec = dry_spec(
         name,
-        heartbeat={"interval_s": 1, "grace_s": 2, "max_retry": 2},
+        heartbeat={"interval_s": 1, "grace_s": 10, "max_retry": 2},  # the shortest grace a spec may set
         objective={"synthetic": {"sleep_s": 60, "sleep_trials": [0]}},
     )
     create_study(spec, db_url)
@@ -77,7 +77,7 @@ def test_postgres_killed_worker_is_failed_and_retried(db_url: str) -> None:
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.join(10)
-    time.sleep(3.0)  # > grace: the dead trial's heartbeat is stale
+    time.sleep(11.0)  # > grace: the dead trial's heartbeat is stale
     run_worker(spec, db_url, rank=1, n_trials=3)  # fails the stale trial, runs its retry first
     s = status(name, db_url)
     assert s["n_running"] == 0 and s["n_waiting"] == 0

@@ -248,7 +248,7 @@ def test_journal_repair_fails_a_killed_workers_trial_and_retries_it(tmp_path: Pa
     url = f"journal:{tmp_path / 'k.journal'}"
     spec = dry_spec(
         "killed",
-        heartbeat={"interval_s": 1, "grace_s": 2},
+        heartbeat={"interval_s": 1, "grace_s": 10},
         objective={"synthetic": {"sleep_s": 60, "sleep_trials": [0]}},
     )
     create_study(spec, url)

@@ -91,6 +91,8 @@ def test_cross_checks() -> None:
     _err(dry_data("x", sampler={"name": "grid"}), "sampler.name")  # lr is a range
     _err(dry_data("x", model={"mixer": "lstm"}), "model.mixer")  # fixed and searched
     _err(dry_data("x", heartbeat={"interval_s": 10, "grace_s": 15}), "heartbeat")
+    _err(dry_data("x", heartbeat={"interval_s": 1, "grace_s": 2}), "heartbeat")  # below 10 s
+    _err(dry_data("x", heartbeat={"interval_s": 5, "grace_s": 12}), "heartbeat")  # below 3 × interval
     data = dry_data("x")
     data["budget"] = {"n_trials": None, "timeout_s": None}
     _err(data, "budget")
