@@ -672,8 +672,13 @@ def train_cmd(
         loaded = load_yaml(config) or {}
         if not isinstance(loaded, dict) or set(loaded) - {"model", "train"}:
             raise ConfigError(config, "expected a mapping with 'model' and/or 'train' sections")
-        model_data.update(loaded.get("model") or {})
-        train_data.update(loaded.get("train") or {})
+        for section, into in (("model", model_data), ("train", train_data)):
+            part = loaded.get(section) or {}
+            if not isinstance(part, dict):
+                raise ConfigError(
+                    f"{config}: {section}", f"must be a mapping of fields, not {type(part).__name__}"
+                )
+            into.update(part)
     if model:
         model_data["mixer"] = model
     set_model, set_train = split_sets(sets)
@@ -726,18 +731,27 @@ def train_cmd(
 
 def _check_out_dir(path: Any) -> None:
     """Refuse an --out that is a file or cannot be written, before any training (not after)."""
+    import os
     import tempfile
 
     if path.exists() and not path.is_dir():
         raise ConfigError("--out", f"{path} is a file, not a folder", "a folder for the run directories")
+    base = path  # the nearest folder that exists (--out itself is created only when a run starts)
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(
+            "--out", f"{path}: {base} is a file, not a folder", "a folder for the run directories"
+        )
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".archlab-write-check-"):
+        with tempfile.NamedTemporaryFile(dir=base, prefix=".archlab-write-check-"):
             pass
     except OSError as exc:
         raise ConfigError(
-            "--out", f"cannot write to {path}: {exc.strerror or exc}", "a writable folder"
+            "--out", f"cannot write to {base}: {exc.strerror or exc}", "a writable folder"
         ) from None
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ConfigError("--out", f"cannot write to {base}", "a writable folder")
 
 
 def _progress(label: str, total: int, show: bool) -> Any:

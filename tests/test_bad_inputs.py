@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -128,10 +129,47 @@ if not torch.cuda.is_available():
     CASES.append(("cuda without cuda", {}, CUDA, "CUDA"))
 
 
+CORPUS = ROOT / "tests" / "data" / "bad_inputs"
+#: the corpus: a file per bad input (configs, suites, specs, journals) and command lines, each
+#: with the CLI arguments that read it ("{file}" stands for the file) and a word its one-line
+#: error must hold
+CORPUS_CASES = json.loads((CORPUS / "cases.json").read_text())
+
+
 def _digest(folder: Path) -> dict[str, str]:
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
     }
+
+
+def _one_clear_line(args: list[str], word: str) -> None:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, (res.exit_code, res.output[-2000:])
+    assert "Traceback" not in res.output
+    lines = [line for line in res.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), res.output[-2000:]
+    assert word in lines[0], lines[0]
+
+
+def test_the_corpus_is_large_and_every_file_is_used() -> None:
+    assert len(CORPUS_CASES) >= 100
+    used = {c["file"] for c in CORPUS_CASES if c["file"]}
+    assert used == {p.name for p in CORPUS.iterdir() if p.name != "cases.json"}
+
+
+@pytest.mark.parametrize("case", CORPUS_CASES, ids=[c["id"] for c in CORPUS_CASES])
+def test_corpus_input_is_one_line_and_changes_nothing(
+    case: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each corpus file, read through the CLI from a scratch folder: exit 2, no traceback, one
+    line naming the field or file, and every data file in the corpus unchanged."""
+    monkeypatch.chdir(tmp_path)
+    before = _digest(CORPUS)
+    path = str(CORPUS / str(case["file"])) if case["file"] else ""
+    args = [str(a).replace("{file}", path) for a in case["args"]]  # type: ignore[attr-defined]
+    _one_clear_line(args, str(case["expect"]))
+    assert _digest(CORPUS) == before
+    assert not any(tmp_path.iterdir())  # nothing written beside
 
 
 @pytest.mark.parametrize(("files", "args", "word"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -142,10 +180,5 @@ def test_bad_input_is_one_line_and_changes_nothing(
     for name, content in files.items():
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     before = _digest(tmp_path)
-    res = CliRunner().invoke(app, args)
-    assert res.exit_code == 2, (res.exit_code, res.output[-2000:])
-    assert "Traceback" not in res.output
-    lines = [line for line in res.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.output[-2000:]
-    assert word in lines[0], lines[0]
+    _one_clear_line(args, word)
     assert _digest(tmp_path) == before  # every data file as it was, nothing new beside them
