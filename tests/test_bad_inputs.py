@@ -95,6 +95,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
         "n_trials",
     ),
     ("study name traversal", {}, ["study", "status", "../../x"], "study name"),
+    ("huge cyclic group", {}, ["probe", "sample", "Z99999999999999999999"], "word_problem.group"),
     (
         "unknown sampler arg",
         {"d.yaml": DEMO.replace("n_startup_trials", "n_startup_trialz")},

@@ -57,11 +57,16 @@ def looks_like_group(name: str) -> bool:
     return _NAME.fullmatch(name.upper()) is not None or looks_like_named_group(name)
 
 
-def _factor_order(kind: str, n: int) -> int:
-    """The order of one factor, capped at MAX_ORDER + 1 (S1000000 is not worth a factorial)."""
-    if kind in "SA" and n > 12:  # 13! / 2 > MAX_ORDER already
-        return MAX_ORDER + 1
-    return min({"Z": n, "S": math.factorial(n), "A": math.factorial(n) // 2, "D": 2 * n}[kind], MAX_ORDER + 1)
+def _factor_order(kind: str, n: int) -> int | None:
+    """The order of one factor; None for S_n / A_n with n > 20, far beyond MAX_ORDER (S1000000 is
+    not worth a factorial)."""
+    if kind == "Z":
+        return n
+    if kind == "D":
+        return 2 * n
+    if n > 20:
+        return None
+    return math.factorial(n) if kind == "S" else math.factorial(n) // 2
 
 
 def parse_group_name(name: str) -> tuple[str, list[tuple[str, int]]]:
@@ -82,12 +87,13 @@ def parse_group_name(name: str) -> tuple[str, list[tuple[str, int]]]:
                 f"{kind}{n}: the {_FAMILY[kind]} group needs n >= {_MIN[kind]}",
                 f"{kind}<n> with n >= {_MIN[kind]}",
             )
-    order = 1
-    for k, n in factors:  # stop multiplying once past the limit: names can hold huge numbers
-        order = min(order * _factor_order(k, n), MAX_ORDER + 1)
+    orders = [_factor_order(k, n) for k, n in factors]
+    order = None if None in orders else math.prod(o for o in orders if o is not None)
     canonical = "x".join(f"{k}{n}" for k, n in factors)
-    if order > MAX_ORDER:
-        raise ConfigError("word_problem.group", f"{canonical} has order > {MAX_ORDER}, too large to tabulate",
+    if order is None or order > MAX_ORDER:
+        # exact when it is short; digits only beyond that (float() of a huge int overflows)
+        told = "> 20!" if order is None else str(order) if order < 10**12 else f"~10^{len(str(order)) - 1}"
+        raise ConfigError("word_problem.group", f"{canonical} has order {told}, too large to tabulate",
                           f"order <= {MAX_ORDER}")  # fmt: skip
     return canonical, factors
 
