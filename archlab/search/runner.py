@@ -622,6 +622,15 @@ def retried_from(trial: FrozenTrial) -> int | None:
         return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
 
 
+def retried_directly(trial: FrozenTrial) -> int | None:
+    """The trial this one is the direct retry of (the last of its retry history: for a retry of
+    a retry, the failed retry, not the original), or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        history = RetryHeartbeatStaleTrialCallback.retry_history(trial)
+    return history[-1] if history else None
+
+
 def _last_alive(t: FrozenTrial) -> float:
     """The latest sign of life of a running trial (epoch seconds)."""
     stamps = [float(t.user_attrs.get("heartbeat_at", 0.0))]
@@ -648,8 +657,9 @@ def status(name: str, storage: StorageArg) -> dict[str, Any]:
     rows = []
     for t in trials:
         src = retried_from(t)
-        if src is not None:
-            retries.setdefault(src, []).append(t.number)
+        parent = retried_directly(t)
+        if parent is not None:  # each failure names its own retry, so none looks lost
+            retries.setdefault(parent, []).append(t.number)
         rows.append(
             {
                 "number": t.number,

@@ -356,3 +356,26 @@ def test_a_worker_whose_trial_is_failed_under_it_goes_on(
     states = [t.state for t in load_study("starved", storage).trials]
     assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 3
     assert any("failed under it" in r.getMessage() for r in caplog.records)
+
+
+def test_each_failed_trial_names_its_direct_retry() -> None:
+    """A retry of a retry: the first failure names the first retry, the failed retry the second
+    (Optuna's retried_trial_number points both at the original, which would hide the middle)."""
+    import warnings
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    spec = dry_spec("chain")
+    storage = optuna.storages.InMemoryStorage()
+    create_study(spec, storage)
+    study = optuna.load_study(study_name="chain", storage=storage)
+    for _ in range(2):
+        trial = study.ask()
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            RetryHeartbeatStaleTrialCallback(max_retry=3)(study, study.trials[trial.number])
+    s = status("chain", storage)
+    by = {f["number"]: f["retried_by"] for f in s["failures"]}
+    assert by == {0: [1], 1: [2]}
+    assert [t["retried_from"] for t in s["trials"]] == [None, 0, 0]  # the original, as before
