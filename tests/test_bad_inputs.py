@@ -26,35 +26,30 @@ def _alias_bomb(head: str) -> str:
 
 
 #: (id, files to write, CLI arguments, a word the one-line message must hold)
+# the command line most cases extend: a one-layer LSTM on parity
+TRAIN = ["train", "--probe", "parity", "--model", "lstm"]
+
 CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
     ("group order overflow", {}, ["probe", "sample", "S1000"], "word_problem.group"),
     ("group order overflow facts", {}, ["probe", "facts", "S99999999999999999999"], "word_problem.group"),
-    ("lr inf", {}, ["train", "--probe", "parity", "--model", "lstm", "--set", "train.lr=inf"], "lr"),
-    ("lr nan", {}, ["train", "--probe", "parity", "--model", "lstm", "--set", "train.lr=nan"], "lr"),
+    ("lr inf", {}, [*TRAIN, "--set", "train.lr=inf"], "lr"),
+    ("lr nan", {}, [*TRAIN, "--set", "train.lr=nan"], "lr"),
     (
         "seed bomb",
         {},
-        ["train", "--probe", "parity", "--model", "lstm", "--seeds", "0-1000000000"],
+        [*TRAIN, "--seeds", "0-1000000000"],
         "--seeds",
     ),
     (
         "length 1e9 train",
         {},
-        ["train", "--probe", "parity", "--model", "lstm", "--set", "train.test_lengths=[1000000000]"],
+        [*TRAIN, "--set", "train.test_lengths=[1000000000]"],
         "test_lengths",
     ),
     (
         "length range bomb",
         {},
-        [
-            "train",
-            "--probe",
-            "parity",
-            "--model",
-            "lstm",
-            "--set",
-            "train.test_lengths={min: 1, max: 900000}",
-        ],
+        [*TRAIN, "--set", "train.test_lengths={min: 1, max: 900000}"],
         "test_lengths",
     ),
     ("length 1e9 sample", {}, ["probe", "sample", "parity", "--length", "1000000000"], "length"),
@@ -116,17 +111,7 @@ CASES: list[tuple[str, dict[str, str | bytes], list[str], str]] = [
     ),
 ]
 if not torch.cuda.is_available():
-    CUDA = [
-        "train",
-        "--probe",
-        "parity",
-        "--model",
-        "lstm",
-        "--set",
-        "train.device=cuda",
-        "--set",
-        "train.steps=1",
-    ]
+    CUDA = [*TRAIN, "--set", "train.device=cuda", "--set", "train.steps=1"]
     CASES.append(("cuda without cuda", {}, CUDA, "CUDA"))
 
 
