@@ -16,7 +16,14 @@ from archlab.cli import app
 from archlab.probes import make_probe, stream_rng
 from archlab.probes.fixtures import check_file, checkers
 from archlab.probes.groups import WordProblem
-from archlab.probes.published.deletang2023 import X, evaluate
+from archlab.probes.published.deletang2023 import (
+    X,
+    _draw_rows,
+    bracketed_expression,
+    bracketed_expressions,
+    evaluate,
+    expression_draws,
+)
 
 
 def _lines(path: Path) -> list[dict]:
@@ -130,6 +137,45 @@ def test_expression_evaluator() -> None:
         evaluate([lp, 1, plus, 2], m)
     with pytest.raises(ValueError):
         evaluate([X, times, X], m)
+
+
+def _expression_law(length: int, m: int, n_ops: int) -> dict[tuple[int, ...], float]:
+    """Every expression of Delétang et al.'s grammar of this length with its probability."""
+    if length <= 4:
+        shape = {1: [0], 2: [m + 1, 0], 3: [m + 3, 0, m + 4], 4: [m + 3, m + 1, 0, m + 4]}[length]
+        return {tuple(d if t == 0 else t for t in shape): 1 / m for d in range(m)}
+    law: dict[tuple[int, ...], float] = {}
+    for left in range(1, length - 3):
+        for a, pa in _expression_law(left, m, n_ops).items():
+            for b, pb in _expression_law(length - left - 3, m, n_ops).items():
+                for op in range(n_ops):
+                    key = (m + 3, *a, m + op, *b, m + 4)
+                    law[key] = law.get(key, 0.0) + pa * pb / (length - 4) / n_ops
+    return law
+
+
+@pytest.mark.parametrize(("length", "mult"), [(4, True), (8, True), (9, False)])
+def test_vectorised_expressions_follow_the_recursive_law(length: int, mult: bool) -> None:
+    # the batch generator against the exact law of the recursive one (a chi-square test at a
+    # fixed seed; its statistic against the 0.999 quantile), and each value against the parser
+    m, n = 2, 40_000
+    law = _expression_law(length, m, 3 if mult else 2)
+    assert abs(sum(law.values()) - 1) < 1e-9
+    draws = expression_draws(np.random.default_rng(7), n, length, m, mult)
+    tokens, values = bracketed_expressions(draws, m, mult)
+    rows = [tuple(r) for r in tokens.tolist()]
+    assert set(rows) <= set(law)
+    seen = {k: 0 for k in law}
+    for r in rows:
+        seen[r] += 1
+    chi2 = sum((seen[k] - n * p) ** 2 / (n * p) for k, p in law.items())
+    dof = len(law) - 1
+    assert chi2 < dof + 3.1 * (2 * dof) ** 0.5 + 10, (chi2, dof)
+    # row for row: the recursive generator on the same draws, and the parser on each value
+    some = {k: v[:500] for k, v in draws.items()}
+    recursive = [tuple(bracketed_expression(d, o, sp, m, mult)) for d, o, sp in _draw_rows(some)]
+    assert recursive == rows[:500]
+    assert [evaluate(list(r), m)[0] for r in rows[:2000]] == values[:2000].tolist()
 
 
 @pytest.mark.parametrize("length", [3, 5, 12, 41])

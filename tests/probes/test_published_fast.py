@@ -9,6 +9,7 @@ import pytest
 
 from archlab.probes import make_probe
 from archlab.probes.published.deletang2023 import uniform_ints
+from archlab.probes.published.mad2024 import _first_with_key
 from archlab.probes.published.zoology import distinct_ints, weighted_without_replacement
 
 #: (probe, params, lengths): options and sizes that take other code paths than the defaults
@@ -30,6 +31,9 @@ CASES = [
     ("mad_in_context_recall", {"vocab": 1024, "scoring": "lm"}, (5, 40)),
     ("mad_noisy_in_context_recall", {"frac_noise": 0.9}, (4, 5, 12)),  # rows of noise only
     ("mad_noisy_in_context_recall", {"vocab": 1024, "noise_vocab": 4, "frac_noise": 0.5}, (16,)),
+    ("mad_fuzzy_in_context_recall", {"k_motif": 2}, (60, 100)),  # few key codes: the table
+    ("mad_fuzzy_in_context_recall", {"vocab": 200, "scoring": "lm"}, (13, 80)),  # sparse motifs
+    ("mad_fuzzy_in_context_recall", {"vocab": 1 << 16, "k_motif": 8}, (33,)),  # row by row
     ("mad_selective_copying", {"n_copy": 30, "vocab": 5}, (62, 100)),  # dense positions
     ("mad_memorization", {"vocab": 9}, (4, 33)),
 ]
@@ -111,6 +115,23 @@ def test_in_context_recall_draw_has_the_row_samplers_law(name: str, params: dict
         np.bincount(b.ravel(), minlength=v) / b.size,
     )
     assert np.abs(freq_a - freq_b).max() < 0.01
+
+
+@pytest.mark.parametrize(
+    "nk,km,n",
+    [(3, 2, 40), (3, 2, 3), (2**40, 3, 30)],
+    ids=["table of first pairs", "sorted codes", "sorted columns (codes would overflow)"],
+)
+def test_first_pair_with_the_same_key(nk: int, km: int, n: int) -> None:
+    # keys from a small alphabet, so that they repeat whichever path the alphabet size selects
+    rng = np.random.default_rng(nk)
+    keys = rng.integers(0, 3, size=(50, n, km))
+    klen = rng.integers(1, km + 1, size=(50, n))
+    got = _first_with_key(keys, klen, nk)
+    for b in range(50):
+        first: dict[tuple[int, ...], int] = {}
+        want = [first.setdefault(tuple(keys[b, p, : klen[b, p]].tolist()), p) for p in range(n)]
+        assert got[b].tolist() == want
 
 
 def test_binary_arithmetic_draw_keeps_their_operand_law() -> None:

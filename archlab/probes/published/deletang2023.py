@@ -409,12 +409,21 @@ class DMModularArithmeticBrackets(DeepMindTask):
         ops = "+-*" if self.params["mult"] else "+-"
         return TheoryTag(self.level, self.task, {"protocol": "deletang2023", "operators": ops})
 
-    def sample_inputs(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
-        m = self.params["m"]
-        return np.array([bracketed_expression(rng, length, m, self.params["mult"]) for _ in range(batch)])
-
     def answer(self, row: list[int]) -> list[int]:
         return [evaluate(row, self.params["m"])[0]]
+
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        return expression_draws(rng, batch, length, self.params["m"], self.params["mult"])
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        # the values come from the generator's own trees (the reference parses the tokens)
+        inputs, values = bracketed_expressions(draws, self.params["m"], self.params["mult"])
+        return self._assemble(inputs, values[:, None])
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        m, mult = self.params["m"], self.params["mult"]
+        rows = [bracketed_expression(d, o, sp, m, mult) for d, o, sp in _draw_rows(draws)]
+        return self.label_reference(np.array(rows))
 
 
 @PROBES.register("dm_solve_equation")
@@ -438,22 +447,42 @@ class DMSolveEquation(DeepMindTask):
     def token_labels(self) -> list[str]:
         return [*self.input_names(), "blank"]
 
-    def sample_inputs(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        draws = expression_draws(rng, batch, length - 2, self.params["m"], mult=False)
+        draws["x_at"] = rng.random(batch)  # where x goes: a uniform position, then the next digit
+        return draws
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
         m = self.params["m"]
-        plus, minus, lpar, rpar, x, eq = m, m + 1, m + 2, m + 3, m + 4, m + 5
-        # the expression generator's ids (+ - * ( )) → this task's ids (+ - ( ) x =)
-        recode = {m: plus, m + 1: minus, m + 3: lpar, m + 4: rpar}
-        rows = []
-        for _ in range(batch):
-            expr = bracketed_expression(rng, length - 2, m, mult=False)
+        expr, total = bracketed_expressions(draws, m, mult=False)
+        n, rows = length - 2, np.arange(batch)
+        expr[expr >= m + 3] -= 1  # evaluate()'s ( ) ids → this task's (one lower: there is no ×)
+        # their rule: a uniform position, then right (cyclically) to the next digit; that digit is
+        # the solution, as x's coefficient is ±1 without × (the reference solves the equation)
+        at = np.where(expr < m, np.arange(n), n)
+        next_digit = np.minimum.accumulate(at[:, ::-1], axis=1)[:, ::-1]
+        pick = next_digit[rows, (draws["x_at"] * n).astype(np.int64)]
+        pick = np.where(pick < n, pick, next_digit[:, 0])
+        solution = expr[rows, pick]
+        expr[rows, pick] = m + 4
+        inputs = np.empty((batch, length), dtype=np.int64)
+        inputs[:, :n] = expr
+        inputs[:, n] = m + 5
+        inputs[:, n + 1] = total
+        return self._assemble(inputs, solution[:, None])
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        m, rows = self.params["m"], []
+        for digits, ops, splits, x_at in _draw_rows(draws):
+            expr = bracketed_expression(digits, ops, splits, m, mult=False)
             value = evaluate(expr, m)[0]
-            expr = [recode.get(t, t) for t in expr]
-            idx = int(rng.integers(0, len(expr)))
-            while expr[idx] >= m:  # their rule: walk right (cyclically) to the next digit
+            expr = [t - 1 if t >= m + 3 else t for t in expr]  # ( ) as this task codes them
+            idx = int(x_at * len(expr))
+            while expr[idx] >= m:  # walk right (cyclically) to the next digit
                 idx = (idx + 1) % len(expr)
-            expr[idx] = x
-            rows.append([*expr, eq, value])
-        return np.array(rows)
+            expr[idx] = m + 4
+            rows.append([*expr, m + 5, value])
+        return self.label_reference(np.array(rows))
 
     def answer(self, row: list[int]) -> list[int]:
         m = self.params["m"]
@@ -767,27 +796,101 @@ def from_ints(values: list[int], width: int) -> np.ndarray:
     return np.unpackbits(packed, axis=1, count=width, bitorder="little")
 
 
-def bracketed_expression(rng: np.random.Generator, length: int, m: int, mult: bool) -> list[int]:
-    """A random bracketed expression of exactly ``length`` tokens in the ids of
-    :func:`evaluate` (digits, m + 0/1/2 = + − ×, m + 3/4 = ( )), following Delétang et al.'s
-    grammar and split distribution."""
-    plus, lpar, rpar = m, m + 3, m + 4
+def expression_draws(rng: np.random.Generator, batch: int, length: int, m: int, mult: bool) -> Draws:
+    """The random choices of a batch of bracketed expressions, one per row and token position
+    (a segment of the expression's tree reads those of the position where it starts, and no two
+    segments start at the same position): its digit, its operator, and the uniform in [0, 1)
+    that picks its split. Both generators below read them, so they agree row for row."""
     if length < 1:
         raise ConfigError("length", f"{length} is too short for an expression", ">= 1")
-    d = int(rng.integers(0, m))
-    if length == 1:
-        return [d]
-    if length == 2:
-        return [m + 1, d]
-    if length == 3:
-        return [lpar, d, rpar]
-    if length == 4:
-        return [lpar, m + 1, d, rpar]
-    left = int(rng.integers(1, length - 3))
-    op = plus + int(rng.integers(0, 3 if mult else 2))
-    a = bracketed_expression(rng, left, m, mult)
-    b = bracketed_expression(rng, length - left - 3, m, mult)
-    return [lpar, *a, op, *b, rpar]
+    return {
+        "digits": uniform_ints(rng, m, (batch, length)),
+        "ops": uniform_ints(rng, 3 if mult else 2, (batch, length)),
+        "splits": rng.random((batch, length)),
+    }
+
+
+def _draw_rows(draws: Draws) -> list[tuple]:
+    """The draws row by row as plain Python: digits, operators, splits (the arguments of
+    :func:`bracketed_expression`), then any further per-row draws."""
+    keys = ["digits", "ops", "splits", *(k for k in draws if k not in ("digits", "ops", "splits"))]
+    return list(zip(*(draws[k].tolist() for k in keys), strict=True))
+
+
+def bracketed_expression(
+    digits: list[int],
+    ops: list[int],
+    splits: list[float],
+    m: int,
+    mult: bool,
+    start: int = 0,
+    length: int = -1,
+) -> list[int]:
+    """One bracketed expression of Delétang et al.'s grammar (recursively; the reference), in
+    the ids of :func:`evaluate` (digits, m + 0/1/2 = + − ×, m + 3/4 = ( )): lengths 1–4 are
+    ``d``, ``-d``, ``(d)``, ``(-d)``; a longer one is ``(A op B)`` with A's length uniform in
+    1 … length − 4. The segment starting at ``start`` reads its choices there (see
+    :func:`expression_draws`)."""
+    length = len(digits) if length < 0 else length
+    d = digits[start]
+    if length <= 4:
+        return {1: [d], 2: [m + 1, d], 3: [m + 3, d, m + 4], 4: [m + 3, m + 1, d, m + 4]}[length]
+    left = 1 + int(splits[start] * (length - 4))
+    a = bracketed_expression(digits, ops, splits, m, mult, start + 1, left)
+    b = bracketed_expression(digits, ops, splits, m, mult, start + 2 + left, length - left - 3)
+    return [m + 3, *a, m + ops[start], *b, m + 4]
+
+
+def bracketed_expressions(draws: Draws, m: int, mult: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bracketed_expression` for every row of the draws, vectorised: the expressions
+    [B, length] (int64) and their values mod m [B].
+
+    The trees grow one level a step: of the pending segments (a flat start and a size), those
+    of size ≤ 4 are leaves; a longer one becomes ``( A op B )``, and its two parts are the next
+    step's segments (left parts first, then right parts, so a segment's children sit at j and
+    n + j of the next level). The tokens are written once the trees are grown, and the values
+    are combined from the deepest level up."""
+    batch, length = draws["digits"].shape
+    digits, ops, splits = draws["digits"].ravel(), draws["ops"].ravel(), draws["splits"].ravel()
+    start = np.arange(batch, dtype=np.int32) * np.int32(length)
+    size = np.full(batch, length, dtype=np.int32)
+    inner_at, leaves, nodes = [], [], []  # per level: which are inner; leaves' starts, sizes; inner's
+    while start.size:
+        inner = size > 4
+        inner_at.append(inner)
+        leaves.append((start[~inner], size[~inner]))
+        s, z = start[inner], size[inner]
+        left = (splits[s] * (z - 4)).astype(np.int32) + 1
+        nodes.append((s, z, left))
+        start, size = np.concatenate([s + 1, s + 2 + left]), np.concatenate([left, z - 3 - left])
+    out = np.empty((batch, length), dtype=np.int64)
+    flat = out.ravel()
+    s, z = (np.concatenate(k) for k in zip(*leaves, strict=True))
+    d = digits[s]
+    flat[s + (z >= 2) + (z == 4)] = d  # d, -d, (d), (-d)
+    flat[s[z == 2]] = m + 1
+    wrapped = z >= 3
+    flat[s[wrapped]] = m + 3
+    flat[(s + z - 1)[wrapped]] = m + 4
+    flat[s[z == 4] + 1] = m + 1
+    leaf_value = np.where((z == 2) | (z == 4), (m - d) % m, d)
+    s, z, left = (np.concatenate(k) for k in zip(*nodes, strict=True))
+    op = ops[s]
+    flat[s] = m + 3
+    flat[s + z - 1] = m + 4
+    flat[s + 1 + left] = m + op
+    # (op · m + a) · m + b → a op b mod m
+    o, a, b = np.unravel_index(np.arange(3 * m * m), (3, m, m))
+    table = (np.select([o == 0, o == 1], [a + b, a - b], a * b) % m).astype(np.int32)
+    values = np.empty(0, dtype=np.int32)
+    leaf_end, node_end = len(leaf_value), len(op)
+    for inner, (ls, _), (ns, _, _) in reversed(list(zip(inner_at, leaves, nodes, strict=True))):
+        here = np.empty(inner.size, dtype=np.int32)
+        here[~inner] = leaf_value[leaf_end - ls.size : leaf_end]
+        node_op = op[node_end - ns.size : node_end].astype(np.int32)
+        here[inner] = table[(node_op * m + values[: ns.size]) * m + values[ns.size :]]
+        values, leaf_end, node_end = here, leaf_end - ls.size, node_end - ns.size
+    return out, values.astype(np.int64)
 
 
 def evaluate(tokens: list[int], m: int) -> tuple[int, int]:

@@ -64,13 +64,6 @@ class MADTask(Probe):
         """Per position the label, or -1 where not scored."""
         raise NotImplementedError
 
-    def sample_row(self, rng: np.random.Generator, length: int) -> list[int]:
-        raise NotImplementedError
-
-    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
-        """Row by row with :meth:`sample_row` (tasks with a vectorised sampler override this)."""
-        return {"tokens": np.array([self.sample_row(rng, length) for _ in range(batch)])}
-
     def build(self, draws: Draws, batch: int, length: int) -> Batch:
         return self.label(draws["tokens"])
 
@@ -201,23 +194,14 @@ class MADInContextRecall(MADTask):
         self, rng: np.random.Generator, keys: np.ndarray, noise: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """As :meth:`_bind_by_table` for many keys: a fresh value per pair, kept at each key's
-        first real pair (found by a stable sort of the row by key) and copied to its later ones;
+        first real pair (:func:`first_equal`) and copied to its later ones;
         the probe is the r-th distinct key in order of first occurrence, r uniform."""
         batch, n_pairs = keys.shape
         lo, hi = self.value_range()
         fresh = lo + uniform_ints(rng, hi - lo, keys.shape).astype(np.int64)
-        sort_key = np.where(noise, self.n_keys(), keys)  # noise sorts last
-        order = np.argsort(sort_key, axis=1, kind="stable")
-        srt = np.take_along_axis(sort_key, order, axis=1)
-        new = np.ones(srt.shape, dtype=bool)
-        new[:, 1:] = srt[:, 1:] != srt[:, :-1]
-        # per sorted position, the sorted position of its key's first pair
-        head = np.maximum.accumulate(np.where(new, np.arange(n_pairs), 0), axis=1)
-        values = np.empty_like(fresh)
-        np.put_along_axis(values, order, np.take_along_axis(fresh, np.take_along_axis(order, head, 1), 1), 1)
-        first = np.zeros(srt.shape, dtype=bool)
-        np.put_along_axis(first, order, new, axis=1)
-        first &= ~noise
+        src = first_equal(np.where(noise, self.n_keys(), keys))  # noise: one key of its own
+        values = np.take_along_axis(fresh, src, axis=1)
+        first = (src == np.arange(n_pairs)) & ~noise
         r = rng.integers(0, first.sum(axis=1))
         at = np.argmax(first & (np.cumsum(first, axis=1) == (r + 1)[:, None]), axis=1)
         rows = np.arange(batch)
@@ -305,24 +289,100 @@ class MADFuzzyInContextRecall(MADTask):
     def seq_len(self, length: int) -> int:
         return length
 
-    def sample_row(self, rng: np.random.Generator, length: int) -> list[int]:
-        nk, hi, pad = self.n_keys(), self.params["vocab"] - 1, self.params["vocab"] - 1
+    def _sizes(self, length: int) -> tuple[int, int, int, int]:
+        """(longest key, longest value, limit, pairs): motifs have distinct tokens, so they are
+        capped at the key and value alphabets; pairs are added while the row is shorter than
+        ``limit``, so a row has at most ``pairs`` of them (a pair has ≥ 2 tokens)."""
+        nk, pad = self.n_keys(), self.params["vocab"] - 1
         km, vm = self.params["k_motif"], self.params["v_motif"]
-        fixed_k = self.params["scoring"] == "recall"  # the test split: keys of exactly km tokens
+        limit = length - 2 * (km + vm)
+        return min(km, nk), min(vm, pad - nk), limit, (limit + 1) // 2
 
-        def motif(lo: int, top: int, size: int) -> tuple[int, ...]:
-            return tuple((lo + rng.permutation(top - lo)[:size]).tolist())
+    def draw(self, rng: np.random.Generator, batch: int, length: int) -> Draws:
+        """The random choices, per row and pair: the key's and value's lengths (a recall key has
+        the longest length), their tokens (uniform distinct tokens of each alphabet: a motif
+        is a prefix), and per row a uniform in [0, 1) that picks the probed key."""
+        nk, pad = self.n_keys(), self.params["vocab"] - 1
+        km, vm, _, n_pairs = self._sizes(length)
+        shape = (batch, n_pairs)
+        if self.params["scoring"] == "recall":  # the test split: keys of exactly km tokens
+            klen = np.full(shape, km, dtype=np.int64)
+        else:
+            klen = np.minimum(1 + uniform_ints(rng, self.params["k_motif"], shape).astype(np.int64), km)
+        return {
+            "klen": klen,
+            "vlen": np.minimum(1 + uniform_ints(rng, self.params["v_motif"], shape).astype(np.int64), vm),
+            "keys": distinct_ints(rng, nk, batch * n_pairs, km).reshape(*shape, km),
+            "values": nk + distinct_ints(rng, pad - nk, batch * n_pairs, vm).reshape(*shape, vm),
+            "pick": rng.random(batch),
+        }
 
+    def row_reference(self, draws: Draws, row: int, length: int) -> list[int]:
+        """Row ``row`` of the draws in plain Python (the reference): pairs ``key value`` while the
+        row is shorter than the limit, a key seen before keeping its first value; then a probe
+        of one of the keys bound, the left padding, and the last token dropped."""
+        pad, (_, _, limit, _) = self.params["vocab"] - 1, self._sizes(length)
+        klen, vlen, keys, values = (draws[k][row].tolist() for k in ("klen", "vlen", "keys", "values"))
         bound: dict[tuple[int, ...], tuple[int, ...]] = {}
         seq: list[int] = []
-        while len(seq) < length - 2 * (km + vm):
-            k = motif(0, nk, km if fixed_k else int(rng.integers(1, km + 1)))
-            v = bound.setdefault(k, motif(nk, hi, int(rng.integers(1, vm + 1))))
+        p = 0
+        while len(seq) < limit:
+            k = tuple(keys[p][: klen[p]])
+            v = bound.setdefault(k, tuple(values[p][: vlen[p]]))
             seq += [*k, *v]
-        k = list(bound)[int(rng.integers(0, len(bound)))]
-        seq += [*k, *bound[k]]
-        seq = [pad] * max(0, length + 1 - len(seq)) + seq
-        return seq[-(length + 1) : -1]
+            p += 1
+        k = list(bound)[int(draws["pick"][row] * len(bound))]
+        seq = [pad] * (length + 1 - len(seq) - len(k) - len(bound[k])) + seq + [*k, *bound[k]]
+        return seq[:-1]
+
+    def build_reference(self, draws: Draws, batch: int, length: int) -> Batch:
+        return self.label(np.array([self.row_reference(draws, r, length) for r in range(batch)]))
+
+    def build(self, draws: Draws, batch: int, length: int) -> Batch:
+        # :meth:`row_reference` vectorised over rows and pairs: each pair's first pair with the same
+        # key (whose value it takes), the pairs' first columns (a cumulative sum: the pairs used
+        # are those starting before the limit, a prefix), the probe among the first pairs, and
+        # then every token and label scattered into the padded row
+        nk, pad = self.n_keys(), self.params["vocab"] - 1
+        km, vm, limit, n_pairs = self._sizes(length)
+        klen, keys, rows = draws["klen"], draws["keys"], np.arange(batch)[:, None]
+        src = _first_with_key(keys, klen, nk)
+        vlen, values = draws["vlen"][rows, src], draws["values"][rows, src]
+        size = klen + vlen
+        before = np.cumsum(size, axis=1) - size
+        used = before < limit
+        first = (src == np.arange(n_pairs)) & used
+        n_keys = first.sum(axis=1)
+        r = (draws["pick"] * n_keys).astype(np.int64)
+        probe = np.argmax(first & (np.cumsum(first, axis=1) == (r + 1)[:, None]), axis=1)[:, None]
+
+        def more(a: np.ndarray, extra: np.ndarray) -> np.ndarray:  # the probe pair, after the used
+            return np.concatenate([a, extra], axis=1)
+
+        klen, vlen, keys, values = (more(a, a[rows, probe]) for a in (klen, vlen, keys, values))
+        total = (size * used).sum(axis=1, keepdims=True)
+        ones = np.ones((batch, 1), dtype=bool)
+        placed, seen = more(used, ones), more(used & ~first, ones)
+        # first columns in the padded row of length + 1 (whose last token is dropped)
+        start = more(before, total) + (length + 1 - total - size[rows, probe])
+        full = np.full((batch, length + 1), pad, dtype=np.int64)
+        flat_row = (np.arange(batch) * (length + 1))[:, None, None]
+        for tokens, offset, n, width in ((keys, start, klen, km), (values, start + klen, vlen, vm)):
+            where = placed[:, :, None] & (np.arange(width) < n[:, :, None])
+            full.ravel()[(flat_row + offset[:, :, None] + np.arange(width))[where]] = tokens[where]
+        tokens = np.ascontiguousarray(full[:, :length])
+        targets = full[:, 1:].copy()
+        if self.params["scoring"] == "lm":  # the next token everywhere
+            return Batch(tokens, targets, np.ones(tokens.shape, dtype=bool))
+        # a seen key's value, shifted by one (from the key's last token on): +1 where such a run
+        # starts, −1 after it ends, summed along the row
+        runs = np.zeros((batch, length + 2), dtype=np.int8)
+        run_start = start + klen - 1 + (np.arange(batch) * (length + 2))[:, None]
+        runs.ravel()[run_start[seen]] = 1
+        runs.ravel()[(run_start + vlen)[seen]] = -1
+        mask = np.cumsum(runs, axis=1)[:, :length] > 0
+        targets[~mask] = 0
+        return Batch(tokens, targets, mask)
 
     def answer(self, row: list[int], unknown: int | None = None) -> list[int]:
         """As :meth:`MADTask.answer`; with ``unknown``, a row whose final probe asks for a key it
@@ -360,6 +420,49 @@ class MADFuzzyInContextRecall(MADTask):
             if last:
                 out[len(row) - 1] = value[-1]
         return out
+
+
+def _first_with_key(keys: np.ndarray, klen: np.ndarray, nk: int) -> np.ndarray:
+    """Per row and pair, the first pair of that row with the same key (``keys`` [B, P, km]: its
+    first ``klen`` tokens, from [0, nk)). Keys are coded as integers (tokens + 1 in base nk + 1)
+    and found by a table of first pairs (a scattered minimum) when the codes are few, else by a
+    stable sort of each row; keys too long for an int64 code are sorted column by column."""
+    batch, n, km = keys.shape
+    column = np.broadcast_to(np.arange(n), (batch, n))
+    masked = np.where(np.arange(km) < klen[:, :, None], keys + 1, 0)
+    if (nk + 1) ** km >= 1 << 62:
+        rows = np.broadcast_to(np.arange(batch)[:, None], (batch, n)).ravel()
+        order = np.lexsort([masked[:, :, j].ravel() for j in reversed(range(km))] + [rows])
+        sort_key = masked.reshape(batch * n, km)[order]
+        new = np.ones(batch * n, dtype=bool)
+        new[1:] = (sort_key[1:] != sort_key[:-1]).any(axis=1) | (rows[order][1:] != rows[order][:-1])
+        head = np.maximum.accumulate(np.where(new, np.arange(batch * n), 0))
+        src = np.empty(batch * n, dtype=np.int64)
+        src[order] = column.ravel()[order][head]
+        return src.reshape(batch, n)
+    space = (nk + 1) ** km
+    code = masked[:, :, 0].copy()
+    for j in range(1, km):  # column by column: a sum over a short last axis is slow in numpy
+        code += masked[:, :, j] * (nk + 1) ** j
+    if space <= 4 * n:
+        slot = code + (np.arange(batch) * space)[:, None]
+        first = np.full(batch * space, n)
+        np.minimum.at(first, slot.ravel(), column.ravel())
+        return first[slot]
+    return first_equal(code)
+
+
+def first_equal(code: np.ndarray) -> np.ndarray:
+    """Per row and column of ``code`` [B, P], the first column of the row with an equal code:
+    a stable sort of each row, each sorted run's head, scattered back."""
+    order = np.argsort(code, axis=1, kind="stable")
+    srt = np.take_along_axis(code, order, axis=1)
+    new = np.ones(srt.shape, dtype=bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    head = np.maximum.accumulate(np.where(new, np.arange(code.shape[1]), 0), axis=1)
+    src = np.empty_like(order)
+    np.put_along_axis(src, order, np.take_along_axis(order, head, axis=1), axis=1)
+    return src
 
 
 @PROBES.register("mad_selective_copying")

@@ -291,6 +291,8 @@ class ZoologyCompositionalMQAR(ZoologyMQAR):
 def distinct_ints(rng: np.random.Generator, n: int, batch: int, k: int) -> np.ndarray:
     """Per row k distinct integers from [0, n) in uniformly random order (the law of
     ``rng.choice(n, k, replace=False)``), vectorised over the rows: int64 [B, k]."""
+    if k * k > n and k <= 8:  # dense and short: one draw after another, as numpy's choice does
+        return _sequential_distinct(rng, n, batch, k)
     if k * k > n:  # dense: the first k of a random permutation of every row
         return np.argsort(rng.random((batch, n)), axis=1)[:, :k]
     # sparse: iid uniform rows conditioned on having no repeat (rows with one are redrawn),
@@ -305,6 +307,26 @@ def distinct_ints(rng: np.random.Generator, n: int, batch: int, k: int) -> np.nd
     while bad.size:
         out[bad] = uniform_ints(rng, n, (bad.size, k))
         bad = bad[repeats(out[bad])]
+    return out
+
+
+def _sequential_distinct(rng: np.random.Generator, n: int, batch: int, k: int) -> np.ndarray:
+    """:func:`distinct_ints` by sampling without replacement step by step: draw j is uniform
+    among the n − j values not drawn yet (a uniform index x, moved past each drawn value ≤ it,
+    in ascending order). The drawn values are kept sorted column by column (an insertion by
+    minimum and maximum), so every step is elementwise: O(k²) array operations, no sort."""
+    out = np.empty((batch, k), dtype=np.int64)
+    drawn: list[np.ndarray] = []  # the values drawn so far, ascending, one array per rank
+    for j in range(k):
+        x = uniform_ints(rng, n - j, (batch,)).astype(np.int64)
+        for c in drawn:
+            x += x >= c
+        out[:, j] = x
+        carry, ranked = x, []
+        for c in drawn:
+            ranked.append(np.minimum(c, carry))
+            carry = np.maximum(c, carry)
+        drawn = [*ranked, carry]
     return out
 
 
