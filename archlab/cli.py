@@ -13,7 +13,16 @@ import typer
 from rich.table import Table
 
 from archlab import __version__
-from archlab.cli_common import echo_json, err, friendly, out, parse_params, parse_sets, set_pairs
+from archlab.cli_common import (
+    OneLineErrors,
+    echo_json,
+    err,
+    friendly,
+    out,
+    parse_params,
+    parse_sets,
+    set_pairs,
+)
 from archlab.cli_dna import dna_app
 from archlab.cli_study import study_app
 from archlab.cli_theory import theory_app
@@ -25,6 +34,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=OneLineErrors,
 )
 probe_app = typer.Typer(
     help="Formal-language probes: list, sample, group facts, suites.", no_args_is_help=True

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from archlab.atomic import json_default
 from archlab.errors import ArchlabError, ConfigError
@@ -45,6 +47,51 @@ def friendly(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's user-facing error classes: typer ≥ 0.2x vendors Click (its errors derive from
+    ``typer.TyperException``); older typer uses the ``click`` package."""
+    kinds: list[type[Exception]] = []
+    if hasattr(typer, "TyperException"):
+        kinds.append(typer.TyperException)
+    try:
+        import click
+
+        kinds.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(kinds)
+
+
+class OneLineErrors(TyperGroup):
+    """The top-level command group: Click's usage errors (an unknown option, a missing argument,
+    a bad value) as one line on stderr, like archlab's own errors, exit status 2, instead of a
+    usage block and a boxed message."""
+
+    def main(  # type: ignore[override]  # the parameters of Click's, without its overloads
+        self, args: Any = None, prog_name: str | None = None, standalone_mode: bool = True, **kwargs: Any
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args=args, prog_name=prog_name, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(args=args, prog_name=prog_name, standalone_mode=False, **kwargs)
+        except _click_errors() as exc:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            ctx = getattr(exc, "ctx", None)
+            if message.strip():  # (empty: the command was given no arguments, its help is shown)
+                if ctx is not None:  # a usage error: say where the help is
+                    message += f" (see '{ctx.command_path} --help')"
+                _one_line(message)
+            sys.exit(getattr(exc, "exit_code", 1))
+        except typer.Abort:
+            _one_line("aborted")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _one_line(message: str) -> None:
+    err.print(f"[bold red]error:[/] {' '.join(message.split())}", markup=True)
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:

@@ -117,7 +117,8 @@ def worker_cmd(
 ) -> None:
     """One worker (launch on other machines: Slurm array, k8s Job): loads the study (never creates
     it) and runs exactly --n-trials trials, or, without it, trials until the study has its budget of
-    finished trials (a soft cap shared by every worker); --timeout stops it either way."""
+    done (complete or pruned) trials: a soft cap shared by every worker, overshot by at most
+    workers − 1; --timeout stops it either way."""
     from archlab.errors import ConfigError
     from archlab.search import load_spec, run_worker
 

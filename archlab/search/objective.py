@@ -44,7 +44,7 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -59,6 +59,7 @@ from archlab.search.spec import StudySpec
 
 __all__ = [
     "CATCH",
+    "DONE",
     "FINISHED",
     "RECORD_KEY",
     "SOLVED",
@@ -81,6 +82,31 @@ RECORD_KEY = "archlab"
 
 #: the states of a trial that will not run again
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+#: the states that count toward a budget: the trial measured something (a failed trial does
+#: not count; a killed one is retried)
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def last_alive(t: FrozenTrial) -> float:
+    """The latest sign of life of a running trial (epoch seconds): its heartbeat or its start."""
+    stamps = [float(t.user_attrs.get("heartbeat_at", 0.0))]
+    if t.datetime_start is not None:
+        stamps.append(t.datetime_start.timestamp())
+    return max(stamps)
+
+
+def budget_reached(
+    trials: Sequence[FrozenTrial], total: int, grace_s: float, now: float, own_done: bool | None = None
+) -> bool:
+    """Whether a worker should start no further trial: the done trials and the live running ones
+    (heartbeat within ``grace_s``; they will most likely be done soon) reach ``total``, or as many
+    trials as the budget have failed (a study whose trials keep failing stops). ``own_done``:
+    the outcome of the caller's own trial, which is not among ``trials`` (None: no such trial)."""
+    done = sum(t.state in DONE for t in trials) + (own_done is True)
+    running = sum(t.state == TrialState.RUNNING and now - last_alive(t) < grace_s for t in trials)
+    failed = sum(t.state == TrialState.FAIL for t in trials) + (own_done is False)
+    return done + running >= total or failed >= total
 
 
 def trial_record(trial: FrozenTrial | Any) -> dict[str, Any]:
@@ -261,11 +287,15 @@ class Objective:
     def __call__(self, trial: optuna.trial.BaseTrial) -> float | tuple[float, float]:
         rec: dict[str, Any] = {"worker_rank": self.rank, "sampler_seed": self.sampler_seed}
         self._trial_provenance = None
+        done = False  # whether this trial ends COMPLETE or PRUNED (it counts toward the budget)
         if self._heartbeat is not None:
             self._heartbeat.begin(trial)
         try:
-            return self._run(trial, rec)
+            value = self._run(trial, rec)
+            done = True
+            return value
         except optuna.TrialPruned:
+            done = True
             raise
         except KeyboardInterrupt:
             rec["fail_reason"] = "interrupted (KeyboardInterrupt)"
@@ -277,22 +307,25 @@ class Objective:
             if self._heartbeat is not None:
                 self._heartbeat.end()
             _write_record(trial, rec, self._trial_provenance)
-            self._stop_at_budget(trial)
+            self._stop_at_budget(trial, done)
 
     def close(self) -> None:
         """Stop the heartbeat thread (the worker is done)."""
         if self._heartbeat is not None:
             self._heartbeat.close()
 
-    def _stop_at_budget(self, trial: optuna.trial.BaseTrial) -> None:
-        """Stop the worker's ``optimize`` loop when this trial brings the study to
-        ``max_total`` finished trials (a soft cap shared by every worker; cheaper than a
-        ``MaxTrialsCallback``, which costs a deep copy of the trial)."""
+    def _stop_at_budget(self, trial: optuna.trial.BaseTrial, done: bool) -> None:
+        """Stop the worker's ``optimize`` loop when, with this trial (done or failed), the study
+        reaches its budget (:func:`budget_reached`): a soft cap shared by every worker, checked
+        just before the worker would start its next trial, so at most ``workers − 1`` trials
+        beyond the budget are done (workers deciding in the same instant). Cheaper than a
+        ``MaxTrialsCallback``, which costs a deep copy of the trial."""
         if self.max_total is None or not isinstance(trial, optuna.Trial):
             return
-        study = trial.study
-        if len(study.get_trials(deepcopy=False, states=FINISHED)) + 1 >= self.max_total:
-            study.stop()
+        others = [t for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
+        grace = self.spec.heartbeat.grace_s
+        if budget_reached(others, self.max_total, grace, time.time(), own_done=done):
+            trial.study.stop()
 
     def _run(self, trial: optuna.trial.BaseTrial, rec: dict[str, Any]) -> float | tuple[float, float]:
         spec = self.spec

@@ -15,11 +15,18 @@ study user attrs, then enqueueing the theory-seeded architectures); workers only
 ``workers`` spawned processes (a journal file ``studies/<name>.journal`` when no storage is given
 and ``workers > 1``).
 
-Budgets: ``budget.n_trials`` counts finished trials (complete, pruned, failed) of the whole study.
-:func:`run_study` runs the missing ones, split exactly over its workers; a resumed run continues
-the trial numbers and never re-runs a finished trial. A standalone worker without ``n_trials`` stops
-through ``MaxTrialsCallback``, which is a **soft** cap: concurrent workers may overshoot it by up to
-``workers − 1`` trials; enforce exact budgets in the analysis (first N finished trials).
+Budgets: ``budget.n_trials`` counts the **done** trials of the whole study (complete or pruned:
+they measured something); a failed trial does not count, and a killed one is retried. A study
+stops early once as many trials have failed as its budget (its trials keep failing: `study status`
+says why). :func:`run_study` runs the missing trials in rounds, each split exactly over its
+workers (so without failures it runs exactly the budget), until the budget is done; a resumed run
+continues the trial numbers and never re-runs a finished trial. A standalone worker without
+``n_trials`` stops at a **soft** cap shared by every worker: before each trial it counts the done
+trials and the live running ones (heartbeat within ``grace_s``), so concurrent workers overshoot
+the budget by at most ``workers − 1`` done trials (those deciding in the same instant); enforce an
+exact budget in the analysis (first N done trials). A worker killed during the last trials can
+leave such a study short (the others stopped, counting its trial as running): one more worker,
+or :func:`run_study`, finishes it.
 
 Theory seeding (:func:`theory_candidates`): every assignment of the model fields searched with
 ``choices`` (conditions respected, at most 512 enumerated) is built on the base model; the ones
@@ -59,7 +66,15 @@ import archlab
 from archlab.atomic import atomic_write, json_default
 from archlab.config import ProbeSuiteConfig
 from archlab.errors import ArchlabError, ConfigError
-from archlab.search.objective import CATCH, FINISHED, Objective, trial_record
+from archlab.search.objective import (
+    CATCH,
+    DONE,
+    FINISHED,
+    Objective,
+    budget_reached,
+    last_alive,
+    trial_record,
+)
 from archlab.search.space import build_configs, enumerate_choices, grid_space
 from archlab.search.spec import HeartbeatSpec, StudySpec, canonical, spec_hash
 
@@ -431,8 +446,13 @@ def stored_spec(study: optuna.Study) -> tuple[StudySpec, ProbeSuiteConfig | None
 # ---------------------------------------------------------------------------------------------
 
 
-def _n_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+def _n_done(study: optuna.Study) -> int:
+    """The trials that count toward the budget (:data:`DONE`: complete or pruned)."""
+    return len(study.get_trials(deepcopy=False, states=DONE))
+
+
+def _n_failed(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
 
 
 def _fmt_values(values: Sequence[float] | None) -> str:
@@ -470,9 +490,9 @@ def run_worker(
     quiet: bool = True,
 ) -> int:
     """Load the study and run trials: exactly ``n_trials`` of them (the budget is not consulted),
-    or, when ``n_trials`` is None, until the study has ``max_total`` finished trials (default
-    ``budget.n_trials``: a soft cap shared by every worker, checked after each trial), or until
-    ``timeout``. Returns the number of trials this worker ran."""
+    or, when ``n_trials`` is None, until the study has ``max_total`` done trials (default
+    ``budget.n_trials``: a soft cap shared by every worker, checked before each trial; see the
+    module docstring), or until ``timeout``. Returns the number of trials this worker ran."""
     st = make_storage(storage if storage is not None else spec.storage, spec.heartbeat)
     seed = spec.sampler.seed + rank
     study = _load(spec.name, st, make_sampler(spec, seed))
@@ -484,7 +504,13 @@ def run_worker(
             "a worker must use the spec the study was created with"
         )
     total = max_total if max_total is not None else spec.budget.n_trials
-    if n_trials is None and total is not None and _n_finished(study) >= total:
+    grace = spec.heartbeat.grace_s
+
+    def reached() -> bool:
+        trials = study.get_trials(deepcopy=False)
+        return n_trials is None and total is not None and budget_reached(trials, total, grace, time.time())
+
+    if reached():
         return 0
     if n_trials == 0:
         return 0
@@ -521,7 +547,7 @@ def run_worker(
                 _log.warning(
                     "worker %d: its trial was failed under it (%s); going on with the next", rank, first
                 )
-                if n_trials is None and total is not None and _n_finished(study) >= total:
+                if reached():
                     break
     finally:
         optuna.logging.set_verbosity(prev)
@@ -581,20 +607,56 @@ def run_study(
     study = create_study(spec, st, if_exists="load")
     total = n_trials if n_trials is not None else spec.budget.n_trials
     timeout = timeout if timeout is not None else spec.budget.timeout_s
-    missing = None if total is None else max(0, total - _n_finished(study))
-    if missing == 0:
-        return study
-    if workers == 1:
-        run_worker(spec, st, rank=0, n_trials=missing, timeout=timeout, max_total=total, quiet=quiet)
-        return study
-    assert isinstance(url, str)
-    shares: list[int | None] = list(split(missing, workers)) if missing is not None else [None] * workers
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last, first_rank = (-1, -1), 0
+    # rounds: each runs the trials still missing, split exactly over the workers; a failed trial
+    # does not count, so the next round replaces it (a killed one with its retry). Round r's
+    # workers have ranks r·workers … (r + 1)·workers − 1, so their sampler seeds are new ones.
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        done, failed = _n_done(study), _n_failed(study)
+        if total is not None and done >= total:
+            break
+        if total is not None and failed >= total:
+            _log.warning(
+                "study %r: %d trials failed, as many as its budget: stopping with %d of %d done "
+                "(`archlab study status %s` shows why)", spec.name, failed, done, total, spec.name,
+            )  # fmt: skip
+            break
+        missing = None if total is None else total - done
+        if done + failed > 0 and (done, failed) == last:
+            break  # the round ended nothing (its workers were stopped): do not spin
+        last = (done, failed)
+        if workers == 1:
+            run_worker(
+                spec, st, rank=first_rank, n_trials=missing, timeout=left, max_total=total, quiet=quiet
+            )
+        else:
+            assert isinstance(url, str)
+            _run_round(spec, url, range(first_rank, first_rank + workers), missing, left, total, quiet)
+        first_rank += workers
+        if total is None:  # a time budget only: the round ran to the deadline
+            break
+    return study
+
+
+def _run_round(
+    spec: StudySpec, url: str, ranks: range, missing: int | None, timeout: float | None, total: int | None,
+    quiet: bool,
+) -> None:  # fmt: skip
+    """``missing`` trials (None: until the timeout) split exactly over one spawned process per
+    rank; raises when a worker process fails."""
+    n = len(ranks)
+    shares: list[int | None] = list(split(missing, n)) if missing is not None else [None] * n
     ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=_worker_main, args=(spec, url, k, shares[k], timeout, total, quiet), daemon=False)
-        for k in range(workers)
-        if shares[k] != 0
+    started = [
+        (r, ctx.Process(target=_worker_main, args=(spec, url, r, share, timeout, total, quiet), daemon=False))
+        for r, share in zip(ranks, shares, strict=True)
+        if share != 0
     ]
+    procs = [p for _, p in started]
     for p in procs:
         p.start()
     try:
@@ -604,10 +666,9 @@ def run_study(
         for p in procs:
             p.join(timeout=30)
         raise
-    bad = [(k, p.exitcode) for k, p in enumerate(procs) if p.exitcode != 0]
+    bad = [(r, p.exitcode) for r, p in started if p.exitcode != 0]
     if bad:
         raise ArchlabError(f"worker process(es) failed: {', '.join(f'rank {k} exit {c}' for k, c in bad)}")
-    return study
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,14 +690,6 @@ def retried_directly(trial: FrozenTrial) -> int | None:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         history = RetryHeartbeatStaleTrialCallback.retry_history(trial)
     return history[-1] if history else None
-
-
-def _last_alive(t: FrozenTrial) -> float:
-    """The latest sign of life of a running trial (epoch seconds)."""
-    stamps = [float(t.user_attrs.get("heartbeat_at", 0.0))]
-    if t.datetime_start is not None:
-        stamps.append(t.datetime_start.timestamp())
-    return max(stamps)
 
 
 def _clean(v: float | None) -> float | None:
@@ -681,7 +734,7 @@ def status(name: str, storage: StorageArg) -> dict[str, Any]:
         {
             "number": t.number,
             "age_s": now - (t.datetime_start.timestamp() if t.datetime_start else now),
-            "since_heartbeat_s": now - _last_alive(t),
+            "since_heartbeat_s": now - last_alive(t),
             "worker_rank": trial_record(t).get("worker_rank"),
         }
         for t in trials
@@ -791,7 +844,7 @@ def repair(
     now = time.time()
     failed: list[int] = []
     for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
-        idle = now - _last_alive(t)
+        idle = now - last_alive(t)
         if idle < older_than_s:
             continue
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, RuntimeError):

@@ -212,7 +212,8 @@ class PrunerSpec(StrictModel):
 
 
 class BudgetSpec(StrictModel):
-    """``n_trials``: finished trials (complete, pruned or failed) the study aims for in total."""
+    """``n_trials``: done trials (complete or pruned; a failed trial does not count) the study
+    aims for in total; it stops early once as many trials have failed."""
 
     n_trials: int | None = Field(default=20, ge=1, le=1_000_000)
     timeout_s: float | None = Field(default=None, gt=0, le=366 * 24 * 3600)  # at most a year

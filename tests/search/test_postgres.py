@@ -24,7 +24,7 @@ def _name(tag: str) -> str:
     return f"{tag}-{uuid.uuid4().hex[:10]}"
 
 
-def _spawn(spec: StudySpec, url: str, rank: int, n: int) -> multiprocessing.process.BaseProcess:
+def _spawn(spec: StudySpec, url: str, rank: int, n: int | None) -> multiprocessing.process.BaseProcess:
     p = multiprocessing.get_context("spawn").Process(
         target=_worker_main, args=(spec, url, rank, n, None, None, True)
     )
@@ -89,3 +89,41 @@ def test_postgres_killed_worker_is_failed_and_retried(db_url: str) -> None:
     trials = load_study(name, db_url).trials
     assert trials[retries[0]["number"]].params == trials[0].params
     assert trial_record(trials[retries[0]["number"]])["worker_rank"] == 1
+
+
+@pytest.mark.slow  # 32 spawned processes (each imports torch): ~1 min on 2 busy cores
+def test_postgres_32_workers_soft_cap_and_connections(db_url: str) -> None:
+    """The load test: 32 standalone workers sharing the budget's soft cap, a dry objective with a
+    failing mixer. The study ends with its budget of done trials, overshot by at most
+    workers − 1; every worker exits cleanly; the server sees at most 2 connections per worker."""
+    import sqlalchemy
+
+    workers, budget = 32, 64
+    name = _name("pg32")
+    spec = dry_spec(
+        name,
+        budget={"n_trials": budget},
+        objective={"synthetic": {"sleep_s": 0.05, "nan_when": {"mixer": ["lstm"]}}},
+    )
+    create_study(spec, db_url)
+    engine = sqlalchemy.create_engine(db_url, poolclass=sqlalchemy.pool.NullPool)
+    count = sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+
+    def connections() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(count).scalar_one()) - 1  # not this query's own
+
+    idle = connections()
+    procs = [_spawn(spec, db_url, rank, None) for rank in range(workers)]
+    most, deadline = 0, time.time() + 300
+    while any(p.is_alive() for p in procs):
+        assert time.time() < deadline, "the 32 workers did not finish in 5 minutes"
+        most = max(most, connections() - idle)
+        time.sleep(0.25)
+    assert [p.exitcode for p in procs] == [0] * workers
+    s = status(name, db_url)
+    assert s["n_running"] == 0
+    assert budget <= s["n_complete"] <= budget + workers - 1
+    assert s["n_fail"] > 0  # the failing mixer's trials did not count toward the budget
+    assert 0 < most <= 2 * workers, most
+    print(f"32 workers: {s['n_complete']} done, {s['n_fail']} failed, at most {most} connections")

@@ -79,8 +79,11 @@ def test_nan_and_caught_errors_fail_with_a_reason_and_the_study_goes_on() -> Non
         objective={"synthetic": {"nan_when": {"mixer": ["lstm"]}, "raise_when": {"eig_range": ["unit"]}}},
     )
     study = run_study(spec)
-    assert len(study.trials) == 12
     states = {t.number: t.state for t in study.trials}
+    n_done = sum(st == TrialState.COMPLETE for st in states.values())
+    n_fail = sum(st == TrialState.FAIL for st in states.values())
+    assert n_done + n_fail == len(study.trials)
+    assert n_done == 12 or n_fail >= 12  # failures do not count toward the budget (see below)
     assert TrialState.COMPLETE in states.values()
     for t in study.trials:
         if t.params["mixer"] == "lstm":
@@ -92,6 +95,38 @@ def test_nan_and_caught_errors_fail_with_a_reason_and_the_study_goes_on() -> Non
     s = status("fails", study._storage)
     assert s["n_fail"] == sum(st == TrialState.FAIL for st in states.values())
     assert all(f["reason"] for f in s["failures"])
+
+
+def test_failed_trials_do_not_count_toward_the_budget() -> None:
+    # one mixer of three diverges: the study runs until 12 trials are done, in rounds
+    spec = dry_spec(
+        "budget",
+        budget={"n_trials": 12},
+        objective={"synthetic": {"nan_when": {"mixer": ["lstm"]}}},
+    )
+    study = run_study(spec)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 12
+    assert states.count(TrialState.FAIL) == sum(t.params["mixer"] == "lstm" for t in study.trials) > 0
+    # the second round's worker has a seed of its own (it proposes new architectures)
+    assert {trial_record(t)["sampler_seed"] for t in study.trials} == {0, 1}
+    assert [t.number for t in study.trials] == list(range(len(states)))
+    run_study(spec, storage=study._storage)  # done: a rerun adds nothing
+    assert len(load_study("budget", study._storage).trials) == len(states)
+
+
+def test_a_study_whose_trials_all_fail_stops_at_its_budget_of_failures(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = dry_spec(
+        "hopeless",
+        budget={"n_trials": 5},
+        objective={"synthetic": {"nan_when": {"mixer": ["diag_rnn", "householder", "lstm"]}}},
+    )
+    with caplog.at_level("WARNING"):
+        study = run_study(spec)
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 5
+    assert any("5 trials failed, as many as its budget" in r.getMessage() for r in caplog.records)
 
 
 def test_invalid_combination_fails_the_trial_not_the_study() -> None:
@@ -172,7 +207,7 @@ def test_status_export_replay(tmp_path: Path) -> None:
     run_study(spec, url)
     s = status("inspect", url)
     assert set(s) == STATUS_KEYS
-    assert s["n_complete"] + s["n_fail"] == 5 and s["n_running"] == s["n_waiting"] == 0
+    assert s["n_complete"] == 5 and s["n_running"] == s["n_waiting"] == 0
     assert {tuple(sorted(r)) for r in s["trials"]} == {("number", "retried_from", "state", "value", "values")}
     out = tmp_path / "trials.csv"
     assert export("inspect", url, out) == 5
@@ -379,3 +414,32 @@ def test_each_failed_trial_names_its_direct_retry() -> None:
     by = {f["number"]: f["retried_by"] for f in s["failures"]}
     assert by == {0: [1], 1: [2]}
     assert [t["retried_from"] for t in s["trials"]] == [None, 0, 0]  # the original, as before
+
+
+@pytest.mark.slow  # 3 spawned processes (each imports torch)
+def test_soft_cap_overshoot_is_at_most_workers_minus_one(tmp_path: Path) -> None:
+    # standalone workers (no --n-trials) share the budget's soft cap on a journal file; failed
+    # trials do not count, so the study still ends with its budget of done trials
+    url = f"journal:{tmp_path / 'cap.journal'}"
+    workers, budget = 3, 9
+    spec = dry_spec(
+        "cap",
+        budget={"n_trials": budget},
+        objective={"synthetic": {"sleep_s": 0.1, "nan_when": {"mixer": ["lstm"]}}},
+    )
+    create_study(spec, url)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_worker_main, args=(spec, url, rank, None, None, None, True))
+        for rank in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    s = status("cap", url)
+    assert s["n_running"] == 0
+    assert budget <= s["n_complete"] <= budget + workers - 1
+    # a worker started after the budget is done runs nothing
+    assert run_worker(spec, url, rank=workers) == 0
