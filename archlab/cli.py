@@ -7,6 +7,7 @@ and exits with status 2, without a traceback.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +34,7 @@ app = typer.Typer(
     help="archlab: test theories about sequence-model architectures on formal-language probes and DNA tasks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode="markdown",
     cls=OneLineErrors,
 )
 probe_app = typer.Typer(
@@ -81,7 +82,7 @@ def probe_list(
 ) -> None:
     """Every probe: name, family, theory class, vocabulary size and parameters.
 
-    Any finite group name (Z<m>, S<n>, A<n>, D<n>, products like A4xZ5) is also a probe: the
+    Any finite group name (`Zm`, `Sn`, `An`, `Dn`, products like `A4xZ5`) is also a probe: the
     standard ones are listed below the registry entries.
     """
     rows = _probe_catalogue()
@@ -186,7 +187,7 @@ def probe_sample(
 @friendly
 def probe_facts(
     group: Annotated[
-        str, typer.Argument(help="Group name: Z<m>, S<n>, A<n>, D<n>, or a product like A4xZ5.")
+        str, typer.Argument(help="Group name: Zm, Sn, An, Dn (m, n numbers), or a product like A4xZ5.")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as a JSON object.")] = False,
 ) -> None:
@@ -247,7 +248,7 @@ def probe_fixtures(
     folder: Annotated[
         str,
         typer.Argument(
-            help="A folder of peer fixture files (*.jsonl.gz with *.vocab.json beside them), e.g. "
+            help="A folder of peer fixture files (`*.jsonl.gz` with `*.vocab.json` beside them), e.g. "
             "../shared/fixtures/peers."
         ),
     ],
@@ -255,12 +256,11 @@ def probe_fixtures(
 ) -> None:
     """Check archlab's paper-exact task variants against data made by the peers' own code.
 
-    For every *.jsonl.gz file: the peer's input is labelled by archlab's variant of the task and
+    For every `*.jsonl.gz` file: the peer's input is labelled by archlab's variant of the task and
     compared with the peer's targets at the peer's scored positions. Prints file, peer, task, n
     (examples checked), mismatches and skipped_reason (why a file could not be checked). Exits 1
     when any file has a mismatch or was skipped.
     """
-    from pathlib import Path
 
     from archlab.probes.fixtures import check_dir
 
@@ -659,10 +659,10 @@ def train_cmd(
 ) -> None:
     """Train a model on a probe (or each probe of a suite), then evaluate length generalisation.
 
-    Each (probe, seed, lr) run writes OUT/<run id>/result.json (atomically) with the config, seeds,
+    Each (probe, seed, lr) run writes `OUT/RUN_ID/result.json` (atomically) with the config, seeds,
     versions, training curve and per-length accuracies. Example:
 
-      archlab train --probe parity --model diag_rnn --set eig_range=signed --seeds 0,1,2
+        archlab train --probe parity --model diag_rnn --set eig_range=signed --seeds 0,1,2
 
     With --stacked the members of a probe's cell train together (archlab.ensemble); on 2 CPU cores
     that is 0.75–2x the speed of one by one (benchmarks/bench_train.py), so it is off by default.
@@ -670,7 +670,6 @@ def train_cmd(
     config, seed and lr) is reused, as `reproduce` does; --fresh retrains it. --out is checked
     to be a writable folder before any training.
     """
-    from pathlib import Path
 
     from archlab.config import ModelConfig, TrainConfig, load_yaml, validate
     from archlab.ensemble import train_cell
@@ -1051,6 +1050,33 @@ def report_cmd(
     out.print(f"report: [bold]{rep.summary}[/]" + (f" and {rep.out / 'summary.html'}" if html else ""))
 
 
+@app.command("init")
+@friendly
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to copy them (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that are already there.")] = False,
+) -> None:
+    """Copy the shipped study specs (into DIR/search/) and probe suites (into DIR/probes/) for
+    editing. Commands run in DIR then find them by name before the shipped ones (`archlab study run
+    demo` reads ./search/demo.yaml). Files already there are kept unless --force."""
+    from archlab.shipped import editable_files
+
+    plan = [(src, folder / rel) for src, rel in editable_files()]
+    kept = [dst for _, dst in plan if dst.exists() and not force]
+    for src, dst in plan:
+        if dst in kept:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    wrote = len(plan) - len(kept)
+    out.print(f"wrote {wrote} file(s) to {folder / 'search'} and {folder / 'probes'}")
+    if kept:
+        listed = ", ".join(str(k) for k in kept)
+        out.print(f"kept {len(kept)} that were already there (--force overwrites): {listed}")
+
+
 @app.command("demo")
 @friendly
 def demo(
@@ -1063,7 +1089,6 @@ def demo(
     probes, a theory-seeded search over four state-tracking problems (search/demo.yaml), its
     agreement with theory, one DNA grammar level with its baselines, and a report in --out."""
     import time as _time
-    from pathlib import Path
 
     import optuna
 
@@ -1073,14 +1098,21 @@ def demo(
     from archlab.search import load_spec, run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # everything the demo needs, checked before any work: its spec and suite, a writable --out,
+    # the JASPAR motifs of the DNA part (pyjaspar's bundled database)
+    spec = load_spec("demo")  # ./search/demo.yaml, else the shipped one
+    _check_out_dir(Path(out_dir))
+    try:
+        from archlab.dna.motifs import known_motifs
+
+        known_motifs()
+    except Exception as exc:  # a broken pyjaspar install: say so before the tour, not after
+        raise ConfigError(
+            "pyjaspar", f"the JASPAR database cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
     start = _time.perf_counter()
     _demo_tour()
     _demo_parity()
-    here = Path(__file__).resolve().parents[1] / "search" / "demo.yaml"
-    spec_path = here if here.is_file() else Path("search/demo.yaml")
-    if not spec_path.is_file():
-        raise ConfigError("search/demo.yaml", f"not found (looked at {here} and ./search/demo.yaml)")
-    spec = load_spec(spec_path)
     if quick:
         spec = spec.model_copy(
             update={

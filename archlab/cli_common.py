@@ -139,12 +139,15 @@ def load_models(spec: str, option: str = "--models") -> list[tuple[str, Any]]:
     comma-separated mixer names (each with its defaults)."""
 
     from archlab.config import ModelConfig, load_yaml, validate
+    from archlab.shipped import find, names
     from archlab.theory import config_label
 
     path = Path(spec)
-    if spec.endswith((".yaml", ".yml")) or path.is_file():
-        if not path.is_file():
-            raise ConfigError(option, f"{spec} does not exist", "a zoo YAML file or mixer names")
+    if spec.endswith((".yaml", ".yml")) or path.is_file() or ("," not in spec and spec in names("specs")):
+        try:
+            path = find("specs", spec)  # a path, or a zoo by name (``zoo``, ``zoo_dna``)
+        except ArchlabError:
+            raise ConfigError(option, f"{spec} does not exist", "a zoo YAML file or mixer names") from None
         data = load_yaml(path) or {}
         entries = data.get("models", data) if isinstance(data, dict) else data
         items = entries.items() if isinstance(entries, dict) else [(e.pop("name", None), e) for e in entries]

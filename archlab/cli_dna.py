@@ -24,7 +24,7 @@ DataDirOpt = Annotated[
     typer.Option(
         "--data-dir",
         help="Folder with the shared sets (irf1, zbed2, lentimpra, yeast); default $ARCHLAB_DNA_DIR, "
-        "else ../shared/data/dna.",
+        "else the copy shipped with archlab.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table.")]
@@ -314,7 +314,7 @@ def train_cmd(
     ] = False,
     data_dir: DataDirOpt = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write seed_<s>/result.json and summary.json.")
+        Path | None, typer.Option("--out", help="Write seed_S/result.json (S the seed) and summary.json.")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -368,8 +368,11 @@ def train_cmd(
 @friendly
 def transfer_cmd(
     models: Annotated[
-        str, typer.Option("--models", help="A zoo YAML (search/zoo_dna.yaml) or mixer names a,b.")
-    ] = "search/zoo_dna.yaml",
+        str,
+        typer.Option(
+            "--models", help="A zoo: a YAML file or a shipped one by name (zoo_dna); or mixer names a,b."
+        ),
+    ] = "zoo_dna",
     levels: Annotated[
         str, typer.Option("--levels", help="Synthetic levels, comma-separated.")
     ] = "D0,D2,D4,D5",
@@ -421,7 +424,7 @@ def transfer_cmd(
     if ladder_dir is not None:
         from archlab.dna.ladder import get_architecture, ladder_transfer, parse_levels
 
-        default_zoo = models == "search/zoo_dna.yaml"
+        default_zoo = models in ("search/zoo_dna.yaml", "zoo_dna")
         labels = (
             None
             if default_zoo

@@ -65,14 +65,21 @@ def _lengths(text: str | None) -> list[int] | None:
 
 
 def _probe_list(spec: str, lengths: list[int] | None) -> list[tuple[Any, list[int]]]:
-    """A suite file/name (its probes with their test lengths) or comma-separated probe names; a
+    """A suite file/name (its probes with their test lengths; a shipped suite's name, e.g.
+    ``zoology_mqar``, means the suite) or comma-separated probe names; a
     DNA grammar level's name (D0–D7) stays a string (predicted by :func:`_predict_rows`)."""
     from archlab.probes import make_probe
     from archlab.probes.suite import ProbeSuite, find_suite
+    from archlab.shipped import names
     from archlab.theory.dna import is_level
 
     path = Path(spec)
-    if spec.endswith((".yaml", ".yml")) or path.exists() or (Path("probes") / f"{spec}.yaml").exists():
+    if (
+        spec.endswith((".yaml", ".yml"))
+        or path.exists()
+        or (Path("probes") / f"{spec}.yaml").exists()
+        or spec in names("suites")
+    ):
         suite = ProbeSuite.load(find_suite(spec))
         return [(e.probe, lengths or list(e.test_lengths)) for e in suite]
     out_list: list[tuple[Any, list[int]]] = []
@@ -151,7 +158,10 @@ def predict_cmd(
         typer.Option("--probes", "--suite", help="A suite YAML (or name in probes/) or probe names a,b,c."),
     ] = None,
     models: Annotated[
-        str | None, typer.Option("--models", help="A zoo YAML (search/zoo.yaml) or mixer names a,b.")
+        str | None,
+        typer.Option(
+            "--models", help="A zoo: a YAML file or a shipped one by name (zoo); or mixer names a,b."
+        ),
     ] = None,
     probe: Annotated[
         str | None,
@@ -187,11 +197,11 @@ def predict_cmd(
 
     Examples:
 
-      archlab theory predict --probe S5 --model householder --set householder_factors=2 --set eig_range=signed
+        archlab theory predict --probe S5 --model householder --set householder_factors=2
 
-      archlab theory predict --probes probes/state_tracking.yaml --models search/zoo.yaml
+        archlab theory predict --probes state_tracking --models zoo
 
-      archlab theory predict --probe D5 --model conv --length 500 --param distance=200
+        archlab theory predict --probe D5 --model conv --length 500 --param distance=200
 
     A DNA grammar level (D0–D7; ``synthetic/D5`` works too) takes precedence over the dihedral
     group of the same name (that one is ``--probe word_problem --param group=D5``); its

@@ -32,7 +32,7 @@ Backgrounds (``background=``): ``iid`` (uniform), ``gc`` (i.i.d. with GC fractio
 training set) and ``shuffle`` (real sequences from that file, concatenated to the length and
 dinucleotide-shuffled with the Altschul–Erickson Eulerian-walk method, which preserves the
 dinucleotide counts exactly). The last two need the file ``koo_chipseq/IRF1_400_h3k27ac.h5``
-under ``data_dir`` (argument), ``$ARCHLAB_DNA_DIR``, or ``../shared/data/dna`` next to the repo.
+under ``data_dir`` (argument), ``$ARCHLAB_DNA_DIR``, or the copy shipped with archlab.
 
 Facts the levels rest on: B-DNA makes one helical turn per ~10.5 bp (Wang 1979; Rhodes & Klug
 1980), so two factors on the same face of the helix sit at spacings ≈ 10.5·j bp; inverted repeats
@@ -95,7 +95,7 @@ COMMON_PARAMS: dict[str, Any] = {
 def real_sequences(data_dir: str | os.PathLike[str] | None = None, train_only: bool = False) -> np.ndarray:
     """Codes ``[N, 400]`` of the IRF1 ChIP-seq file (all splits, or ``X_train`` only), found
     by :func:`archlab.dna.io.resolve_data_dir`."""
-    from archlab.dna.io import resolve_data_dir
+    from archlab.dna.io import resolve_data_dir, verify_checksums
 
     need = (
         "the markov and shuffle backgrounds need the Koo lab IRF1 ChIP-seq file "
@@ -103,11 +103,13 @@ def real_sequences(data_dir: str | os.PathLike[str] | None = None, train_only: b
         "or use background='iid' or 'gc'"
     )
     try:
-        path = resolve_data_dir(data_dir) / REAL_FILE
+        root = resolve_data_dir(data_dir)
     except DataError as exc:
         raise DataError(exc.source, need) from None
+    path = root / REAL_FILE
     if not path.is_file():
         raise DataError(str(path), need)
+    verify_checksums(root, path)
     return _real_codes(str(path), train_only)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import hashlib
 import os
 import re
 import time
@@ -1082,7 +1083,8 @@ def load(path: PathLike, *, data_dir: PathLike | None = None, **options: object)
 
 def resolve_data_dir(data_dir: PathLike | None = None) -> Path:
     """The folder holding the shared sets: ``data_dir`` if given, else ``$ARCHLAB_DNA_DIR``, else
-    ``../shared/data/dna`` next to the repository (``<repo>/../shared/data/dna``)."""
+    the copy shipped inside the package (``archlab/shipped/dna``, with its README and
+    ``SHA256SUMS``)."""
     if data_dir is not None:
         p = Path(data_dir)
         if not p.is_dir():
@@ -1094,15 +1096,46 @@ def resolve_data_dir(data_dir: PathLike | None = None) -> Path:
         if not p.is_dir():
             raise DataError(str(p), f"${DATA_DIR_ENV} names a folder that does not exist")
         return p
-    repo = Path(__file__).resolve().parents[2]
-    p = repo.parent / "shared" / "data" / "dna"
-    if not p.is_dir():
-        raise DataError(
-            str(p),
-            f"no DNA data folder: looked for data_dir, ${DATA_DIR_ENV} and {p}; point archlab at a copy "
-            f"with --data-dir DIR or {DATA_DIR_ENV}=DIR (archlab never downloads data)",
-        )
-    return p
+    from archlab.shipped import shipped_dir
+
+    return shipped_dir("dna")
+
+
+#: files already checked against their folder's SHA256SUMS in this process (path, size, mtime)
+_VERIFIED: set[tuple[Path, int, int]] = set()
+
+
+def verify_checksums(root: Path, target: Path) -> None:
+    """Check the files of one set (``target``: a file or a folder under ``root``) against
+    ``root/SHA256SUMS`` when the folder has one (the shipped copy does); a mismatch is a
+    :class:`DataError` naming the file. Each file is hashed once per process (again if its size or
+    modification time changes)."""
+    sums = root / "SHA256SUMS"
+    if not sums.is_file():
+        return
+    table = {}
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.strip().partition("  ")
+        if name:
+            table[name] = digest
+    files = [target] if target.is_file() else sorted(q for q in target.rglob("*") if q.is_file())
+    for f in files:
+        rel = f.relative_to(root).as_posix()
+        st = f.stat()
+        key = (f, st.st_size, st.st_mtime_ns)
+        if rel not in table or key in _VERIFIED:
+            continue
+        h = hashlib.sha256()
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != table[rel]:
+            raise DataError(
+                str(f),
+                f"its SHA-256 ({h.hexdigest()[:16]}…) differs from {sums} ({table[rel][:16]}…): the file is "
+                "damaged or was changed; restore it (or reinstall archlab for the shipped copy)",
+            )
+        _VERIFIED.add(key)
 
 
 def catalogue_path(name: str, data_dir: PathLike | None = None) -> Path:
@@ -1118,6 +1151,7 @@ def catalogue_path(name: str, data_dir: PathLike | None = None) -> Path:
             f"the {key} set is not there (looked in {root}); point archlab at a copy of the shared "
             f"DNA folder with --data-dir DIR or {DATA_DIR_ENV}=DIR (archlab never downloads data)",
         )
+    verify_checksums(root, p)
     return p
 
 

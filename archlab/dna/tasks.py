@@ -60,7 +60,7 @@ class DnaObjectiveSpec(StrictModel):
     validation split (the study selects on validation; test scores are recorded beside them)."""
 
     tasks: list[DnaTaskSpec] = Field(min_length=1)
-    #: where the shared real sets live (default: ARCHLAB_DNA_DIR, else ../shared/data/dna)
+    #: where the shared real sets live (default: ARCHLAB_DNA_DIR, else the copy shipped with archlab)
     data_dir: str | None = None
     #: early stop after this many steps without a better validation score (``train.eval_every``
     #: sets the cadence; ``train.steps`` the budget)

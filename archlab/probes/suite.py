@@ -253,16 +253,8 @@ class ProbeSuite:
 
 
 def find_suite(name_or_path: str | os.PathLike[str]) -> Path:
-    """A suite file by path, or by name in the ``probes/`` folder of the working directory."""
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    for cand in (Path("probes") / f"{p.name}.yaml", Path("probes") / p.name):
-        if cand.is_file():
-            return cand
-    available = sorted(q.stem for q in Path("probes").glob("*.yaml")) if Path("probes").is_dir() else []
-    from archlab.errors import UnknownNameError
+    """A suite file by path, or by name: in the working directory's ``probes/`` folder, then
+    among the suites shipped with archlab (:mod:`archlab.shipped`)."""
+    from archlab.shipped import find
 
-    raise UnknownNameError(
-        "probe suite", str(name_or_path), available, "a YAML file path or a name in probes/"
-    )
+    return find("suites", name_or_path)

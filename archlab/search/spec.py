@@ -497,8 +497,11 @@ def parse_spec(data: Any, source: str = "", base_dir: str | os.PathLike[str] | N
 
 
 def load_spec(path: str | os.PathLike[str]) -> StudySpec:
-    """Read and validate a study spec YAML file."""
-    p = Path(path)
+    """Read and validate a study spec YAML file, by path or by name (``demo``: the working
+    directory's ``search/demo.yaml``, else the spec shipped with archlab)."""
+    from archlab.shipped import find
+
+    p = find("specs", path)
     return parse_spec(load_yaml(p), source=str(p), base_dir=p.parent)
 
 

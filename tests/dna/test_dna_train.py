@@ -14,10 +14,11 @@ from archlab.config import ModelConfig
 from archlab.dna.cnn import CNNConfig, build_cnn, revcomp_tokens
 from archlab.dna.data import DnaDataset, Split, revcomp
 from archlab.dna.train import predict, run_seeds, train_dna
+from archlab.shipped import shipped_dir
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-KOO = Path("/work/shared/data/dna/koo_chipseq")
+KOO = shipped_dir("dna") / "koo_chipseq"
 MOTIF = np.array([0, 2, 3, 1, 1, 3, 0, 2], dtype=np.uint8)  # AGTCCTAG
 SMALL_CNN = CNNConfig(filters=16, filters2=16, dense=16)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import shutil
 from pathlib import Path
 
 import h5py
@@ -13,8 +14,9 @@ import pytest
 from archlab.dna import io
 from archlab.dna.data import DataError, DnaDataset, decode, one_hot
 from archlab.errors import UnknownNameError
+from archlab.shipped import shipped_dir
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "dna"
+DATA = shipped_dir("dna")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared DNA data not at {DATA}")
 
 
@@ -325,3 +327,23 @@ def test_index_split() -> None:
     assert parts["test"].tolist() == [4, 9] and len(parts["train"]) == 10 and "valid" not in parts
     parts = io.index_split(12, valid=True)
     assert parts["valid"].tolist() == [3, 8] and len(parts["train"]) == 8
+
+
+def test_the_shipped_copy_is_the_default_and_is_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(io.DATA_DIR_ENV, raising=False)
+    assert io.resolve_data_dir() == shipped_dir("dna")
+    assert (shipped_dir("dna") / "SHA256SUMS").is_file() and (shipped_dir("dna") / "README.md").is_file()
+    assert io.load("irf1").name == "irf1"
+    # a copy with its SHA256SUMS: a changed byte is refused, naming the file
+    root = tmp_path / "dna"
+    shutil.copytree(shipped_dir("dna") / "lentimpra_sample", root / "lentimpra_sample")
+    shutil.copy(shipped_dir("dna") / "SHA256SUMS", root / "SHA256SUMS")
+    assert io.load_named("lentimpra", data_dir=root).name == "lentimpra"
+    bad = root / "lentimpra_sample" / "sample_test.txt"
+    data = bytearray(bad.read_bytes())
+    data[-2] = ord("7") if data[-2] != ord("7") else ord("8")
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="sample_test.txt.*SHA-256"):
+        io.load_named("lentimpra", data_dir=root)

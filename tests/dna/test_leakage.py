@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,9 @@ import pytest
 from archlab.dna import io
 from archlab.dna import leakage as lk
 from archlab.dna.data import DnaDataset, Split, decode, encode, revcomp
+from archlab.shipped import shipped_dir
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "dna"
+DATA = shipped_dir("dna")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared DNA data not at {DATA}")
 
 
