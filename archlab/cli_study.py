@@ -45,7 +45,9 @@ def _default_storage(name: str, storage: str | None) -> str:
 
 
 def _show_progress(quiet: bool) -> bool:
-    return not quiet and out.is_terminal
+    """Per-trial lines unless --quiet: coloured on a terminal, plain text (one line a trial,
+    flushed) in logs, nohup files and batch schedulers' output."""
+    return not quiet
 
 
 @study_app.command("create")
@@ -90,14 +92,32 @@ def run_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
 ) -> None:
     """Create (or resume) the study and run the missing trials of its budget with K local
-    worker processes (journal file studies/NAME.journal by default for K > 1, in memory for 1)."""
+    worker processes. Without --storage (and no storage in the spec) the study is written to
+    the journal file studies/NAME.journal, whatever K, so it survives the run and resumes;
+    --storage :memory: keeps it in memory (one process). Ends with a line of trial states; exits
+    1 when no trial was done (every one failed)."""
     from archlab.search import load_spec, run_study, status
+    from archlab.search.runner import mask_url
 
     spec = load_spec(spec_path)
+    url = storage if storage is not None else spec.storage or _default_storage(spec.name, None)
     study = run_study(
-        spec, storage, n_trials=n_trials, timeout=timeout, workers=workers, quiet=not _show_progress(quiet)
+        spec, url, n_trials=n_trials, timeout=timeout, workers=workers, quiet=not _show_progress(quiet)
     )
-    _print_status(spec.name, status(spec.name, study._storage), brief=True)
+    s = status(spec.name, study._storage)
+    _print_status(spec.name, s, brief=True)
+    where = "in memory (not kept)" if url == ":memory:" else mask_url(url)
+    out.print(
+        f"{spec.name}: {s['n_complete'] + s['n_pruned']} done ({s['n_complete']} complete, {s['n_pruned']} "
+        f"pruned), {s['n_fail']} failed, {s['n_running']} running, {s['n_waiting']} waiting; {where}"
+    )
+    if s["n_complete"] + s["n_pruned"] == 0 and s["n_fail"] > 0:
+        err.print(
+            f"[bold red]error:[/] every trial of {spec.name} failed; `archlab study status {spec.name}` "
+            "lists the reasons",
+            markup=True,
+        )
+        raise typer.Exit(1)
 
 
 @study_app.command("worker")

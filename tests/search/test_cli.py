@@ -83,3 +83,41 @@ def test_study_names_on_the_command_line_cannot_leave_studies(
         assert res.exit_code == 2, res.output
         assert "study name" in res.output and "Traceback" not in res.output
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written anywhere
+
+
+def test_study_run_persists_by_default_and_says_what_happened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = _spec_file(tmp_path, "kept", budget={"n_trials": 3})
+    r = runner.invoke(app, ["study", "run", str(spec)])  # one worker, no --storage
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "studies" / "kept.journal").is_file()
+    # one plain line per trial without a terminal (CliRunner's output is not one), then the states
+    assert sum("COMPLETE" in line and "trial" in line for line in r.output.splitlines()) == 3
+    assert (
+        "kept: 3 done (3 complete, 0 pruned), 0 failed, 0 running, 0 waiting; journal:studies/kept.journal"
+        in r.output
+    )
+    r = runner.invoke(app, ["study", "run", str(spec), "--quiet"])  # resumed: the budget is done
+    assert r.exit_code == 0 and "3 done" in r.output and "COMPLETE" not in r.output
+    r = runner.invoke(app, ["study", "status", "kept"])  # found where run put it
+    assert r.exit_code == 0 and "complete 3" in r.output
+    mem = _spec_file(tmp_path, "gone", budget={"n_trials": 2})
+    r = runner.invoke(app, ["study", "run", str(mem), "--storage", ":memory:", "--quiet"])
+    assert r.exit_code == 0 and "in memory (not kept)" in r.output
+    assert not (tmp_path / "studies" / "gone.journal").exists()
+
+
+def test_study_run_exits_1_when_every_trial_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = _spec_file(
+        tmp_path,
+        "doomed",
+        budget={"n_trials": 3},
+        objective={"synthetic": {"nan_when": {"mixer": ["diag_rnn", "householder", "lstm"]}}},
+    )
+    r = runner.invoke(app, ["study", "run", str(spec), "--quiet"])
+    assert r.exit_code == 1, r.output
+    assert "0 done (0 complete, 0 pruned), 3 failed" in r.output
+    assert "every trial of doomed failed" in r.output
