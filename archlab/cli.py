@@ -384,7 +384,8 @@ def _mixer_catalogue() -> list[dict[str, Any]]:
     from archlab.models import MIXERS, model_features
 
     rows = []
-    for name, cls in MIXERS.items():
+    for key, cls in MIXERS.items():
+        name = cls.name or key  # a plugin's name as given (a dotted path keeps its case)
         cfg = ModelConfig(mixer=name)
         options = {
             f: {"allowed": list(allowed) if allowed else "any", "default": cls.opt(cfg, f)}
@@ -394,6 +395,7 @@ def _mixer_catalogue() -> list[dict[str, Any]]:
             {
                 "name": name,
                 "summary": cls.summary,
+                "plugin": cls.plugin or None,  # module:Class of a mixer from outside archlab
                 "transition": cls.transition(cfg),
                 "recurrent": cls.recurrent,
                 "supports_fixed_point": cls.recurrent,
@@ -412,7 +414,8 @@ def model_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")] = False,
 ) -> None:
     """Every mixer: what it is, its options (allowed values, default), the axes it supports and
-    its theory features at the default configuration (width 64, 2 layers)."""
+    its theory features at the default configuration (width 64, 2 layers). Plugins (entry-point
+    group archlab.mixers) are listed too, with the class they come from."""
     rows = _mixer_catalogue()
     if as_json:
         echo_json(rows)
@@ -648,6 +651,14 @@ def train_cmd(
         ),
     ] = False,
     out_dir: Annotated[str, typer.Option("--out", help="Folder for run directories.")] = "runs",
+    tensorboard: Annotated[
+        Path | None,
+        typer.Option(
+            "--tensorboard",
+            help="Also write each run's loss and validation curves to TensorBoard under DIR/RUN_ID "
+            '(needs pip install "archlab[tracking]").',
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result records as a JSON list.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     fresh: Annotated[
@@ -697,6 +708,15 @@ def train_cmd(
     train_cfg = validate(TrainConfig, train_data, source="train")
     sources = _train_sources(probe, suite, params)
     _check_out_dir(Path(out_dir))
+    if "mixer" not in model_data:
+        err.print(
+            f"no --model (nor mixer in --config/--set): using the default mixer {model_cfg.mixer!r} "
+            f"(width {model_cfg.width}, {model_cfg.layers} layers)"
+        )
+    if tensorboard is not None:
+        from archlab.tracking import check_tensorboard
+
+        check_tensorboard()
     seed_list = parse_seeds(seeds)
     lr_list = parse_lrs(lrs) if lrs else [train_cfg.lr]
     show = not (quiet or as_json) and out.is_terminal
@@ -717,15 +737,18 @@ def train_cmd(
         cfgs, dirs = [c for c, _ in todo], [d for _, d in todo]
         if stacked:
             label = f"{source.probe.spec()} · {model_cfg.mixer} · {len(cfgs)} members"
-            with _progress(label, train_cfg.steps, show) as hook:
+            with _progress(label, train_cfg.steps, show) as bar, _tracked(tensorboard, dirs[0], bar) as hook:
                 cell = train_cell(source, model_cfg, cfgs, out_dirs=dirs, progress=hook)
         else:
             cell = []
             for c, d in zip(cfgs, dirs, strict=True):
                 lr_note = f" · lr {c.lr:g}" if len(lr_list) > 1 else ""
-                with _progress(
-                    f"{source.probe.spec()} · {model_cfg.mixer} · seed {c.seed}{lr_note}", c.steps, show
-                ) as hook:
+                with (
+                    _progress(
+                        f"{source.probe.spec()} · {model_cfg.mixer} · seed {c.seed}{lr_note}", c.steps, show
+                    ) as bar,
+                    _tracked(tensorboard, d, bar) as hook,
+                ):
                     cell += train_cell(source, model_cfg, [c], out_dirs=[d], progress=hook)
         for rec, d in zip(cell, dirs, strict=True):
             rec["run_dir"] = str(d)
@@ -736,6 +759,18 @@ def train_cmd(
         echo_json(records)
     elif len(records) > 1:
         _print_seed_summary(records)
+
+
+def _tracked(tensorboard: Path | None, run_dir: Path, then: Any) -> Any:
+    """The progress hook ``then``, also writing to TensorBoard under ``tensorboard/<run id>``
+    (a stacked cell: its first member's run id, the curves being the cell's mean)."""
+    import contextlib
+
+    if tensorboard is None:
+        return contextlib.nullcontext(then)
+    from archlab.tracking import tensorboard_hook
+
+    return tensorboard_hook(tensorboard / run_dir.name, then)
 
 
 def _check_out_dir(path: Any) -> None:
@@ -842,12 +877,13 @@ def _print_seed_summary(records: list[dict[str, Any]]) -> None:
         for length in lengths:
             seq = [row["seq_acc"] for r in recs for row in r["range_eval"] if row["length"] == length]
             sc = [row["scaled_acc"] for r in recs for row in r["range_eval"] if row["length"] == length]
-            sd = statistics.stdev if len(seq) > 1 else (lambda _: 0.0)
-            table.add_row(
-                str(length),
-                f"{statistics.mean(seq):.3f} ± {sd(seq):.3f}",
-                f"{statistics.mean(sc):.3f} ± {sd(sc):.3f}",
-            )
+
+            def cell(xs: list[float]) -> str:  # one run has no spread to show
+                return f"{statistics.mean(xs):.3f}" + (
+                    f" ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else ""
+                )
+
+            table.add_row(str(length), cell(seq), cell(sc))
         out.print(table)
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from archlab.atomic import json_default
@@ -43,7 +44,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ArchlabError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -87,11 +88,17 @@ class OneLineErrors(TyperGroup):
         except typer.Abort:
             _one_line("aborted")
             sys.exit(1)
+        if rv == INTERRUPTED:  # typer's exit status for Ctrl-C (KeyboardInterrupt)
+            _one_line("interrupted (Ctrl-C); finished runs and trials are kept, and a rerun resumes")
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+#: the exit status typer gives a KeyboardInterrupt
+INTERRUPTED = 130
+
+
 def _one_line(message: str) -> None:
-    err.print(f"[bold red]error:[/] {' '.join(message.split())}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", markup=True)
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:

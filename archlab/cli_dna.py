@@ -232,7 +232,7 @@ def baselines_cmd(
         table.add_column(col)
     table.add_row("GC only", _fmt(result["gc"]), "base composition alone")
     table.add_row("k-mer (k ≤ 6)", _fmt(result["kmer"]), "words without positions")
-    cnn = f"{_fmt(result['cnn_mean'])} ± {_fmt(result['cnn_sd'])}"
+    cnn = _fmt(result["cnn_mean"]) + (f" ± {_fmt(result['cnn_sd'])}" if result["cnn_n"] > 1 else "")
     table.add_row("one-hot CNN", cnn, f"n = {result['cnn_n']} seeds, RC augmented and averaged")
     out.print(table)
     for note in ds.notes:

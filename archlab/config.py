@@ -264,7 +264,7 @@ def _mixer_class(info: ValidationInfo) -> Any | None:
     name = info.data.get("mixer")
     if name is None:
         return None
-    from archlab.models import MIXERS
+    from archlab.registry import MIXERS
 
     return MIXERS.get(name)
 
@@ -358,13 +358,13 @@ class ModelConfig(StrictModel):
     @field_validator("mixer")
     @classmethod
     def _known_mixer(cls, v: str) -> str:
-        from archlab.models import MIXERS
+        from archlab.registry import MIXERS
 
         try:
             MIXERS.get(v)
         except ArchlabError as exc:
             raise ValueError(str(exc)) from None
-        return v.lower()
+        return v if ":" in v else v.lower()  # a dotted path keeps its case (module:Class)
 
     @field_validator(
         "heads",
@@ -494,13 +494,13 @@ class ModelConfig(StrictModel):
         v = getattr(self, field)
         if v is not None:
             return v
-        from archlab.models import MIXERS
+        from archlab.registry import MIXERS
 
         return MIXERS.get(self.mixer).default_value(field, self)
 
 
 def _all_mixers() -> list[tuple[str, Any]]:
-    from archlab.models import MIXERS
+    from archlab.registry import MIXERS
 
     return MIXERS.items()
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import csv
 import html as html_lib
+import json
 import math
 import re
 import statistics
@@ -298,6 +299,11 @@ def write_report(
     say("writing summary.md")
     md = _summary(rep, kind, records, finished, agreement, study, baselines, transfers, threshold, metric)
     atomic_write(rep.summary, lambda f: f.write(md), mode="w")
+    # the skipped plots as summary.md lists them (the study plots' own file is replaced)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    atomic_write(
+        out / "plots" / "skipped.json", lambda f: f.write(json.dumps(rep.skipped, indent=1)), mode="w"
+    )
     if html:
         page = _html(md, out, rep.plots.values())
         atomic_write(out / "summary.html", lambda f: f.write(page), mode="w")
@@ -378,7 +384,8 @@ def _summary(
         lines += ["| probe | architecture | mean | sd | seeds |", "|---|---|---|---|---|"]
         for probe, model, mean, sd, n in best_rows:
             lines.append(f"| {probe} | {model} | {_fmt(mean)} | {_fmt(sd)} | {n} |")
-            head.append(f"{probe}: best {model} ({metric} {_fmt(mean)} ± {_fmt(sd)} beyond training)")
+            spread = f" ± {_fmt(sd)}" if n > 1 else ", 1 seed"
+            head.append(f"{probe}: best {model} ({metric} {_fmt(mean)}{spread} beyond training)")
         lines.append("")
 
     if agreement is not None:
@@ -430,7 +437,9 @@ def _summary(
         for b in baselines:
             lines.append(
                 f"- {b['dataset']} (test {b['metric']}): GC {_fmt(b['gc'])}, k-mer {_fmt(b['kmer'])}, "
-                f"CNN {_fmt(b['cnn_mean'])} ± {_fmt(b['cnn_sd'])} (n = {b.get('cnn_n', '?')})"
+                f"CNN {_fmt(b['cnn_mean'])}"
+                + (f" ± {_fmt(b['cnn_sd'])}" if b.get("cnn_n", 2) != 1 else "")
+                + f" (n = {b.get('cnn_n', '?')})"
             )
         for tr in transfers:
             lines += _transfer_lines(tr)

@@ -98,6 +98,8 @@ class Mixer(Reporting):
     #: ``torch.func.vmap`` over members' parameters); empty: it can. Such cells fall back to
     #: training their members one by one.
     unstackable: ClassVar[str] = ""
+    #: ``module:Class`` of a mixer from outside archlab (:mod:`archlab.models.plugins`), else ""
+    plugin: ClassVar[str] = ""
 
     def __init__(self, cfg: ModelConfig, width: int) -> None:
         super().__init__()

@@ -178,7 +178,7 @@ class Dyck(Probe):
     """
 
     name = "dyck"
-    family = "context_free"
+    family = "context-free"
     level = "context-free"
     task = "is the prefix a well-formed Dyck-k word / its nesting depth"
     PARAMS = (
@@ -429,7 +429,7 @@ class AnBn(Probe):
     """
 
     name = "anbn"
-    family = "context_free"
+    family = "context-free"
     level = "counter"
     task = "is the prefix dead, viable or a member of a^n b^n"
     PARAMS = (Param("p_corrupt", float, 0.5, "probability that one position is flipped", low=0.0, high=1.0),)
@@ -559,7 +559,7 @@ class ReverseString(BitStringTransduction):
     """
 
     name = "reverse_string"
-    family = "context_free"
+    family = "context-free"
     level = "context-free"
     task = "output the input bit string reversed"
 
@@ -619,7 +619,7 @@ class StackManipulation(Probe):
     """
 
     name = "stack_manipulation"
-    family = "context_free"
+    family = "context-free"
     level = "context-free"
     task = "output the final stack (top first) after push/pop actions on an initial stack"
 
@@ -797,7 +797,7 @@ class ModularArithmeticBrackets(Probe):
     """
 
     name = "modular_arithmetic_brackets"
-    family = "context_free"
+    family = "context-free"
     level = "context-free"
     task = "value mod m of a bracketed +/- expression over digits 0..m-1"
     min_length = 2

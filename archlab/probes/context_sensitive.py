@@ -23,7 +23,7 @@ class DuplicateString(BitStringTransduction):
     """
 
     name = "duplicate_string"
-    family = "context_sensitive"
+    family = "context-sensitive"
     level = "context-sensitive"
     task = "output the input bit string twice"
     OUTPUT_FACTOR = 2
@@ -57,7 +57,7 @@ class BinaryAddition(Probe):
     """
 
     name = "binary_addition"
-    family = "context_sensitive"
+    family = "context-sensitive"
     level = "context-sensitive"
     task = "output the sum of two little-endian binary numbers"
     min_length = 2

@@ -111,9 +111,15 @@ def budget_reached(
 
 def trial_record(trial: FrozenTrial | Any) -> dict[str, Any]:
     """A trial's archlab record (:data:`RECORD_KEY`, decoded) merged over its other user attrs
-    (``heartbeat_at``, ``theory_seed``, a ``fail_reason`` written by ``repair``)."""
+    (``heartbeat_at``, ``theory_seed``, a ``fail_reason`` written by ``repair``; not the
+    ``score: …`` and ``heartbeat_utc`` attrs, which repeat it for optuna-dashboard)."""
     attrs = trial.user_attrs
-    out = {k: v for k, v in attrs.items() if k != RECORD_KEY}
+    # (the per-score attrs and the readable heartbeat repeat the record for other tools)
+    out = {
+        k: v
+        for k, v in attrs.items()
+        if k != RECORD_KEY and k != "heartbeat_utc" and not k.startswith("score: ")
+    }
     rec = attrs.get(RECORD_KEY)
     if isinstance(rec, str):
         rec = json.loads(rec)
@@ -220,11 +226,20 @@ class _Heartbeat:
                     with contextlib.suppress(Exception):  # the trial may have finished meanwhile
                         if first:
                             storage.set_trial_user_attr(trial_id, "worker_rank", self.rank)
-                        storage.set_trial_user_attr(trial_id, "heartbeat_at", time.time())
+                        now = time.time()
+                        storage.set_trial_user_attr(trial_id, "heartbeat_at", now)
+                        # the same instant for people (optuna-dashboard shows user attrs as text)
+                        storage.set_trial_user_attr(trial_id, "heartbeat_utc", _utc(now))
                 finally:
                     self._cond.acquire()
                     self._writing = False
                     self._cond.notify_all()
+
+
+def _utc(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _diverged(rec: dict[str, Any], scores: list[float], label: str, run: dict[str, Any]) -> bool:
@@ -307,7 +322,31 @@ class Objective:
             if self._heartbeat is not None:
                 self._heartbeat.end()
             _write_record(trial, rec, self._trial_provenance)
+            self._write_named_scores(trial, rec)
             self._stop_at_budget(trial, done)
+
+    def score_names(self) -> list[str]:
+        """What each of a trial's ``scores`` is: the suite's probes, the DNA tasks, or the
+        synthetic objective's steps."""
+        spec = self.spec
+        if spec.objective.kind == "synthetic":
+            return [f"step {i}" for i in range(spec.objective.synthetic.n_steps)]
+        if spec.is_dna:
+            from archlab.dna.tasks import task_label
+
+            assert spec.objective.dna is not None
+            return [task_label(t) for t in spec.objective.dna.tasks]
+        return [e.name for e in self.suite.entries]
+
+    def _write_named_scores(self, trial: optuna.trial.BaseTrial, rec: dict[str, Any]) -> None:
+        """Each score as a user attr of its own (``score: parity`` = 0.98), for optuna-dashboard
+        and other tools that read attrs, not the :data:`RECORD_KEY` JSON (one storage write a
+        score, at the end of the trial)."""
+        if not isinstance(trial, optuna.Trial):
+            return
+        for name, value in zip(self.score_names(), rec.get("scores") or [], strict=False):
+            if value is not None and math.isfinite(value):
+                trial.set_user_attr(f"score: {name}", float(value))
 
     def close(self) -> None:
         """Stop the heartbeat thread (the worker is done)."""

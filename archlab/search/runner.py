@@ -376,6 +376,30 @@ def _load(
         raise UnknownNameError("study", name, names, "create it with `archlab study create SPEC`") from None
 
 
+#: the second objective's name, as optuna-dashboard shows it
+SECOND_NAMES = {
+    "params": "parameters",
+    "flops": "FLOPs",
+    "wall_time": "wall time (s)",
+    "state_floats": "state size (floats)",
+}
+
+
+def metric_names(spec: StudySpec) -> list[str]:
+    """The names of a study's values (``study.set_metric_names``): what the trial's value is
+    the mean of, then the second objective's name."""
+    obj = spec.objective
+    if obj.kind == "synthetic":
+        first = "synthetic score (dry objective)"
+    elif spec.is_dna:
+        first = "mean validation score over the DNA tasks (AUROC, accuracy or Pearson r)"
+    elif obj.aggregate == "mean_seq_acc":
+        first = "mean sequence accuracy at the test lengths (mean over the probes)"
+    else:
+        first = "mean scaled accuracy at the test lengths (mean over the probes)"
+    return [first] if obj.second is None else [first, SECOND_NAMES[obj.second]]
+
+
 def create_study(
     spec: StudySpec, storage: StorageArg = None, *, if_exists: Literal["error", "load"] = "error"
 ) -> optuna.Study:
@@ -414,6 +438,9 @@ def create_study(
     study.set_user_attr("suite", None if spec.is_dna else spec.suite_config().model_dump(mode="json"))
     study.set_user_attr("archlab_version", archlab.__version__)
     study.set_user_attr("created_at", time.time())
+    with warnings.catch_warnings():  # (experimental in Optuna 5: a warning per study otherwise)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(metric_names(spec))  # what optuna-dashboard labels the values with
     seeds: list[dict[str, Any]] = []
     if spec.theory_seed and spec.sampler.name != "grid":
         seeds = theory_candidates(spec)

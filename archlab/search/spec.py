@@ -336,7 +336,7 @@ def _check_value(target: str, name: str, value: Any, path: str) -> None:
         msg = exc.errors()[0]["msg"]
         raise ConfigError(path, f"{value!r} is not a valid {name}: {msg}") from None
     if name == "mixer":
-        from archlab.models import MIXERS
+        from archlab.registry import MIXERS
 
         try:
             MIXERS.get(str(value))

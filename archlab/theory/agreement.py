@@ -118,9 +118,11 @@ class Measurement:
 
     def describe(self) -> str:
         """``0.931 ± 0.012 (n=3)``, or ``best 0.950 of 3 (mean 0.931 ± 0.012)``."""
+        n = len(self.values)
+        spread = f" ± {self.sd:.3f}" if n > 1 else ""  # one seed has no spread to show
         if self.aggregate == "best":
-            return f"best {self.best:.3f} of {len(self.values)} (mean {self.mean:.3f} ± {self.sd:.3f})"
-        return f"{self.mean:.3f} ± {self.sd:.3f} (n={len(self.values)})"
+            return f"best {self.best:.3f} of {n} (mean {self.mean:.3f}{spread})"
+        return f"{self.mean:.3f}{spread} (n={n})"
 
     @property
     def sd(self) -> float:
@@ -211,10 +213,9 @@ def classify(pred: Prediction, solved: bool, in_training: bool) -> str:
 
 def explain_violation(cell: Cell) -> str:
     p, m = cell.prediction, cell.measurement
+    spread = f" ± {m.sd:.3f}" if len(m.values) > 1 else " (1 seed)"
     measured = (
-        f"best {m.best:.3f} (mean {m.mean:.3f} ± {m.sd:.3f})"
-        if m.aggregate == "best"
-        else f"{m.mean:.3f} ± {m.sd:.3f}"
+        f"best {m.best:.3f} (mean {m.mean:.3f}{spread})" if m.aggregate == "best" else f"{m.mean:.3f}{spread}"
     )
     what = f" {m.metric}" if m.metric else ""
     return (

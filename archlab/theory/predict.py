@@ -76,10 +76,12 @@ def predict_one(facts: ProbeFacts, feats: ModelFeatures, length: int, model: str
     """Apply every rule to one cell and combine the outcomes (see the module docstring)."""
     model = model or feats.mixer
     if feats.transition not in TRANSITIONS:
-        return Prediction(
-            facts.probe, model, length, "unknown", "—", "",
-            f"unknown transition class {feats.transition!r}: no rule can be applied",
-        )  # fmt: skip
+        why = (
+            "the mixer declares no theory features (a plugin without transition()): no rule can be applied"
+            if feats.transition == "undeclared"
+            else f"unknown transition class {feats.transition!r}: no rule can be applied"
+        )
+        return Prediction(facts.probe, model, length, "unknown", "—", "", why)
     hits: list[tuple[Rule, Outcome]] = []
     for rule in RULES:
         out = rule.check(facts, feats, length)

@@ -55,6 +55,10 @@ def test_report_of_a_results_folder(runs: Path, tmp_path: Path) -> None:
         assert png.stat().st_size > 0 and png.with_suffix(".svg").stat().st_size > 0
         assert f"]({png.relative_to(rep.out).as_posix()})" in md
     assert "recurrence_depth" in rep.skipped and "fixed-point" in rep.skipped["recurrence_depth"]
+    # plots/skipped.json and summary.md list the same skipped plots, with the same reasons
+    assert json.loads((rep.out / "plots" / "skipped.json").read_text()) == rep.skipped
+    for name, why in rep.skipped.items():
+        assert f"- {name}: {why}" in md
     # tables: one row per run and test length; one per theory cell, classes counted in the summary
     rows = list(csv.DictReader(rep.tables["runs"].open()))
     assert len(rows) == 4 * 3 and {r["length"] for r in rows} == {"8", "16", "32"}

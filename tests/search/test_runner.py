@@ -314,7 +314,9 @@ def test_journal_repair_fails_a_killed_workers_trial_and_retries_it(tmp_path: Pa
 def test_the_record_is_one_json_user_attr_with_the_provenance_spliced_in() -> None:
     study = run_study(dry_spec("rec", budget={"n_trials": 2}))
     t = study.trials[0]
-    assert set(t.user_attrs) == {RECORD_KEY}  # one storage write per trial
+    # the record (one JSON string), and each score as an attr of its own for optuna-dashboard
+    assert set(t.user_attrs) == {RECORD_KEY, "score: step 0", "score: step 1", "score: step 2"}
+    assert [t.user_attrs[f"score: step {i}"] for i in range(3)] == trial_record(t)["scores"]
     raw = t.user_attrs[RECORD_KEY]
     assert isinstance(raw, str)
     rec = json.loads(raw)  # valid JSON as stored, provenance included
