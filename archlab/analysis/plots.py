@@ -49,7 +49,7 @@ import textwrap
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
@@ -248,20 +248,58 @@ class _Series:
     extra: dict[str, dict[int, list[float]]]
     train: list[int]
     model: Mapping[str, Any]
+    #: the learning rate of these runs, and how many the architecture was tried at (the series
+    #: shown is the best of them: trials at other learning rates are not seeds)
+    lr: float | None = None
+    n_lrs: int = 1
+    #: the training budget of the runs (``2000 steps``, ``1M tokens``), for the legend
+    budget: str = ""
+    #: sequence accuracy of the runs beyond their training lengths: what picks the best lr
+    beyond: list[float] = field(default_factory=list)
+
+    def legend(self) -> str:
+        seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) != 1 else ''}"
+        lrs = f", best of {self.n_lrs} lrs ({self.lr:g})" if self.n_lrs > 1 and self.lr is not None else ""
+        budget = f", {self.budget}" if self.budget else ""
+        return f"{_wrap(self.label)} ({seeds}{lrs}{budget})"
+
+    def score(self) -> float:
+        """Mean sequence accuracy beyond the training lengths (what picks the best lr, whatever
+        the plotted metric)."""
+        return statistics.fmean(self.beyond) if self.beyond else float("-inf")
+
+
+def _budget(rec: Mapping[str, Any]) -> str:
+    train = rec.get("train") or {}
+    if train.get("token_budget"):
+        return f"{train['token_budget']:,} tokens"
+    return f"{train['steps']:,} steps" if train.get("steps") else ""
 
 
 def _series(
     records: Sequence[Mapping[str, Any]], metric: str, extra: Sequence[str] = ()
 ) -> dict[str, dict[str, _Series]]:
-    """``{probe: {model label: series}}`` in the order first seen."""
-    out: dict[str, dict[str, _Series]] = {}
+    """``{probe: {model label: series}}`` in the order first seen. Runs of one architecture at
+    several learning rates are grouped per learning rate and the best group (:meth:`_Series.score`)
+    is the series: learning rates are not seeds, so they never make a ± sd band."""
+    by_lr: dict[str, dict[str, dict[float | None, _Series]]] = {}
     for rec in records:
         probe, label = str(rec["probe"]), model_label(rec["model"])
-        s = out.setdefault(probe, {}).setdefault(
-            label,
-            _Series(label, set(), defaultdict(list), {k: defaultdict(list) for k in extra}, [], rec["model"]),
-        )
+        lr = (rec.get("train") or {}).get("lr")
+        s = by_lr.setdefault(probe, {}).setdefault(label, {}).setdefault(
+            lr,
+            _Series(
+                label, set(), defaultdict(list), {k: defaultdict(list) for k in extra}, [], rec["model"],
+                lr=lr, budget=_budget(rec),
+            ),
+        )  # fmt: skip
         s.seeds.add(int(rec.get("seed", 0)))
+        top = max((int(v) for v in rec.get("train_lengths") or []), default=0)
+        s.beyond += [
+            float(r["seq_acc"])
+            for r in rec["range_eval"]
+            if r.get("seq_acc") is not None and r["length"] > top
+        ]
         s.train += [int(v) for v in rec.get("train_lengths") or []]
         for row in rec["range_eval"]:
             length = int(row["length"])
@@ -270,6 +308,12 @@ def _series(
             for k in extra:
                 if row.get(k) is not None:
                     s.extra[k][length].append(float(row[k]))
+    out: dict[str, dict[str, _Series]] = {}
+    for probe, models in by_lr.items():
+        for label, lrs in models.items():
+            best = max(lrs.values(), key=_Series.score)
+            best.n_lrs = len(lrs)
+            out.setdefault(probe, {})[label] = best
     return out
 
 
@@ -332,7 +376,7 @@ def length_generalisation(
                     marker=MARKERS[i % len(MARKERS)],
                     ms=3.5,
                     lw=1.4,
-                    label=f"{_wrap(s.label)} (n={len(s.seeds)})",
+                    label=s.legend(),
                 )
             if train:
                 _shade_training(ax, min(train), max(train))
@@ -559,7 +603,7 @@ def recurrence_depth(records: Iterable[Mapping[str, Any]], *, out: str | Path | 
                     marker=MARKERS[i % len(MARKERS)],
                     ms=3.5,
                     lw=1.4,
-                    label=f"{_wrap(s.label)} (n={len(s.seeds)})",
+                    label=s.legend(),
                 )
                 mx = sorted(s.extra["fp_iters_max"])
                 if mx:

@@ -104,22 +104,30 @@ def _dna_files(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return baselines, transfers
 
 
-def _best_by_probe(records: list[dict[str, Any]], metric: str) -> list[tuple[str, str, float, float, int]]:
-    """Per probe, the architecture with the best mean ``metric`` beyond training (over seeds)."""
+def _best_by_probe(
+    records: list[dict[str, Any]], metric: str
+) -> list[tuple[str, str, float, float, int, str]]:
+    """Per probe, the architecture with the best mean ``metric`` beyond training over seeds:
+    (probe, architecture, mean, sd, seeds, lr). Runs at several learning rates are not seeds:
+    each learning rate is averaged over its seeds and the best one is kept (``lr`` says which,
+    of how many)."""
     from archlab.analysis.plots import model_label
     from archlab.reproduce import measured_value
 
-    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    cells: dict[tuple[str, str], dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
         v = measured_value(rec, max(rec.get("train_lengths") or [0]), metric)
         if v is not None:
-            cells[str(rec.get("probe")), model_label(rec["model"])].append(v)
-    best: dict[str, tuple[str, float, float, int]] = {}
-    for (probe, model), vals in cells.items():
+            lr = (rec.get("train") or {}).get("lr")
+            cells[str(rec.get("probe")), model_label(rec["model"])][lr].append(v)
+    best: dict[str, tuple[str, float, float, int, str]] = {}
+    for (probe, model), by_lr in cells.items():
+        lr, vals = max(by_lr.items(), key=lambda kv: statistics.fmean(kv[1]))
         mean = statistics.fmean(vals)
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        sd = statistics.stdev(vals) if len(vals) > 1 else float("nan")
+        lr_note = "—" if lr is None else f"{lr:g}" + (f" (best of {len(by_lr)})" if len(by_lr) > 1 else "")
         if probe not in best or mean > best[probe][1]:
-            best[probe] = (model, mean, sd, len(vals))
+            best[probe] = (model, mean, sd, len(vals), lr_note)
     return [(p, *best[p]) for p in sorted(best)]
 
 
@@ -380,10 +388,15 @@ def _summary(
         lines.append("")
     best_rows = _best_by_probe(finished, metric)
     if best_rows:
-        lines += [f"Per probe, the best mean {metric} beyond the training lengths (over seeds):", ""]
-        lines += ["| probe | architecture | mean | sd | seeds |", "|---|---|---|---|---|"]
-        for probe, model, mean, sd, n in best_rows:
-            lines.append(f"| {probe} | {model} | {_fmt(mean)} | {_fmt(sd)} | {n} |")
+        lines += [
+            f"Per probe, the best mean {metric} beyond the training lengths (over seeds; runs at "
+            "several learning rates: the best learning rate, not pooled as seeds):",
+            "",
+        ]
+        lines += ["| probe | architecture | mean | sd | seeds | lr |", "|---|---|---|---|---|---|"]
+        for probe, model, mean, sd, n, lr in best_rows:
+            sd_cell = _fmt(sd) if n > 1 else "—"
+            lines.append(f"| {probe} | {model} | {_fmt(mean)} | {sd_cell} | {n} | {lr} |")
             spread = f" ± {_fmt(sd)}" if n > 1 else ", 1 seed"
             head.append(f"{probe}: best {model} ({metric} {_fmt(mean)}{spread} beyond training)")
         lines.append("")

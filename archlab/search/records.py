@@ -43,5 +43,14 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
                 # a run's own seed (a study with objective.seeds > 1 has several per probe)
                 seed = ev.get("seed", extra["seed"])
                 path = f"{name}#trial{t.number}"
-                records.append({**ev, **extra, "seed": seed, "model": config["model"], "_path": path})
+                records.append(
+                    {
+                        **ev,
+                        **extra,
+                        "seed": seed,
+                        "model": config["model"],
+                        "train": config.get("train"),
+                        "_path": path,
+                    }
+                )
     return records

@@ -102,7 +102,7 @@ def test_length_generalisation(records: dict[str, list[Record]], tmp_path: Path)
     assert "sequence accuracy" in parity.get_ylabel()
     assert parity.get_xscale() == "log"  # 2 … 64 spans more than 8×
     labels = [t.get_text() for t in parity.get_legend().get_texts()]
-    assert any("eig_range=signed" in s and "(n=2)" in s for s in labels)
+    assert any("eig_range=signed" in s and "(2 seeds" in s for s in labels)
     assert any(s.startswith("training lengths 2–8") for s in labels)
     assert len(parity.lines) == 2  # one mean line per architecture
     assert len(parity.collections) == 2  # the ± sd bands (two seeds each)
