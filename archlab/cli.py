@@ -1034,9 +1034,12 @@ def reproduce_cmd(
 @app.command("report")
 @friendly
 def report_cmd(
-    source: Annotated[
-        str,
-        typer.Argument(metavar="SOURCE", help="A folder of runs (result.json below it), or a study name."),
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SOURCE…",
+            help="A folder of runs (result.json below it), or a study name; several: side by side.",
+        ),
     ],
     out_dir: Annotated[str, typer.Option("--out", help="Where the plots, CSVs and summary.md go.")],
     storage: Annotated[
@@ -1056,12 +1059,25 @@ def report_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Plots (PNG + SVG), CSV tables and summary.md for a study or a folder of runs: what was run,
-    the best architectures, theory vs measurement per class, every violation and not-learned cell,
-    provenance."""
-    from archlab.analysis.report import write_report
+    a leaderboard and the best architectures, theory vs measurement per class, every violation
+    and not-learned cell, provenance. Several sources: each one's report in OUT/N-NAME/, and
+    OUT/summary.md (and comparison.csv) with their leaderboards side by side."""
+    from archlab.analysis.report import write_comparison, write_report
 
     if metric not in ("seq_acc", "token_acc", "scaled_acc"):
         raise ConfigError("--metric", f"unknown metric {metric!r}", "seq_acc, token_acc, scaled_acc")
+    if len(sources) > 1:
+        with err.status("writing the reports …") as status:
+            summary, reports = write_comparison(
+                sources, out=out_dir, storage=storage, threshold=threshold, metric=metric, html=html,
+                on_step=status.update,
+            )  # fmt: skip
+        if json_out:
+            echo_json({"summary": str(summary), "reports": [str(r.summary) for r in reports]})
+            return
+        out.print(f"{len(reports)} reports compared: [bold]{summary}[/]")
+        return
+    source = sources[0]
     with err.status("writing the report …") as status:
         rep = write_report(
             source, out=out_dir, storage=storage, html=html, threshold=threshold, metric=metric,

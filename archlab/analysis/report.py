@@ -53,6 +53,8 @@ class Report:
     source: str
     plots: dict[str, Path] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: :func:`leaderboard` rows, best first
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
     tables: dict[str, Path] = field(default_factory=dict)
     headline: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -131,6 +133,82 @@ def _best_by_probe(
     return [(p, *best[p]) for p in sorted(best)]
 
 
+LEADERBOARD_COLUMNS = ["architecture", "score", "probes", "params", "state_floats", "wall_time_s", "budget"]
+
+
+def leaderboard(records: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """One row per architecture, best first: ``score`` = the mean over its probes of the best
+    learning rate's mean ``metric`` beyond training (over seeds, as :func:`_best_by_probe`),
+    ``params`` (without embedding and head, so independent of the probe), ``state_floats``
+    (None: grows with the context, or undeclared), the summed ``wall_time_s`` of its runs
+    (a study's trials counted once) and its training ``budget``."""
+    from archlab.analysis.plots import model_label
+    from archlab.config import ModelConfig
+    from archlab.models import model_features
+    from archlab.reproduce import measured_value
+
+    per: dict[str, dict[str, dict[Any, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list))
+    )
+    models: dict[str, dict[str, Any]] = {}
+    wall: dict[str, float] = defaultdict(float)
+    budgets: dict[str, set[str]] = defaultdict(set)
+    trials_seen: set[tuple[str, Any]] = set()
+    for rec in records:
+        label = model_label(rec["model"])
+        models.setdefault(label, rec["model"])
+        v = measured_value(rec, max(rec.get("train_lengths") or [0]), metric)
+        if v is not None:
+            per[label][str(rec.get("probe"))][(rec.get("train") or {}).get("lr")].append(v)
+        if rec.get("wall_time_s") is not None:
+            wall[label] += float(rec["wall_time_s"])
+        elif rec.get("trial_wall_time_s") is not None and (label, rec.get("trial")) not in trials_seen:
+            trials_seen.add((label, rec.get("trial")))
+            wall[label] += float(rec["trial_wall_time_s"])
+        train = rec.get("train") or {}
+        if train.get("token_budget"):
+            budgets[label].add(f"{train['token_budget']:,} tokens")
+        elif train.get("steps"):
+            budgets[label].add(f"{train['steps']:,} steps")
+    rows = []
+    for label, model in models.items():
+        probes = per.get(label, {})
+        bests = [max(statistics.fmean(v) for v in by_lr.values()) for by_lr in probes.values()]
+        try:
+            feats = model_features(
+                ModelConfig(**{k: v for k, v in model.items() if k != "init_seed"}), 16, 16
+            )
+            params, state = feats.params_body, feats.state_floats
+        except Exception:  # a record from another archlab version
+            params, state = None, None
+        rows.append({
+            "architecture": label, "score": statistics.fmean(bests) if bests else None,
+            "probes": len(bests), "params": params, "state_floats": state,
+            "wall_time_s": round(wall[label], 1) if label in wall else None,
+            "budget": ", ".join(sorted(budgets[label])) or None,
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: -1.0 if r["score"] is None else -r["score"])
+
+
+def _leaderboard_lines(rows: list[dict[str, Any]], metric: str) -> list[str]:
+    lines = [
+        f"Per architecture: the mean over its probes of the best learning rate's mean {metric} beyond "
+        "training (over seeds); parameters without embedding and head; state in floats per sequence "
+        "(— grows with the context, or undeclared); wall time of its runs; training budget. "
+        "All rows in `leaderboard.csv`.",
+        "",
+        "| # | architecture | score | probes | params | state | wall time | budget |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(rows[:15], 1):
+        wall = "—" if r["wall_time_s"] is None else f"{r['wall_time_s']:.0f} s"
+        state = "—" if r["state_floats"] is None else f"{r['state_floats']:,}"
+        params = "—" if r["params"] is None else f"{r['params']:,}"
+        cells = [str(i), r["architecture"], _fmt(r["score"]), str(r["probes"]), params, state, wall]
+        lines.append("| " + " | ".join([*cells, r["budget"] or "—"]) + " |")
+    return [*lines, ""]
+
+
 def _prov(rec: dict[str, Any]) -> dict[str, Any]:
     """A record's provenance: top-level keys in run records, a ``provenance`` dict in trials."""
     return {**rec, **(rec.get("provenance") or {})}
@@ -195,7 +273,8 @@ def write_report(
     out = Path(out)
     rep = Report(out=out, source=source)
     study = None
-    if storage is None and Path(source).is_dir():
+    if Path(source).is_dir() and (storage is None or "/" in source or "\\" in source):
+        # a folder (a path, or a bare name when no storage is given) is a results folder
         say(f"reading runs under {source}")
         records = load_records([source])
         baselines, transfers = _dna_files(Path(source))
@@ -252,6 +331,15 @@ def write_report(
         ],
         rows,
     )
+    board = leaderboard(finished, metric) if finished else []
+    rep.leaderboard = board
+    if board:
+        rep.tables["leaderboard"] = out / "leaderboard.csv"
+        _write_csv(
+            rep.tables["leaderboard"],
+            LEADERBOARD_COLUMNS,
+            ([r[c] for c in LEADERBOARD_COLUMNS] for r in board),
+        )
     agreement = check_records(finished, threshold, metric) if finished else None
     if agreement is not None:
         rep.counts = agreement.counts
@@ -386,6 +474,8 @@ def _summary(
             params0 = ", ".join(f"{k}={_param(v)}" for k, v in t0.params.items())
             head.append(f"best trial {t0.number}: value {_fmt(float(t0.values[0]))} ({params0})")
         lines.append("")
+    if rep.leaderboard:
+        lines += ["### Leaderboard", "", *_leaderboard_lines(rep.leaderboard, metric)]
     best_rows = _best_by_probe(finished, metric)
     if best_rows:
         lines += [
@@ -587,3 +677,54 @@ def _html(md: str, root: Path, images: Iterable[Path] = ()) -> str:
     )
     head = f"<head><meta charset='utf-8'><title>archlab report</title><style>{style}</style></head>"
     return f"<!doctype html><html>{head}<body>{''.join(body)}</body></html>\n"
+
+
+def write_comparison(
+    sources: list[str],
+    *,
+    out: str | Path,
+    storage: str | None = None,
+    threshold: float = 0.9,
+    metric: str = "seq_acc",
+    html: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> tuple[Path, list[Report]]:
+    """Several studies or results folders side by side: each one's full report in
+    ``out/<n>-<name>/``, and ``out/summary.md`` with one leaderboard across them (one row per
+    architecture, one score column per source) and links to the reports. Returns the summary's
+    path and the reports."""
+    out = Path(out)
+    reports = []
+    for i, source in enumerate(sources, 1):
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name or source).strip("_") or "source"
+        reports.append(
+            write_report(
+                source, out=out / f"{i}-{slug}", storage=storage, html=html, threshold=threshold,
+                metric=metric, on_step=on_step,
+            )
+        )  # fmt: skip
+    scores: dict[str, list[Any]] = {}
+    for j, rep in enumerate(reports):
+        for row in rep.leaderboard:
+            scores.setdefault(row["architecture"], [None] * len(reports))[j] = row["score"]
+    order = sorted(scores, key=lambda a: -max((s for s in scores[a] if s is not None), default=-1.0))
+    head = " | ".join(f"{i}. {Path(s).name or s}" for i, s in enumerate(sources, 1))
+    lines = [
+        "# archlab comparison",
+        "",
+        f"{len(sources)} sources, each scored as its own report does: per architecture, the mean over "
+        f"its probes of the best learning rate's mean {metric} beyond training (over seeds); — where "
+        "a source did not run that architecture. Reports:",
+        "",
+        *[f"- {i}. `{s}`: [{r.summary.relative_to(out).as_posix()}]({r.summary.relative_to(out).as_posix()})"
+          for i, (s, r) in enumerate(zip(sources, reports, strict=True), 1)],
+        "",
+        f"| architecture | {head} |",
+        "|---|" + "---|" * len(sources),
+        *[f"| {a} | " + " | ".join(_fmt(v) for v in scores[a]) + " |" for a in order],
+        "",
+    ]  # fmt: skip
+    summary = out / "summary.md"
+    atomic_write(summary, lambda f: f.write("\n".join(lines)), mode="w")
+    _write_csv(out / "comparison.csv", ["architecture", *sources], ([a, *scores[a]] for a in order))
+    return summary, reports

@@ -37,6 +37,7 @@ def records_from_study(name: str, storage: str) -> list[dict[str, Any]]:
             "provenance": rec.get("provenance"),
             "seed": (rec.get("seeds") or {}).get("train"),
             "trial": t.number,
+            "trial_wall_time_s": rec.get("wall_time_s"),  # the whole trial's (all its probes)
         }
         for ev in rec.get("range_eval", []):
             if config:

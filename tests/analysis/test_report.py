@@ -190,3 +190,40 @@ def test_corrupt_records_in_a_folder_are_skipped_with_one_line_each(
     assert "4 run record(s)" in rep.summary.read_text()
     res = CliRunner().invoke(app, ["theory", "check", str(folder), "--json"])
     assert res.exit_code in (0, 1) and "Traceback" not in res.output
+
+
+def test_leaderboard_and_two_sources_side_by_side(runs: Path, tmp_path: Path) -> None:
+    rep = write_report(str(runs), out=tmp_path / "one")
+    board = rep.leaderboard
+    assert [r["architecture"] for r in board] == sorted(
+        (r["architecture"] for r in board),
+        key=lambda a: -next(r["score"] for r in board if r["architecture"] == a),
+    )
+    assert {r["architecture"] for r in board} == {
+        "diag_rnn(layers=1, width=16, eig_range=signed)",
+        "diag_rnn(layers=1, width=16, eig_range=unit)",
+    }
+    top = board[0]
+    assert top["probes"] == 1 and top["params"] > 0 and top["state_floats"] > 0
+    assert top["wall_time_s"] > 0 and top["budget"] == "20 steps"
+    md = rep.summary.read_text()
+    assert (
+        "### Leaderboard" in md
+        and "| # | architecture | score | probes | params | state | wall time | budget |" in md
+    )
+    rows = list(csv.DictReader(rep.tables["leaderboard"].open()))
+    assert [r["architecture"] for r in rows] == [r["architecture"] for r in board]
+    # a study and a results folder, side by side
+    url = f"journal:{tmp_path / 'c.journal'}"
+    run_study(dry_spec("cmp", budget={"n_trials": 2}), url)
+    res = CliRunner().invoke(
+        app, ["report", str(runs), "cmp", "--storage", url, "--out", str(tmp_path / "both"), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    summary = Path(data["summary"]).read_text()
+    assert len(data["reports"]) == 2 and all(Path(p).is_file() for p in data["reports"])
+    assert "| architecture | 1. runs" in summary and "2. cmp |" in summary
+    assert "diag_rnn(layers=1, width=16, eig_range=signed)" in summary
+    cmp_rows = list(csv.DictReader((tmp_path / "both" / "comparison.csv").open()))
+    assert {r["architecture"] for r in cmp_rows} >= {"diag_rnn(layers=1, width=16, eig_range=signed)"}
