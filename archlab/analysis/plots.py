@@ -110,6 +110,18 @@ METRIC_LABELS: dict[str, str] = {
 #: the theory verdicts as glyphs the default font (DejaVu Sans) has
 VERDICT_GLYPHS: dict[str, str] = {"impossible": "✗", "expressible": "✓", "unknown": "?"}
 
+#: the expressivity matrix's glyph per agreement class (theory and measurement together), and
+#: what it means in the legend
+CLASS_GLYPHS: dict[str, tuple[str, str]] = {
+    "agree-solved": ("✓", "agree-solved: expressible, and solved"),
+    "agree-impossible": ("✗", "agree-impossible: impossible, and not solved"),
+    "not-learned": ("○", "not-learned: expressible, not solved (training, not theory)"),
+    "violation": ("!", "violation: impossible, yet solved (outlined)"),
+    "bound-not-reached": ("≈", "bound-not-reached: an asymptotic bound met at a finite length"),
+    "unknown": ("?", "unknown: no rule decides"),
+    "in-training": ("·", "in-training: no test length beyond training"),
+}
+
 #: sizes readable in a two-column paper (the figure is printed at about its size)
 STYLE: dict[str, Any] = {
     "font.size": 8,
@@ -460,9 +472,10 @@ def expressivity_matrix(
     cells: Any, *, metric: str | None = None, threshold: float | None = None, out: str | Path | None = None
 ) -> Figure:
     """Architectures × probes: the measured accuracy (mean over seeds) at each pair's longest
-    test length as a heatmap, the theory verdict at that length as a glyph (✓ expressible,
-    ✗ impossible, ? unknown), violations (predicted impossible, measured solved) outlined in red,
-    and a legend naming every deciding rule of the matrix with its statement.
+    test length as a heatmap, the agreement class of theory and measurement at that length as a
+    glyph (:data:`CLASS_GLYPHS`: ✓ agree-solved, ✗ agree-impossible, ○ not-learned,
+    ! violation, ? unknown, …), violations (predicted impossible, measured solved) also
+    outlined in red, and a legend naming every deciding rule of the matrix with its statement.
 
     ``cells``: an :class:`~archlab.theory.agreement.AgreementReport` (its metric and threshold are
     used), its ``cells``, or their ``to_dict()`` rows (``archlab theory check --json``)."""
@@ -500,7 +513,7 @@ def expressivity_matrix(
             i, j = models.index(m), probes.index(p)
             r, g, b, _ = cmap((v.mean - lo) / (1.0 - lo) if lo < 1.0 else 1.0)
             ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-            glyph = VERDICT_GLYPHS.get(v.verdict, "?")
+            glyph = CLASS_GLYPHS.get(v.cls, (VERDICT_GLYPHS.get(v.verdict, "?"), ""))[0]
             ax.text(j, i - 0.12, glyph, ha="center", va="center", fontsize=12, color=ink, fontweight="bold")
             ax.text(
                 j,
@@ -532,14 +545,16 @@ def expressivity_matrix(
         bar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.02)
         bar.set_label(_wrap(f"measured {metric} at the longest test length", 30))
         solved = f" (solved = mean ≥ {threshold:g})" if threshold is not None else ""
-        ax.set_title(f"Expressivity: measured {metric}, mean over seeds,\nand the theory verdict{solved}")
-        handles: list[Any] = [
-            Line2D([], [], ls="", marker=f"${VERDICT_GLYPHS[k]}$", color="black", label=k)
-            for k in ("expressible", "impossible", "unknown")
-        ]
-        handles.append(
-            Patch(fill=False, edgecolor=VIOLATION_RED, lw=2, label="violation (solved, but impossible)")
+        ax.set_title(
+            f"Expressivity: measured {metric}, mean over seeds,\nand how theory and measurement agree{solved}"
         )
+        shown = [k for k in CLASS_GLYPHS if any(v.cls == k for v in longest.values())]
+        handles: list[Any] = [
+            Line2D([], [], ls="", marker=f"${CLASS_GLYPHS[k][0]}$", color="black", label=CLASS_GLYPHS[k][1])
+            for k in shown
+        ]
+        if "violation" in shown:
+            handles.append(Patch(fill=False, edgecolor=VIOLATION_RED, lw=2, label="violation outline"))
         handles += [
             Line2D(
                 [], [], ls="", label=_wrap(f"{rid}: {rules[rid].architecture} — {rules[rid].statement}", 110)
@@ -551,7 +566,7 @@ def expressivity_matrix(
             loc="outside lower center",
             ncols=1,
             frameon=False,
-            title="verdict glyphs and the deciding rules (archlab theory explain)",
+            title="agreement of theory and measurement, and the deciding rules (archlab theory explain)",
             alignment="left",
         )
     return _finish(fig, out)
@@ -772,6 +787,40 @@ class StudyPlots(dict[str, Path]):
         self.skipped: dict[str, str] = {}
 
 
+def _restyle(fig: Figure) -> None:
+    """An Optuna figure in archlab's style: white axes, a light grid, no top and right spines,
+    the style's font sizes, and Okabe–Ito colours for its scatter points."""
+    fig.set_facecolor("white")
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        ax.set_facecolor("white")
+        ax.grid(True, color="#E3E3E3", lw=0.5)
+        ax.set_axisbelow(True)
+        for side, spine in ax.spines.items():
+            spine.set_visible(side in ("left", "bottom"))
+            spine.set_color("black")
+        ax.tick_params(colors="black", labelsize=STYLE["xtick.labelsize"])
+        for loc in ("left", "center", "right"):
+            if ax.get_title(loc=loc):
+                ax.set_title(ax.get_title(loc=loc), loc=loc, fontsize=STYLE["axes.titlesize"])
+        ax.xaxis.label.set_fontsize(STYLE["axes.labelsize"])
+        ax.yaxis.label.set_fontsize(STYLE["axes.labelsize"])
+        ax.xaxis.label.set_color("black")
+        ax.yaxis.label.set_color("black")
+        colour = {}
+        for i, coll in enumerate(c for c in ax.collections if c.get_array() is None):
+            coll.set_color(OKABE_ITO[i % len(OKABE_ITO)])
+            colour[coll.get_label()] = OKABE_ITO[i % len(OKABE_ITO)]
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor("white")
+            for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
+                text.set_fontsize(STYLE["legend.fontsize"])
+                if text.get_text() in colour and handle is not None:
+                    handle.set_color(colour[text.get_text()])  # type: ignore[attr-defined]
+
+
 def study_plots(study: optuna.Study, out_dir: str | Path) -> StudyPlots:
     """Optuna's matplotlib plots of ``study`` written to ``out_dir`` as ``<name>.png`` and
     ``<name>.svg``: ``history`` (one per objective when multi-objective: ``history_0``, …),
@@ -804,10 +853,11 @@ def study_plots(study: optuna.Study, out_dir: str | Path) -> StudyPlots:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # the importances get a target turned into "lower is better" below
             warnings.filterwarnings("ignore", message=".*importances of params to achieve low `target`")
-            with _style():
+            with mpl.rc_context(), _style():  # (Optuna sets the ggplot style globally: undone here)
                 made = make()
         axes = made if not isinstance(made, np.ndarray) else made.ravel()[0]
         fig = axes.figure
+        _restyle(fig)
         try:
             if not isinstance(made, np.ndarray):
                 fig.set_size_inches(6.4, 4.2)

@@ -125,9 +125,24 @@ def test_expressivity_matrix_marks_violations_and_names_rules(
     assert len(rows) == 5  # signed, unit, the two copy widths and attention
     red = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_edgecolor()[:3] == _rgb(VIOLATION_RED)]
     assert len(red) == 1  # exactly the cheating cell
-    glyphs = [t.get_text() for t in ax.texts if t.get_text() in ("✓", "✗", "?")]
-    assert "✗" in glyphs and "✓" in glyphs
+    # one glyph per agreement class, each class in the legend with its meaning
+    from archlab.analysis.plots import CLASS_GLYPHS
+
+    assert len({g for g, _ in CLASS_GLYPHS.values()}) == len(CLASS_GLYPHS)  # distinct glyphs
+    from archlab.theory.agreement import Cell
+
+    longest: dict[tuple[str, str], Cell] = {}
+    for c in report.cells:
+        key = (c.measurement.model, c.measurement.probe)
+        if key not in longest or c.measurement.length > longest[key].measurement.length:
+            longest[key] = c
+    classes = {c.cls for c in longest.values()}
+    glyphs = [t.get_text() for t in ax.texts if t.get_text() in {g for g, _ in CLASS_GLYPHS.values()}]
+    assert sorted(glyphs) == sorted(CLASS_GLYPHS[c.cls][0] for c in longest.values())
+    assert "!" in glyphs  # the violation
     legend = "\n".join(t.get_text() for t in fig.legends[0].get_texts())
+    for cls in classes:
+        assert CLASS_GLYPHS[cls][1] in legend
     assert "R1:" in legend and "R2:" in legend and "impossible at all lengths" in legend
     assert "violation" in legend
     # the to_dict() rows (`archlab theory check --json`) give the same matrix
@@ -188,8 +203,10 @@ def test_capacity_draws_the_bound(records: dict[str, list[Record]], tmp_path: Pa
 def test_study_plots(tmp_path: Path) -> None:
     single = run_study(dry_spec("plots1", objective={"kind": "synthetic"}, budget={"n_trials": 6}))
     n_figs = len(plt.get_fignums())
+    before = dict(plt.rcParams)
     files = study_plots(single, tmp_path / "single")
     assert len(plt.get_fignums()) == n_figs  # Optuna's pyplot figures are closed
+    assert dict(plt.rcParams) == before  # Optuna's global ggplot style does not leak
     assert set(files) == {"history", "importances", "parallel", "timeline"}
     assert files.skipped["pareto"] == "single-objective study"
     for png in files.values():
