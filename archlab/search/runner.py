@@ -20,7 +20,8 @@ they measured something); a failed trial does not count, and a killed one is ret
 stops early once as many trials have failed as its budget (its trials keep failing: `study status`
 says why). :func:`run_study` runs the missing trials in rounds, each split exactly over its
 workers (so without failures it runs exactly the budget), until the budget is done; a resumed run
-continues the trial numbers and never re-runs a finished trial. A standalone worker without
+continues the trial numbers, never re-runs a finished trial, and gives its workers ranks (sampler
+seeds ``seed + rank``) past those the study has seen. A standalone worker without
 ``n_trials`` stops at a **soft** cap shared by every worker: before each trial it counts the done
 trials and the live running ones (heartbeat within ``grace_s``), so concurrent workers overshoot
 the budget by at most ``workers − 1`` done trials (those deciding in the same instant); enforce an
@@ -636,10 +637,13 @@ def run_study(
     total = n_trials if n_trials is not None else spec.budget.n_trials
     timeout = timeout if timeout is not None else spec.budget.timeout_s
     deadline = None if timeout is None else time.monotonic() + timeout
-    last, first_rank = (-1, -1), 0
+    # the first rank past every rank the study has seen, so that a resumed run's samplers do not
+    # repeat the seeds (and, for the random sampler, the proposals) of an earlier run
+    seen = [trial_record(t).get("worker_rank") for t in study.get_trials(deepcopy=False)]
+    last, first_rank = (-1, -1), 1 + max((r for r in seen if isinstance(r, int)), default=-1)
     # rounds: each runs the trials still missing, split exactly over the workers; a failed trial
-    # does not count, so the next round replaces it (a killed one with its retry). Round r's
-    # workers have ranks r·workers … (r + 1)·workers − 1, so their sampler seeds are new ones.
+    # does not count, so the next round replaces it (a killed one with its retry). Each round's
+    # workers get the next ranks (first_rank, first_rank + 1, …): new sampler seeds.
     while True:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:

@@ -199,6 +199,17 @@ def test_resume_continues_numbers_and_keeps_finished_trials(tmp_path: Path) -> N
         assert (t.params, t.datetime_complete) == done[t.number]
 
 
+def test_a_resumed_run_gets_new_sampler_seeds(tmp_path: Path) -> None:
+    url = f"journal:{tmp_path / 'seeds.journal'}"
+    spec = dry_spec("seeds", budget={"n_trials": 3})
+    run_study(spec, url)
+    run_study(spec, url, n_trials=6)  # resumed: rank 1, not rank 0 again
+    trials = load_study("seeds", url).trials
+    assert [trial_record(t)["sampler_seed"] for t in trials] == [0, 0, 0, 1, 1, 1]
+    first, resumed = [t.params for t in trials[:3]], [t.params for t in trials[3:]]
+    assert first != resumed  # the random sampler does not replay the first run's proposals
+
+
 def test_status_export_replay(tmp_path: Path) -> None:
     url = f"journal:{tmp_path / 'x.journal'}"
     spec = dry_spec(
