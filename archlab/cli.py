@@ -1111,17 +1111,16 @@ def init(
     """Copy the shipped study specs (into DIR/search/) and probe suites (into DIR/probes/) for
     editing. Commands run in DIR then find them by name before the shipped ones (`archlab study run
     demo` reads ./search/demo.yaml). Files already there are kept unless --force."""
+    import operator
+
+    from archlab.atomic import atomic_write
     from archlab.shipped import editable_files
 
     plan = [(src, folder / rel) for src, rel in editable_files()]
     kept = [dst for _, dst in plan if dst.exists() and not force]
     for src, dst in plan:
-        if dst in kept:
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+        if dst not in kept:
+            atomic_write(dst, operator.methodcaller("write", src.read_bytes()), mode="wb")  # f.write(bytes)
     wrote = len(plan) - len(kept)
     out.print(f"wrote {wrote} file(s) to {folder / 'search'} and {folder / 'probes'}")
     if kept:

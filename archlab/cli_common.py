@@ -146,11 +146,11 @@ def load_models(spec: str, option: str = "--models") -> list[tuple[str, Any]]:
     comma-separated mixer names (each with its defaults)."""
 
     from archlab.config import ModelConfig, load_yaml, validate
-    from archlab.shipped import find, names
+    from archlab.shipped import find, is_name
     from archlab.theory import config_label
 
     path = Path(spec)
-    if spec.endswith((".yaml", ".yml")) or path.is_file() or ("," not in spec and spec in names("specs")):
+    if spec.endswith((".yaml", ".yml")) or path.is_file() or is_name("specs", spec):
         try:
             path = find("specs", spec)  # a path, or a zoo by name (``zoo``, ``zoo_dna``)
         except ArchlabError:

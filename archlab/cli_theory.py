@@ -70,16 +70,11 @@ def _probe_list(spec: str, lengths: list[int] | None) -> list[tuple[Any, list[in
     DNA grammar level's name (D0–D7) stays a string (predicted by :func:`_predict_rows`)."""
     from archlab.probes import make_probe
     from archlab.probes.suite import ProbeSuite, find_suite
-    from archlab.shipped import names
+    from archlab.shipped import is_name
     from archlab.theory.dna import is_level
 
     path = Path(spec)
-    if (
-        spec.endswith((".yaml", ".yml"))
-        or path.exists()
-        or (Path("probes") / f"{spec}.yaml").exists()
-        or spec in names("suites")
-    ):
+    if spec.endswith((".yaml", ".yml")) or path.exists() or is_name("suites", spec):
         suite = ProbeSuite.load(find_suite(spec))
         return [(e.probe, lengths or list(e.test_lengths)) for e in suite]
     out_list: list[tuple[Any, list[int]]] = []

@@ -281,7 +281,8 @@ class _Series:
         return statistics.fmean(self.beyond) if self.beyond else float("-inf")
 
 
-def _budget(rec: Mapping[str, Any]) -> str:
+def budget_label(rec: Mapping[str, Any]) -> str:
+    """A run's training budget for people (``2,000 steps``, ``1,000,000 tokens``), or ""."""
     train = rec.get("train") or {}
     if train.get("token_budget"):
         return f"{train['token_budget']:,} tokens"
@@ -302,7 +303,7 @@ def _series(
             lr,
             _Series(
                 label, set(), defaultdict(list), {k: defaultdict(list) for k in extra}, [], rec["model"],
-                lr=lr, budget=_budget(rec),
+                lr=lr, budget=budget_label(rec),
             ),
         )  # fmt: skip
         s.seeds.add(int(rec.get("seed", 0)))

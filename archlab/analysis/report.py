@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import csv
 import html as html_lib
-import json
 import math
 import re
 import statistics
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import archlab
-from archlab.atomic import atomic_write
+from archlab.atomic import atomic_write, write_json_atomic
 from archlab.errors import ArchlabError, ConfigError
 
 __all__ = ["Report", "write_report"]
@@ -106,13 +105,11 @@ def _dna_files(folder: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return baselines, transfers
 
 
-def _best_by_probe(
+def _values_by_lr(
     records: list[dict[str, Any]], metric: str
-) -> list[tuple[str, str, float, float, int, str]]:
-    """Per probe, the architecture with the best mean ``metric`` beyond training over seeds:
-    (probe, architecture, mean, sd, seeds, lr). Runs at several learning rates are not seeds:
-    each learning rate is averaged over its seeds and the best one is kept (``lr`` says which,
-    of how many)."""
+) -> dict[tuple[str, str], dict[Any, list[float]]]:
+    """``{(probe, architecture): {lr: [metric beyond training, one per run]}}``: the runs of a
+    cell grouped by learning rate (each group's values are over seeds)."""
     from archlab.analysis.plots import model_label
     from archlab.reproduce import measured_value
 
@@ -122,9 +119,24 @@ def _best_by_probe(
         if v is not None:
             lr = (rec.get("train") or {}).get("lr")
             cells[str(rec.get("probe")), model_label(rec["model"])][lr].append(v)
+    return cells
+
+
+def _best_lr(by_lr: dict[Any, list[float]]) -> tuple[Any, list[float]]:
+    """The learning rate whose runs have the best mean, and those runs' values."""
+    return max(by_lr.items(), key=lambda kv: statistics.fmean(kv[1]))
+
+
+def _best_by_probe(
+    records: list[dict[str, Any]], metric: str
+) -> list[tuple[str, str, float, float, int, str]]:
+    """Per probe, the architecture with the best mean ``metric`` beyond training over seeds:
+    (probe, architecture, mean, sd, seeds, lr). Runs at several learning rates are not seeds:
+    each learning rate is averaged over its seeds and the best one is kept (``lr`` says which,
+    of how many)."""
     best: dict[str, tuple[str, float, float, int, str]] = {}
-    for (probe, model), by_lr in cells.items():
-        lr, vals = max(by_lr.items(), key=lambda kv: statistics.fmean(kv[1]))
+    for (probe, model), by_lr in _values_by_lr(records, metric).items():
+        lr, vals = _best_lr(by_lr)
         mean = statistics.fmean(vals)
         sd = statistics.stdev(vals) if len(vals) > 1 else float("nan")
         lr_note = "—" if lr is None else f"{lr:g}" + (f" (best of {len(by_lr)})" if len(by_lr) > 1 else "")
@@ -142,14 +154,13 @@ def leaderboard(records: list[dict[str, Any]], metric: str) -> list[dict[str, An
     ``params`` (without embedding and head, so independent of the probe), ``state_floats``
     (None: grows with the context, or undeclared), the summed ``wall_time_s`` of its runs
     (a study's trials counted once) and its training ``budget``."""
-    from archlab.analysis.plots import model_label
+    from archlab.analysis.plots import budget_label, model_label
     from archlab.config import ModelConfig
     from archlab.models import model_features
-    from archlab.reproduce import measured_value
 
-    per: dict[str, dict[str, dict[Any, list[float]]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(list))
-    )
+    bests: dict[str, list[float]] = defaultdict(list)  # per architecture, one value per probe
+    for (_probe, label), by_lr in _values_by_lr(records, metric).items():
+        bests[label].append(statistics.fmean(_best_lr(by_lr)[1]))
     models: dict[str, dict[str, Any]] = {}
     wall: dict[str, float] = defaultdict(float)
     budgets: dict[str, set[str]] = defaultdict(set)
@@ -157,23 +168,15 @@ def leaderboard(records: list[dict[str, Any]], metric: str) -> list[dict[str, An
     for rec in records:
         label = model_label(rec["model"])
         models.setdefault(label, rec["model"])
-        v = measured_value(rec, max(rec.get("train_lengths") or [0]), metric)
-        if v is not None:
-            per[label][str(rec.get("probe"))][(rec.get("train") or {}).get("lr")].append(v)
         if rec.get("wall_time_s") is not None:
             wall[label] += float(rec["wall_time_s"])
         elif rec.get("trial_wall_time_s") is not None and (label, rec.get("trial")) not in trials_seen:
             trials_seen.add((label, rec.get("trial")))
             wall[label] += float(rec["trial_wall_time_s"])
-        train = rec.get("train") or {}
-        if train.get("token_budget"):
-            budgets[label].add(f"{train['token_budget']:,} tokens")
-        elif train.get("steps"):
-            budgets[label].add(f"{train['steps']:,} steps")
+        if budget := budget_label(rec):
+            budgets[label].add(budget)
     rows = []
     for label, model in models.items():
-        probes = per.get(label, {})
-        bests = [max(statistics.fmean(v) for v in by_lr.values()) for by_lr in probes.values()]
         try:
             feats = model_features(
                 ModelConfig(**{k: v for k, v in model.items() if k != "init_seed"}), 16, 16
@@ -182,8 +185,8 @@ def leaderboard(records: list[dict[str, Any]], metric: str) -> list[dict[str, An
         except Exception:  # a record from another archlab version
             params, state = None, None
         rows.append({
-            "architecture": label, "score": statistics.fmean(bests) if bests else None,
-            "probes": len(bests), "params": params, "state_floats": state,
+            "architecture": label, "score": statistics.fmean(bests[label]) if bests[label] else None,
+            "probes": len(bests[label]), "params": params, "state_floats": state,
             "wall_time_s": round(wall[label], 1) if label in wall else None,
             "budget": ", ".join(sorted(budgets[label])) or None,
         })  # fmt: skip
@@ -396,10 +399,7 @@ def write_report(
     md = _summary(rep, kind, records, finished, agreement, study, baselines, transfers, threshold, metric)
     atomic_write(rep.summary, lambda f: f.write(md), mode="w")
     # the skipped plots as summary.md lists them (the study plots' own file is replaced)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
-    atomic_write(
-        out / "plots" / "skipped.json", lambda f: f.write(json.dumps(rep.skipped, indent=1)), mode="w"
-    )
+    write_json_atomic(out / "plots" / "skipped.json", rep.skipped)
     if html:
         page = _html(md, out, rep.plots.values())
         atomic_write(out / "summary.html", lambda f: f.write(page), mode="w")

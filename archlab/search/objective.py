@@ -79,6 +79,10 @@ class TrialFailedError(ArchlabError):
 
 #: the user attr that holds a trial's record (see the module docstring)
 RECORD_KEY = "archlab"
+#: user attrs that repeat the record for tools reading attrs (optuna-dashboard): one per score
+#: (``score: parity``), and the last heartbeat as a date
+SCORE_ATTR = "score: "
+HEARTBEAT_UTC = "heartbeat_utc"
 
 #: the states of a trial that will not run again
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -118,7 +122,7 @@ def trial_record(trial: FrozenTrial | Any) -> dict[str, Any]:
     out = {
         k: v
         for k, v in attrs.items()
-        if k != RECORD_KEY and k != "heartbeat_utc" and not k.startswith("score: ")
+        if k not in (RECORD_KEY, HEARTBEAT_UTC) and not k.startswith(SCORE_ATTR)
     }
     rec = attrs.get(RECORD_KEY)
     if isinstance(rec, str):
@@ -229,7 +233,7 @@ class _Heartbeat:
                         now = time.time()
                         storage.set_trial_user_attr(trial_id, "heartbeat_at", now)
                         # the same instant for people (optuna-dashboard shows user attrs as text)
-                        storage.set_trial_user_attr(trial_id, "heartbeat_utc", _utc(now))
+                        storage.set_trial_user_attr(trial_id, HEARTBEAT_UTC, _utc(now))
                 finally:
                     self._cond.acquire()
                     self._writing = False
@@ -346,7 +350,7 @@ class Objective:
             return
         for name, value in zip(self.score_names(), rec.get("scores") or [], strict=False):
             if value is not None and math.isfinite(value):
-                trial.set_user_attr(f"score: {name}", float(value))
+                trial.set_user_attr(f"{SCORE_ATTR}{name}", float(value))
 
     def close(self) -> None:
         """Stop the heartbeat thread (the worker is done)."""

@@ -623,7 +623,9 @@ def run_study(
     ``workers`` processes (in this process when 1). Returns the study."""
     if workers < 1:
         raise ConfigError("--workers", f"must be >= 1, got {workers}")
-    make_sampler(spec, spec.sampler.seed), make_pruner(spec)  # their arguments, before any file is made
+    # the sampler's and pruner's arguments are checked before any storage file is made
+    make_sampler(spec, spec.sampler.seed)
+    make_pruner(spec)
     url = storage if storage is not None else spec.storage
     if workers > 1:
         if url is None:

@@ -52,6 +52,13 @@ def editable_files() -> list[tuple[Path, Path]]:
     ]
 
 
+def is_name(kind: Kind, text: str) -> bool:
+    """Whether ``text`` names a spec or suite that :func:`find` resolves by name (one in the
+    working directory's folder of them, or a shipped one) rather than being something else (a
+    mixer or probe list, ``a,b``)."""
+    return "," not in text and ((Path(KINDS[kind][1]) / f"{text}.yaml").is_file() or text in names(kind))
+
+
 def find(kind: Kind, name_or_path: str | os.PathLike[str]) -> Path:
     """A spec or suite by path, or by name: in the working directory's folder of them, then
     among the shipped ones. An unknown name lists the shipped names."""
