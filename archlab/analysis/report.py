@@ -254,6 +254,14 @@ def _try_plot(rep: Report, name: str, make: Callable[[Path], object]) -> None:
     plt.close(fig)  # type: ignore[arg-type]
 
 
+def _is_study(name: str, storage: str) -> bool:
+    import optuna
+
+    from archlab.search.runner import make_storage
+
+    return name in optuna.get_all_study_names(make_storage(storage))
+
+
 def write_report(
     source: str,
     *,
@@ -276,8 +284,8 @@ def write_report(
     out = Path(out)
     rep = Report(out=out, source=source)
     study = None
-    if Path(source).is_dir() and (storage is None or "/" in source or "\\" in source):
-        # a folder (a path, or a bare name when no storage is given) is a results folder
+    if Path(source).is_dir() and (storage is None or not _is_study(source, storage)):
+        # a folder is a results folder, unless --storage holds a study of that name
         say(f"reading runs under {source}")
         records = load_records([source])
         baselines, transfers = _dna_files(Path(source))

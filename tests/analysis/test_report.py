@@ -227,3 +227,15 @@ def test_leaderboard_and_two_sources_side_by_side(runs: Path, tmp_path: Path) ->
     assert "diag_rnn(layers=1, width=16, eig_range=signed)" in summary
     cmp_rows = list(csv.DictReader((tmp_path / "both" / "comparison.csv").open()))
     assert {r["architecture"] for r in cmp_rows} >= {"diag_rnn(layers=1, width=16, eig_range=signed)"}
+
+
+def test_a_bare_folder_name_is_a_results_folder_unless_the_storage_has_that_study(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"journal:{tmp_path / 'bare.journal'}"
+    run_study(dry_spec("bare", budget={"n_trials": 1}), url)
+    monkeypatch.chdir(runs.parent)
+    rep = write_report(runs.name, storage=url, out=tmp_path / "folder")
+    assert "results folder" in rep.summary.read_text()
+    rep = write_report("bare", storage=url, out=tmp_path / "study")
+    assert "Study: 1 trials" in rep.summary.read_text()
