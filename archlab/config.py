@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -311,6 +311,11 @@ class ModelConfig(StrictModel):
     eig_range: Literal["unit", "signed", "complex"] | None = None
     householder_factors: int | None = Field(default=None, ge=1, le=16)
     gate: bool | None = None
+    #: SSM state dimension per channel (Mamba's N, ``d_state``)
+    d_state: int | None = Field(default=None, ge=1, le=1024)
+    #: inner width / width of a block that projects up before mixing (Mamba's ``expand``,
+    #: the mLSTM's projection factor)
+    expand: int | None = Field(default=None, ge=1, le=8)
     pos_enc: Literal["none", "sinusoidal", "rope", "alibi"] | None = None
     conv_kernel: int | None = Field(default=None, ge=2, le=64)
     conv_depth: int | None = Field(default=None, ge=1, le=16)
@@ -355,6 +360,18 @@ class ModelConfig(StrictModel):
     #: outputs are averaged, in training and evaluation (strand-invariant by construction).
     rc: Literal["none", "augment", "both", "siamese"] = "both"
 
+    #: fields added after run ids and cache keys were first written (the Mamba/xLSTM options):
+    #: left out of :meth:`identity_dump` at these defaults, so earlier runs keep their ids
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"d_state": None, "expand": None}
+
+    def identity_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """``model_dump(**kwargs)`` for hashing into run ids and cache keys (see :attr:`LATER_FIELDS`)."""
+        data = self.model_dump(**kwargs)
+        for name, default in self.LATER_FIELDS.items():
+            if data.get(name) == default:
+                del data[name]
+        return data
+
     @field_validator("mixer")
     @classmethod
     def _known_mixer(cls, v: str) -> str:
@@ -372,6 +389,8 @@ class ModelConfig(StrictModel):
         "eig_range",
         "householder_factors",
         "gate",
+        "d_state",
+        "expand",
         "pos_enc",
         "conv_kernel",
         "conv_depth",

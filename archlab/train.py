@@ -75,6 +75,7 @@ DEFAULT_TEST_LENGTHS = [41, 48, 64, 96, 128, 192, 256]
 #: TrainConfig fields newer than the first run ids, hashed only when not at this default (so
 #: earlier runs keep their folders and ``reproduce`` still resumes them)
 LATER_FIELDS: dict[str, Any] = {"length_stream": "seed"}
+
 #: sequences per forward pass during evaluation (bounds memory at long lengths)
 EVAL_CHUNK = 128
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -381,7 +382,7 @@ def run_id(probe: Probe, model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
         if train.get(name) == default:
             del train[name]
     blob = json.dumps(
-        [probe.spec(), model_cfg.model_dump(), train],
+        [probe.spec(), model_cfg.identity_dump(), train],
         sort_keys=True,
         default=str,
     )

@@ -16,7 +16,11 @@ from archlab.errors import ConfigError
     [
         ({"mixer": "lstmm"}, "mixer", "did you mean 'lstm'"),
         ({"mixer": "transformer"}, "mixer", "Valid: "),
-        ({"mixer": "lstm", "householder_factors": 2}, "householder_factors", "option of householder"),
+        (
+            {"mixer": "lstm", "householder_factors": 2},
+            "householder_factors",
+            "option of gated_deltaproduct, householder",
+        ),
         ({"mixer": "lstm", "eig_range": "signed"}, "eig_range", "diag_rnn"),
         ({"mixer": "householder", "eig_range": "complex"}, "eig_range", "{unit, signed}"),
         ({"mixer": "diag_rnn", "eig_range": "positive"}, "eig_range", "'unit', 'signed' or 'complex'"),

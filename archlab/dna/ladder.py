@@ -108,6 +108,8 @@ class Architecture:
     def config(self) -> dict[str, Any]:
         if isinstance(self.spec, str):
             return {"baseline": self.spec}
+        if isinstance(self.spec, ModelConfig):
+            return {"kind": "ModelConfig", **self.spec.identity_dump(mode="json")}
         return {"kind": type(self.spec).__name__, **self.spec.model_dump(mode="json")}
 
 

@@ -3,7 +3,15 @@
 Importing this package registers every mixer in :data:`MIXERS`.
 """
 
-from archlab.models import attention, conv, plugins, recurrent  # noqa: F401  (fill the registry)
+from archlab.models import (  # noqa: F401  (fill the registry)
+    attention,
+    conv,
+    gated_delta,
+    plugins,
+    recurrent,
+    ssm,
+    xlstm,
+)
 from archlab.models.model import ModelFeatures, SequenceModel, build_model, model_features, resolve_device
 from archlab.registry import MIXERS
 

@@ -108,6 +108,9 @@ class Mixer(Reporting):
         #: run the plain per-step reference instead of the fast path (tests, benchmarks);
         #: mixers without a separate fast path ignore it
         self.reference = False
+        #: on CUDA, use the optional ``gpu`` extra's kernels (:mod:`archlab.models.cuda`) where one
+        #: maps to this mixer; False runs the pure-PyTorch path on the same device (benchmarks)
+        self.kernels = True
 
     # -- options ---------------------------------------------------------------------------
     @classmethod
@@ -170,6 +173,11 @@ class Mixer(Reporting):
 
     def fp_out(self, h: Tensor, ctx: Any) -> Tensor:
         return h
+
+
+def divisor_heads(width: int, prefer: tuple[int, ...] = (4, 2, 1)) -> int:
+    """The default head count: the first of ``prefer`` that divides ``width``."""
+    return next(h for h in prefer if width % h == 0)
 
 
 def inverse_softplus(x: float) -> float:

@@ -407,6 +407,8 @@ def model_features(
     n_h = (
         cls.opt(cfg, "householder_factors") if cls.allowed_values("householder_factors") is not None else None
     )
+    if n_h is None and cls.transition(cfg) == "householder_product":
+        n_h = 1  # one factor per token when the mixer has no such option (Gated DeltaNet)
     return ModelFeatures(
         mixer=cfg.mixer,
         transition=cls.transition(cfg),

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from archlab.models.base import Mixer
+from archlab.models.base import Mixer, divisor_heads
 from archlab.models.pruning import WriteGate
 from archlab.models.scan_diag import diag_scan, diag_scan_reference
 from archlab.models.scan_householder import householder_product_reference, householder_product_scan
@@ -33,7 +33,7 @@ from archlab.registry import MIXERS
 if TYPE_CHECKING:
     from archlab.config import ModelConfig
 
-__all__ = ["GRU", "LSTM", "DenseRNN", "DiagRNN", "Elman", "Householder"]
+__all__ = ["GRU", "LSTM", "DeltaRuleMixer", "DenseRNN", "DiagRNN", "Elman", "Householder"]
 
 #: initial |eigenvalues| of the diagonal gates: spread over [A_LO, A_HI] (slow and fast memories)
 A_LO, A_HI = 0.8, 0.99
@@ -41,10 +41,6 @@ A_LO, A_HI = 0.8, 0.99
 
 def _logit(p: Tensor) -> Tensor:
     return torch.log(p) - torch.log1p(-p)
-
-
-def _divisor_heads(width: int, prefer: tuple[int, ...] = (4, 2, 1)) -> int:
-    return next(h for h in prefer if width % h == 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,7 +69,9 @@ class DiagRNN(Mixer):
     """
 
     name = "diag_rnn"
-    summary = "input-dependent diagonal linear RNN (Mamba/GLA/LRU gates), eig_range unit/signed/complex"
+    summary = (
+        "minimal input-dependent diagonal linear RNN (not Mamba: see mamba), eig_range unit/signed/complex"
+    )
     options: ClassVar[dict[str, tuple[Any, ...]]] = {
         "state_size": (),
         "eig_range": ("unit", "signed", "complex"),
@@ -197,8 +195,26 @@ class DiagRNN(Mixer):
 # ---------------------------------------------------------------------------------------------
 
 
+class DeltaRuleMixer(Mixer):
+    """What the delta-rule mixers (householder, gated_deltanet, gated_deltaproduct) declare alike:
+    the generalised-Householder transition with β's eigenvalue range, a d × d state per head."""
+
+    @classmethod
+    def transition(cls, cfg: ModelConfig) -> str:
+        return "householder_product"
+
+    @classmethod
+    def eig_range(cls, cfg: ModelConfig) -> str | None:
+        return str(cls.opt(cfg, "eig_range"))
+
+    @classmethod
+    def state_floats(cls, cfg: ModelConfig, width: int) -> int:
+        heads = int(cls.opt(cfg, "heads"))
+        return heads * (width // heads) ** 2
+
+
 @MIXERS.register("householder")
-class Householder(Mixer):
+class Householder(DeltaRuleMixer):
     """DeltaNet / DeltaProduct: per token, ``n_h`` generalised Householder factors and writes.
 
     Per head (``d = width / heads``)::
@@ -215,7 +231,7 @@ class Householder(Mixer):
     """
 
     name = "householder"
-    summary = "DeltaNet/DeltaProduct: n_h generalised Householder factors per token, β∈(0,1) or (0,2)"
+    summary = "DeltaNet/DeltaProduct (ungated, learned S_0): n_h Householder factors/token, β∈(0,1) or (0,2)"
     options: ClassVar[dict[str, tuple[Any, ...]]] = {
         "heads": (),
         "householder_factors": (),
@@ -228,7 +244,7 @@ class Householder(Mixer):
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:
-        return _divisor_heads(cfg.width) if field == "heads" else super().default_value(field, cfg)
+        return divisor_heads(cfg.width) if field == "heads" else super().default_value(field, cfg)
 
     def __init__(self, cfg: ModelConfig, width: int) -> None:
         super().__init__(cfg, width)
@@ -266,19 +282,6 @@ class Householder(Mixer):
         if self.g is not None:
             o = o * F.silu(self.g(x))
         return self.out(o)
-
-    @classmethod
-    def transition(cls, cfg: ModelConfig) -> str:
-        return "householder_product"
-
-    @classmethod
-    def eig_range(cls, cfg: ModelConfig) -> str | None:
-        return str(cls.opt(cfg, "eig_range"))
-
-    @classmethod
-    def state_floats(cls, cfg: ModelConfig, width: int) -> int:
-        heads = int(cls.opt(cfg, "heads"))
-        return heads * (width // heads) ** 2
 
     @classmethod
     def param_count(cls, cfg: ModelConfig, width: int) -> int:

@@ -104,10 +104,13 @@ def householder_product_reference(
     initial_state: Tensor | None = None,
     *,
     normalize_k: bool = True,
+    log_alpha: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """DeltaProduct by its definition: per token, apply the n_h factors in order, then read out.
 
     k [B, H, T, n_h, d_k], v [B, H, T, n_h, d_v], β [B, H, T, n_h] (n_h inferred from k).
+    ``log_alpha`` [B, H, T] (≤ 0): the gated form (Gated DeltaNet / gated DeltaProduct), each
+    token first scales the state by α_t = exp(log_alpha_t), then applies its factors.
     """
     if k.dim() != 5:
         raise ValueError(f"k must be [B, H, T, n_h, d_k], got {tuple(k.shape)}")
@@ -119,7 +122,11 @@ def householder_product_reference(
     dv = v.shape[-1]
     s = q.new_zeros(b, h, dk, dv) if initial_state is None else initial_state
     outs: list[Tensor] = []
-    for q_t, k_t, v_t, b_t in zip(q.unbind(2), k.unbind(2), v.unbind(2), beta.unbind(2), strict=True):
+    gates = log_alpha.unbind(2) if log_alpha is not None else [None] * q.shape[2]
+    for q_t, k_t, v_t, b_t, g_t in zip(q.unbind(2), k.unbind(2), v.unbind(2), beta.unbind(2), gates,
+                                       strict=True):  # fmt: skip
+        if g_t is not None:
+            s = torch.exp(g_t)[..., None, None] * s
         for k_f, v_f, b_f in zip(k_t.unbind(2), v_t.unbind(2), b_t.unbind(2), strict=True):
             # (I − β k kᵀ) S + β k vᵀ  =  S + β k (v − Sᵀk)ᵀ
             k_s = (k_f.unsqueeze(-2) @ s).squeeze(-2)  # kᵀ S: [B, H, d_v]
@@ -346,6 +353,74 @@ def _chunk_scan(
     return o.reshape(b, h, t, dv), s_last.reshape(b, h, dk, dv)
 
 
+def _gated_chunk_scan(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, log_alpha: Tensor, s0: Tensor | None, n_h: int,
+    chunk_size: int,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The gated delta rule / gated DeltaProduct (Yang, Kautz & Hatamizadeh 2025, arXiv 2412.06464,
+    §3; the gate once per token as in gated DeltaProduct) in WY/UT chunkwise form::
+
+        S_t = α_t (I − β_{t,n_h} k kᵀ) ⋯ (I − β_{t,1} k kᵀ) S_{t−1} + (the n_h writes)
+
+    On the interleaved sequence the gate sits on each token's first factor (α commutes with the
+    factors). With g the in-chunk cumulative sum of log α (inclusive) and Γ_ij = exp(g_i − g_j),
+    δ_t = β_t (v_t − α_t S_{t−1}ᵀ k_t) solves
+
+        (I + tril(diag(β) (Γ ⊙ K Kᵀ), −1)) Δ = diag(β) V − diag(β e^g) K S
+
+    so W = T⁻¹ diag(β e^g) K, U = T⁻¹ diag(β) V, Δ = U − W S, the outputs are
+    O = diag(e^g) Q S + (mask ⊙ Γ ⊙ Q Kᵀ) Δ and S_next = e^{g_C} S + (Γ_C· ⊙ K)ᵀ Δ. Plain torch ops,
+    differentiated by autograd. Shapes as :func:`householder_product_scan`, log α [B, H, T]."""
+    b, h, t, dk = q.shape
+    dv = v.shape[-1]
+    g = b * h
+    cq = max(1, chunk_size // n_h)
+    c = cq * n_h
+    n_chunks = -(-t // cq)
+    pad = n_chunks * cq - t
+    la = F.pad(log_alpha.reshape(g, t, 1), (0, n_h - 1)).reshape(g, t * n_h)  # gate on factor 1
+    qf, kf, vf = q.reshape(g, t, dk), k.reshape(g, t * n_h, dk), v.reshape(g, t * n_h, dv)
+    bf = beta.reshape(g, t * n_h)
+    if pad:
+        qf = F.pad(qf, (0, 0, 0, pad))
+        kf, vf = F.pad(kf, (0, 0, 0, pad * n_h)), F.pad(vf, (0, 0, 0, pad * n_h))
+        bf, la = F.pad(bf, (0, pad * n_h)), F.pad(la, (0, pad * n_h))
+    qc = qf.reshape(g, n_chunks, cq, dk)
+    kc, vc = kf.reshape(g, n_chunks, c, dk), vf.reshape(g, n_chunks, c, dv)
+    bc = bf.reshape(g, n_chunks, c, 1)
+    gc = la.reshape(g, n_chunks, c).cumsum(-1)  # [G, N, C]
+
+    strict_lower, visible = _masks(c, cq, n_h, q.device)
+    diff = gc.unsqueeze(-1) - gc.unsqueeze(-2)  # g_i − g_j
+    on_or_below = torch.ones(c, c, dtype=torch.bool, device=q.device).tril()
+    gamma = torch.exp(diff.masked_fill(~on_or_below, float("-inf")))  # Γ_ij for i ≥ j, else 0
+    eg = torch.exp(gc).unsqueeze(-1)  # [G, N, C, 1]
+    lower = (torch.matmul(kc * bc, kc.transpose(-1, -2)) * gamma).masked_fill(~strict_lower, 0.0)
+    eye = torch.eye(c, dtype=q.dtype, device=q.device).expand_as(lower)
+    t_inv = torch.linalg.solve_triangular(lower + eye, eye, upper=False, unitriangular=True)
+    w = torch.matmul(t_inv, kc * (bc * eg))
+    u = torch.matmul(t_inv, vc * bc)
+    read = torch.arange(1, cq + 1, device=q.device) * n_h - 1  # position of each token's read-out
+    a = (torch.matmul(qc, kc.transpose(-1, -2)) * gamma[:, :, read]).masked_fill(~visible, 0.0)
+    eg_read = eg[:, :, read]  # [G, N, Cq, 1]
+    to_end = gamma[:, :, -1].unsqueeze(-1)  # [G, N, C, 1]: Γ from each position to the chunk end
+
+    s = q.new_zeros(g, dk, dv) if s0 is None else s0.reshape(g, dk, dv)
+    states, deltas = [], []
+    k_end = (kc * to_end).transpose(-1, -2)  # [G, N, d_k, C]
+    # unbind, not [:, n]: the backward of each index would fill a whole-size zero tensor
+    for u_n, w_n, ke_n, eg_n in zip(u.unbind(1), w.unbind(1), k_end.unbind(1), eg[:, :, -1:].unbind(1),
+                                    strict=True):  # fmt: skip
+        states.append(s)
+        d = u_n - torch.matmul(w_n, s)
+        deltas.append(d)
+        s = eg_n * s + torch.matmul(ke_n, d)
+    st, dl = torch.stack(states, dim=1), torch.stack(deltas, dim=1)
+    o = eg_read * torch.matmul(qc, st) + torch.matmul(a, dl)
+    o = o.reshape(g, n_chunks * cq, dv)[:, :t]
+    return o.reshape(b, h, t, dv), s.reshape(b, h, dk, dv)
+
+
 def householder_product_scan(
     q: Tensor,
     k: Tensor,
@@ -357,6 +432,7 @@ def householder_product_scan(
     chunk_size: int = DEFAULT_CHUNK,
     normalize_k: bool = True,
     custom_backward: bool = True,
+    log_alpha: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """DeltaProduct with n_h Householder factors per token, chunkwise (fast) form.
 
@@ -364,6 +440,7 @@ def householder_product_scan(
     DeltaNet layout (no factor axis) is accepted too. ``chunk_size`` counts interleaved
     positions; a chunk holds ``max(1, chunk_size // n_h)`` tokens. ``custom_backward=False``
     differentiates the chunk loop with autograd instead (slower; kept for cross-checks).
+    ``log_alpha`` [B, H, T]: the gated form (see :func:`_gated_chunk_scan`; autograd only).
     Returns (o [B, H, T, d_v], S_T [B, H, d_k, d_v]).
     """
     if n_h < 1:
@@ -374,6 +451,10 @@ def householder_product_scan(
     _check_shapes(q, k, v, beta, n_h, initial_state)
     if normalize_k:
         k = F.normalize(k, dim=-1)
+    if log_alpha is not None:
+        if log_alpha.shape != q.shape[:3]:
+            raise ValueError(f"log_alpha must be {tuple(q.shape[:3])}, got {tuple(log_alpha.shape)}")
+        return _gated_chunk_scan(q, k, v, beta, log_alpha, initial_state, n_h, chunk_size)
     return _chunk_scan(q, k, v, beta, initial_state, n_h, chunk_size, custom_backward)
 
 

@@ -31,7 +31,8 @@ What is measured, per layer (the layer's input is captured with a forward pre-ho
 * every fixed-point layer: iterations to converge vs length (``last_iters_per_position`` after
   a forward pass at each length: mean over sequences of the iterations the whole sequence needed,
   the differentiable one included, and the maximum).
-* other mixers (lstm, gru, elman, attention, conv): "no linear transition to inspect".
+* other mixers (lstm, gru, elman, attention, conv): "no linear transition to inspect"; the
+  published blocks (mamba, mamba2, mlstm, gated_delta*): linear, but not extracted (said so).
 
 Spectrum summaries (:func:`spectrum_summary`; a "token" below is one token, or one (token, head)
 pair for Householder products):
@@ -805,8 +806,14 @@ def _inspect_layer(
             a, _ = module.transitions(x.unsqueeze(0))
             eigs = _eigs(a[0])
             measured = "scaled dense transition Â(x_t)"
-        else:
+        elif transition in ("nonlinear", "attention", "convolution", "pairwise", "undeclared"):
             note = "no linear transition to inspect"
+        else:  # a linear recurrence whose transitions are not read out here (mamba, mlstm, …)
+            note = (
+                f"{transition} transition not extracted for {_mixer_name(module)} (inspect reads "
+                "diag_rnn, householder and dense_rnn; the published blocks' gates also depend on a "
+                "short convolution over neighbouring inputs)"
+            )
     if eigs is not None:
         summary = {**spectrum_summary(eigs, m), **summary}
     expect = expectation_for(facts, transition, eig_range, n_h)

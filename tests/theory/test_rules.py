@@ -79,6 +79,14 @@ ZOO = [
     {"mixer": "diag_rnn", "hier_levels": 2},
     {"mixer": "attention", "prune": True},
     {"mixer": "householder", "householder_factors": 1, "eig_range": "signed"},
+    *(
+        {"mixer": m, "eig_range": e}
+        for m in ("mamba", "mamba2", "gated_deltanet")
+        for e in ("unit", "signed")
+    ),
+    {"mixer": "gated_deltaproduct", "eig_range": "signed", "householder_factors": 4},
+    {"mixer": "mlstm"},
+    {"mixer": "slstm"},
 ]
 PROBE_NAMES = [*PROBES.names(), "Z2", "Z3", "Z60", "S3", "A4", "A4xZ5", "A5", "S5", "D4"]
 
@@ -170,3 +178,41 @@ def test_probe_facts_information_as_sympy() -> None:
 def test_too_large_group_names_the_limit() -> None:
     with pytest.raises(ConfigError, match="5040"):
         probe_facts(make_probe("S8"))
+
+
+#: the published architectures (issue 21): the rule that decides each cell, as the papers put it
+PUBLISHED_MODELS = [
+    # Grazzi et al. Thm 1 (R1) for the non-negative diagonal ones, §4 (R2) for the signed ones
+    ({"mixer": "mamba"}, "parity", IMP, "R1"),
+    ({"mixer": "mamba", "eig_range": "signed"}, "parity", E, "R2"),
+    ({"mixer": "mamba2"}, "parity", IMP, "R1"),
+    ({"mixer": "mamba2", "eig_range": "signed"}, "parity", E, "R2"),
+    ({"mixer": "mlstm"}, "parity", IMP, "R1"),
+    ({"mixer": "gated_deltanet"}, "parity", IMP, "R1"),
+    ({"mixer": "gated_deltanet", "eig_range": "signed"}, "parity", E, "R2"),
+    # real eigenvalues only (diagonal): no counting mod 3 (R3)
+    ({"mixer": "mamba", "eig_range": "signed"}, "Z3", IMP, "R3"),
+    # sLSTM is a nonlinear RNN: any regular language in one layer (Merrill et al., R9)
+    ({"mixer": "slstm"}, "S5", E, "R9"),
+    ({"mixer": "slstm"}, "parity", E, "R9"),
+    # DeltaProduct with 4 signed factors, one layer: S5 (R5)
+    (
+        {"mixer": "gated_deltaproduct", "eig_range": "signed", "householder_factors": 4, "layers": 1},
+        "S5",
+        E,
+        "R5",
+    ),
+    # A5 for Mamba[-1,1]: its order-3 elements already need a rotation (R3 decides before R7)
+    ({"mixer": "mamba", "eig_range": "signed"}, "A5", IMP, "R3"),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "probe", "verdict", "rule"),
+    PUBLISHED_MODELS,
+    ids=[f"{m['mixer']}-{m.get('eig_range', '')}-{p}" for m, p, _, _ in PUBLISHED_MODELS],
+)
+def test_published_models_are_classified(model: dict[str, Any], probe: str, verdict: str, rule: str) -> None:
+    pred = _verdict(probe, model)
+    assert (pred.verdict, pred.rule) == (verdict, rule), pred.reason
+    assert pred.conflict is None
