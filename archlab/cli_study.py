@@ -9,12 +9,15 @@ Storage URLs: ``postgresql+psycopg2://user@host/db`` (several machines), ``journ
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from archlab.cli_common import echo_json, err, friendly, out
+
+if TYPE_CHECKING:
+    from archlab.search.spec import StudySpec
 
 study_app = typer.Typer(
     help="Optuna search studies from YAML specs (search/*.yaml): theory-seeded, distributed on "
@@ -34,6 +37,14 @@ StorageOpt = Annotated[
     ),
 ]
 SpecArg = Annotated[str, typer.Argument(metavar="SPEC", help="A study spec YAML (search/*.yaml).")]
+ScaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scale",
+        help="Run at one of the spec's scales (its scales: section, e.g. cpu: budgets shrunk): "
+        "another study, NAME-SCALE. Default: the spec as written.",
+    ),
+]
 
 
 def _default_storage(name: str, storage: str | None) -> str:
@@ -42,6 +53,19 @@ def _default_storage(name: str, storage: str | None) -> str:
 
     check_study_name(name)
     return storage if storage is not None else f"journal:studies/{name}.journal"
+
+
+def _load_scaled(spec_path: str, scale: str | None) -> StudySpec:
+    """The spec at ``scale`` (as written when None); says on one line which values the scale
+    changed before anything runs."""
+    from archlab.search import load_spec
+    from archlab.search.spec import scale_line
+
+    spec = load_spec(spec_path, scale=scale)
+    line = scale_line(spec)
+    if line is not None:
+        out.print(line, markup=False)
+    return spec
 
 
 def _show_progress(quiet: bool) -> bool:
@@ -58,16 +82,17 @@ def create_cmd(
     if_exists: Annotated[
         str, typer.Option("--if-exists", help="error: refuse an existing study; load: reuse it (same spec).")
     ] = "error",
+    scale: ScaleOpt = None,
 ) -> None:
     """Create the study once (stores the spec and its hash; enqueues the theory-seeded
     architectures). Workers then only load it."""
     from archlab.errors import ConfigError
-    from archlab.search import create_study, load_spec
+    from archlab.search import create_study
     from archlab.search.runner import storage_kind
 
     if if_exists not in ("error", "load"):
         raise ConfigError("--if-exists", f"unknown value {if_exists!r}", "error, load")
-    spec = load_spec(spec_path)
+    spec = _load_scaled(spec_path, scale)
     if storage_kind(storage if storage is not None else spec.storage) == "memory":
         err.print("[yellow]note:[/] in-memory storage: the study ends with this command (give --storage)")
     study = create_study(spec, storage, if_exists=if_exists)  # type: ignore[arg-type]
@@ -90,16 +115,17 @@ def run_cmd(
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.0, help="Seconds per worker.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Local worker processes.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
+    scale: ScaleOpt = None,
 ) -> None:
     """Create (or resume) the study and run the missing trials of its budget with K local
     worker processes. Without --storage (and no storage in the spec) the study is written to
     the journal file studies/NAME.journal, whatever K, so it survives the run and resumes;
     --storage :memory: keeps it in memory (one process). Ends with a line of trial states; exits
     1 when no trial was done (every one failed)."""
-    from archlab.search import load_spec, run_study, status
+    from archlab.search import run_study, status
     from archlab.search.runner import mask_url
 
-    spec = load_spec(spec_path)
+    spec = _load_scaled(spec_path, scale)
     url = storage if storage is not None else spec.storage or _default_storage(spec.name, None)
     study = run_study(
         spec, url, n_trials=n_trials, timeout=timeout, workers=workers, quiet=not _show_progress(quiet)
@@ -123,7 +149,9 @@ def run_cmd(
 @study_app.command("worker")
 @friendly
 def worker_cmd(
-    spec_path: Annotated[str, typer.Argument(metavar="SPEC", help="The spec the study was created with.")],
+    spec_path: Annotated[
+        str, typer.Argument(metavar="SPEC", help="The spec (and --scale) the study was created with.")
+    ],
     storage: StorageOpt = None,
     rank: Annotated[int, typer.Option("--rank", min=0, help="Worker rank: sampler seed = seed + rank.")] = 0,
     n_trials: Annotated[
@@ -134,15 +162,16 @@ def worker_cmd(
     ] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.0, help="Seconds.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
+    scale: ScaleOpt = None,
 ) -> None:
     """One worker (launch on other machines: Slurm array, k8s Job): loads the study (never creates
     it) and runs exactly --n-trials trials, or, without it, trials until the study has its budget of
     done (complete or pruned) trials: a soft cap shared by every worker, overshot by at most
     workers − 1; --timeout stops it either way."""
     from archlab.errors import ConfigError
-    from archlab.search import load_spec, run_worker
+    from archlab.search import run_worker
 
-    spec = load_spec(spec_path)
+    spec = _load_scaled(spec_path, scale)
     url = storage or spec.storage
     if url is None:
         raise ConfigError("--storage", "a worker needs a shared storage (the study's URL)")

@@ -306,6 +306,8 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
             return optuna.samplers.NSGAIISampler(seed=seed, **args)
         if s.name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
+        if conditional:  # a tree of cells: each branch's fields only where its condition holds
+            return optuna.samplers.BruteForceSampler(seed=seed)
         return optuna.samplers.GridSampler(grid_space(spec), seed=seed)
 
 
@@ -423,6 +425,7 @@ def create_study(
         study = _load(spec.name, st, sampler)
         theirs = study.user_attrs.get("spec_hash")
         if theirs != digest:
+            _check_same_scale(study, spec)
             raise StudyExistsError(
                 f"study {spec.name!r} already exists with a different spec (hash {str(theirs)[:12]} ≠ "
                 f"{digest[:12]}); rename the study or use the original spec"
@@ -439,6 +442,8 @@ def create_study(
     study.set_user_attr("suite", None if spec.is_dna else spec.suite_config().model_dump(mode="json"))
     study.set_user_attr("archlab_version", archlab.__version__)
     study.set_user_attr("created_at", time.time())
+    # the scale it runs at (None: the spec as written), so that no scaled study passes for the other
+    study.set_user_attr("scale", None if spec.scale is None else spec.scale.model_dump(mode="json"))
     with warnings.catch_warnings():  # (experimental in Optuna 5: a warning per study otherwise)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(metric_names(spec))  # what optuna-dashboard labels the values with
@@ -450,6 +455,26 @@ def create_study(
     study.set_user_attr("theory_seeds", seeds)
     study.set_user_attr("spec_hash", digest)  # last: a study with a hash is complete
     return study
+
+
+def _scale_words(scale: Any) -> str:
+    """How a stored or applied scale reads in a message."""
+    if isinstance(scale, dict) and scale.get("name"):
+        return f"scale {scale['name']} of spec {scale.get('spec_name', '?')}"
+    return "the spec as written (no --scale)"
+
+
+def _check_same_scale(study: optuna.Study, spec: StudySpec) -> None:
+    """A clear refusal when an existing study was created at another scale than ``spec`` asks
+    for (its hash differs then, and the scale is why)."""
+    theirs = study.user_attrs.get("scale")
+    ours = None if spec.scale is None else spec.scale.model_dump(mode="json")
+    if (theirs or {}).get("name") != (ours or {}).get("name"):
+        raise StudyExistsError(
+            f"study {spec.name!r} was created at {_scale_words(theirs)}, not at {_scale_words(ours)}: "
+            "a study runs at one scale; resume it with the scale it was created at, or give another "
+            "--storage"
+        )
 
 
 def load_study(name: str, storage: StorageArg) -> optuna.Study:
@@ -527,6 +552,7 @@ def run_worker(
     study.pruner = make_pruner(spec)
     theirs = study.user_attrs.get("spec_hash")
     if theirs != spec_hash(spec):
+        _check_same_scale(study, spec)
         raise StudyExistsError(
             f"study {spec.name!r} was created with another spec (hash {str(theirs)[:12]}); "
             "a worker must use the spec the study was created with"

@@ -30,6 +30,27 @@ Format (every key but ``name``, ``objective``, ``space`` and ``sampler.seed`` ha
     storage: null                    # URL, journal:PATH, a *.journal/*.log path, or null (memory)
     heartbeat: {interval_s: 10, grace_s: 30, max_retry: 2}   # RDB storages only
     theory_seed: true                # enqueue the architectures theory says can express the suite
+    scales:                          # optional: named overrides, applied with --scale NAME
+      cpu:
+        note: budgets shrunk, not the paper's        # said on the line that announces the scale
+        model: {width: 64}
+        train: {steps: 1500, batch: 64}
+        budget: {n_trials: 6}
+        objective: {seeds: 1}
+
+A ``grid`` sampler runs every cell of a space of ``choices`` once; a space with ``when``
+conditions is walked as a tree (Optuna's BruteForceSampler), so a conditional field adds cells
+only where its condition holds.
+
+``scales``: each scale overrides ``objective``, ``model``, ``train``, ``space``, ``sampler``,
+``pruner``, ``budget``, ``heartbeat`` or ``theory_seed`` (never ``name``, ``description``,
+``storage``). Mappings merge key by key; any other value replaces the spec's; a ``space`` entry
+is replaced whole, and ``space: {FIELD: null}`` stops searching FIELD. Without ``--scale`` the
+spec runs as written. Every scale is applied and validated when the spec is loaded; an error in
+one names its YAML path (``scales.cpu.train.stepz``). A scaled spec is another study: it is named
+``NAME-SCALE`` (its own journal file, its own rows in a database), its hash covers the scale, and
+it records the scale (``scale``: name, note, overrides, each changed value old → new) in the spec
+it stores and in the study's ``scale`` user attribute.
 
 :func:`load_spec` / :func:`parse_spec` are the entry points: pydantic checks the types and
 ranges; then the space is checked against :class:`~archlab.config.ModelConfig` /
@@ -40,6 +61,7 @@ ranges; then the space is checked against :class:`~archlab.config.ModelConfig` /
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -60,28 +82,49 @@ from archlab.config import (
     validate,
 )
 from archlab.dna.tasks import DnaObjectiveSpec
-from archlab.errors import ArchlabError, ConfigError
+from archlab.errors import ArchlabError, ConfigError, UnknownNameError
 
 __all__ = [
     "HASH_EXCLUDE",
+    "SCALE_KEYS",
+    "AppliedScale",
     "BudgetSpec",
     "Distribution",
     "HeartbeatSpec",
     "ObjectiveSpec",
     "PrunerSpec",
     "SamplerSpec",
+    "ScaleChange",
     "StudySpec",
     "SyntheticSpec",
     "field_target",
     "load_spec",
     "parse_spec",
+    "scale_line",
     "spec_hash",
 ]
 
 Scalar = str | int | float | bool | None
 
 #: spec keys that may change between runs of the same study without making it a different study
-HASH_EXCLUDE = frozenset({"description", "budget", "storage", "heartbeat"})
+#: (``scales`` too: the scale a study runs at is hashed as ``scale``, the others do not matter)
+HASH_EXCLUDE = frozenset({"description", "budget", "storage", "heartbeat", "scales"})
+#: the spec keys a scale may override (the rest name the study or say where it is kept)
+SCALE_KEYS = (
+    "objective",
+    "model",
+    "train",
+    "space",
+    "sampler",
+    "pruner",
+    "budget",
+    "heartbeat",
+    "theory_seed",
+)
+#: what a scale may be called (it becomes part of the study name, NAME-SCALE)
+SCALE_NAME_PATTERN = r"^[A-Za-z0-9_]{1,32}$"
+#: how the ``old → new`` line shows a field that is searched (old) or no longer searched (new)
+SEARCHED, NOT_SEARCHED = "(searched)", "(not searched)"
 #: objective fields newer than the first studies, hashed only when not at this default (an
 #: existing study's spec keeps its hash)
 LATER_OBJECTIVE_FIELDS: dict[str, Any] = {"seeds": 1, "seed_aggregate": "mean", "stacked": False}
@@ -257,6 +300,28 @@ def check_study_name(name: str) -> str:
     return name
 
 
+class ScaleChange(StrictModel):
+    """One value a scale changed: its YAML path, the spec's value and the scale's
+    (:data:`SEARCHED` / :data:`NOT_SEARCHED` where a field is searched before / not after)."""
+
+    path: str
+    old: Any = None
+    new: Any = None
+
+
+class AppliedScale(StrictModel):
+    """The scale a spec runs at (``--scale NAME``), as the study records it."""
+
+    name: str
+    #: the scale's ``note`` (e.g. "budgets shrunk, not the paper's")
+    note: str = ""
+    #: the spec's own name (the study is ``spec_name-name``)
+    spec_name: str
+    #: the scale's overrides, as written in the spec
+    overrides: dict[str, Any]
+    changes: list[ScaleChange] = Field(default_factory=list)
+
+
 class StudySpec(StrictModel):
     name: str = Field(min_length=1, pattern=STUDY_NAME_PATTERN)
     description: str = ""
@@ -270,6 +335,11 @@ class StudySpec(StrictModel):
     storage: str | None = None
     heartbeat: HeartbeatSpec = Field(default_factory=HeartbeatSpec)
     theory_seed: bool = True
+    #: named overrides (see the module docstring); a scaled spec has none left
+    scales: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: the scale applied (``--scale``), None when the spec runs as written; set by
+    #: :func:`parse_spec`, never written in a spec
+    scale: AppliedScale | None = None
 
     @property
     def multi_objective(self) -> bool:
@@ -476,19 +546,17 @@ def _check_objective(spec: StudySpec, src: str) -> None:
             "none",
         )
     if spec.sampler.name == "grid":
-        bad = [n for n, d in spec.space.items() if d.choices is None or d.when]
+        bad = [n for n, d in spec.space.items() if d.choices is None]
         if bad:
             raise ConfigError(
                 f"{src}sampler.name",
-                f"grid needs an unconditional space of choices; {', '.join(bad)} are not",
+                f"grid needs a space of choices (conditions allowed); {', '.join(bad)} are not",
             )
     if spec.budget.n_trials is None and spec.budget.timeout_s is None:
         raise ConfigError(f"{src}budget", "give n_trials, timeout_s or both (else a study never ends)")
 
 
-def parse_spec(data: Any, source: str = "", base_dir: str | os.PathLike[str] | None = None) -> StudySpec:
-    """Validate a spec mapping (see the module docstring); errors name the YAML path."""
-    src = f"{source}: " if source else ""
+def _parse(data: Any, src: str, source: str, base_dir: str | os.PathLike[str] | None) -> StudySpec:
     spec = validate(StudySpec, data, source=source)
     _check_space(spec, src)
     _check_base(spec, src)
@@ -496,13 +564,208 @@ def parse_spec(data: Any, source: str = "", base_dir: str | os.PathLike[str] | N
     return _resolve_suite(spec, Path(base_dir) if base_dir is not None else None, src)
 
 
-def load_spec(path: str | os.PathLike[str]) -> StudySpec:
+def _merge_scale(data: dict[str, Any], name: str, over: dict[str, Any], src: str) -> dict[str, Any]:
+    """The spec mapping ``data`` with scale ``name``'s overrides applied (mappings merge key by
+    key, a space entry is replaced whole or, given null, removed)."""
+    out = copy.deepcopy(data)
+    out.pop("scales", None)
+    for key, value in over.items():
+        path = f"{src}scales.{name}.{key}"
+        if key == "note":
+            if not isinstance(value, str):
+                raise ConfigError(path, f"{value!r} is not a string", "a sentence said with the scale")
+            continue
+        if key not in SCALE_KEYS:
+            raise ConfigError(path, "not a key a scale may override", ", ".join(("note", *SCALE_KEYS)))
+        if key == "space" and isinstance(value, dict):
+            space = out.setdefault("space", {})
+            if not isinstance(space, dict):
+                continue  # the spec's own error, reported without the scale
+            for field, dist in value.items():
+                if dist is None:
+                    if field not in space:
+                        raise ConfigError(
+                            f"{path}.{field}", "is not searched: nothing to stop searching", ", ".join(space)
+                        )
+                    del space[field]
+                else:
+                    space[field] = copy.deepcopy(dist)
+            continue
+        out[key] = _deep_merge(out.get(key), value)
+    return out
+
+
+def _deep_merge(base: Any, over: Any) -> Any:
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return copy.deepcopy(over)
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(base.get(k), v)
+    return out
+
+
+def _leaves(over: dict[str, Any], canon: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The dotted paths a scale sets, with its values: down every mapping that merges into a
+    mapping of the spec; ``space.FIELD`` and ``model.FIELD`` / ``train.FIELD`` are leaves."""
+    out: list[tuple[str, Any]] = []
+
+    def walk(path: str, value: Any, there: Any) -> None:
+        if isinstance(value, dict) and isinstance(there, dict) and value:
+            for k, v in value.items():
+                walk(f"{path}.{k}", v, there.get(k))
+        else:
+            out.append((path, value))
+
+    for key, value in over.items():
+        if key == "note":
+            continue
+        if key in ("space", "model", "train") and isinstance(value, dict):
+            out += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            walk(key, value, canon.get(key))
+    return out
+
+
+def _old_value(spec: StudySpec, data: dict[str, Any], canon: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` of the spec as written (a model/train field at its config default
+    when the spec leaves it out)."""
+    head, _, rest = path.partition(".")
+    if head == "space":
+        dist = (data.get("space") or {}).get(rest)
+        return NOT_SEARCHED if dist is None else dist
+    if head in ("model", "train"):
+        given = spec.model if head == "model" else spec.train
+        if rest in given:
+            return given[rest]
+        if rest in spec.space:
+            return SEARCHED
+        cls: type[StrictModel] = ModelConfig if head == "model" else TrainConfig
+        info = cls.model_fields.get(rest)
+        return None if info is None else info.get_default(call_default_factory=True)
+    lengths = path in ("objective.train_lengths", "objective.test_lengths") and not spec.is_dna
+    if lengths and getattr(spec.objective, rest) is None:  # the suite's
+        return spec.suite_config().model_dump(mode="json")[rest]
+    missing = object()
+    for root in (data, canon):  # as written, else the default
+        node: Any = root
+        for part in path.split("."):
+            node = node.get(part, missing) if isinstance(node, dict) else missing
+        if node is not missing:
+            return node
+    return None
+
+
+def _touches(path: str, leaves: list[str]) -> bool:
+    """Whether an error at ``path`` is at, above or below a value the scale set."""
+    parts = path.split(".")
+    for leaf in leaves:
+        other = leaf.split(".")
+        n = min(len(parts), len(other))
+        if parts[:n] == other[:n]:
+            return True
+    return False
+
+
+def _scaled(
+    spec: StudySpec,
+    data: dict[str, Any],
+    name: str,
+    src: str,
+    source: str,
+    base_dir: str | os.PathLike[str] | None,
+) -> StudySpec:
+    """``spec`` at scale ``name``: validated like a spec, renamed ``NAME-SCALE``, recording the
+    scale. An error names the scale's YAML path (``scales.cpu.train.steps``) when it is at a
+    value the scale set, else the path in the scaled spec."""
+    import re
+
+    if not re.fullmatch(SCALE_NAME_PATTERN, name):
+        raise ConfigError(f"{src}scales.{name}", f"{name!r} is not a scale name", "1–32 letters, digits, '_'")
+    over = spec.scales[name]
+    merged = _merge_scale(data, name, over, src)
+    canon = canonical(spec)
+    leaves = _leaves(over, canon)
+    try:
+        scaled = _parse(merged, src, source, base_dir)
+    except ConfigError as exc:
+        rel = exc.field[len(src) :] if src and exc.field.startswith(src) else exc.field
+        where = (
+            f"{src}scales.{name}.{rel}"
+            if _touches(rel, [p for p, _ in leaves])
+            else f"{src}scales.{name}, applied: {rel}"
+        )
+        raise ConfigError(where, exc.problem, exc.allowed) from None
+    study = f"{spec.name}-{name}"
+    if len(study) > 128:
+        raise ConfigError(f"{src}scales.{name}", f"the scaled study name {study!r} is over 128 characters")
+    changes = [
+        ScaleChange(
+            path=path, old=old, new=NOT_SEARCHED if new is None and path.startswith("space.") else new
+        )
+        for path, new in leaves
+        if (old := _old_value(spec, data, canon, path)) != new
+    ]
+    note = over.get("note", "")
+    applied = AppliedScale(name=name, note=note, spec_name=spec.name, overrides=over, changes=changes)
+    return scaled.model_copy(update={"name": study, "scales": {}, "scale": applied})
+
+
+def parse_spec(
+    data: Any,
+    source: str = "",
+    base_dir: str | os.PathLike[str] | None = None,
+    scale: str | None = None,
+) -> StudySpec:
+    """Validate a spec mapping (see the module docstring); errors name the YAML path. Every
+    scale of ``scales`` is applied and validated too; ``scale`` returns the spec at that scale."""
+    src = f"{source}: " if source else ""
+    if isinstance(data, dict) and "scale" in data:
+        raise ConfigError(
+            f"{src}scale", "is recorded by --scale NAME, not written in a spec", "scales: {NAME: {...}}"
+        )
+    spec = _parse(data, src, source, base_dir)
+    scaled = {name: _scaled(spec, data, name, src, source, base_dir) for name in spec.scales}
+    if scale is None:
+        return spec
+    if scale not in scaled:
+        if not scaled:
+            raise ConfigError("--scale", f"spec {spec.name} has no scales (it runs as written)", "none")
+        raise UnknownNameError("scale", scale, scaled, f"the scales of spec {spec.name}")
+    return scaled[scale]
+
+
+def scale_line(spec: StudySpec) -> str | None:
+    """The one line that says a spec runs at a scale and what the scale changed, ``old → new``
+    (None for a spec as written), e.g. ``scale cpu (budgets shrunk, not the paper's):
+    train.steps 20000 → 1500, model.width 128 → 64; study grazzi2025_paper-cpu``."""
+    sc = spec.scale
+    if sc is None:
+        return None
+    note = sc.note or "not the spec as written"
+    changed = (
+        ", ".join(f"{c.path} {_fmt_value(c.old)} → {_fmt_value(c.new)}" for c in sc.changes) or "no value"
+    )
+    return f"scale {sc.name} ({note}): {changed}; study {spec.name}"
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (dict, list)):
+        import yaml
+
+        return str(yaml.safe_dump(v, default_flow_style=True, width=10**6, sort_keys=False)).strip()
+    return json.dumps(v)
+
+
+def load_spec(path: str | os.PathLike[str], scale: str | None = None) -> StudySpec:
     """Read and validate a study spec YAML file, by path or by name (``demo``: the working
-    directory's ``search/demo.yaml``, else the spec shipped with archlab)."""
+    directory's ``search/demo.yaml``, else the spec shipped with archlab); ``scale``: at that
+    scale of its ``scales`` (see :func:`parse_spec`)."""
     from archlab.shipped import find
 
     p = find("specs", path)
-    return parse_spec(load_yaml(p), source=str(p), base_dir=p.parent)
+    return parse_spec(load_yaml(p), source=str(p), base_dir=p.parent, scale=scale)
 
 
 def canonical(spec: StudySpec) -> dict[str, Any]:
@@ -512,8 +775,11 @@ def canonical(spec: StudySpec) -> dict[str, Any]:
 
 def spec_hash(spec: StudySpec) -> str:
     """SHA-256 of the canonical JSON of the spec without :data:`HASH_EXCLUDE` (which may change
-    between runs of one study). The suite is hashed by its content, not its path."""
+    between runs of one study). The suite is hashed by its content, not its path; the applied
+    scale (``scale``) is hashed, so a spec at a scale never matches the spec as written."""
     data = {k: v for k, v in canonical(spec).items() if k not in HASH_EXCLUDE}
+    if data.get("scale") is None:  # added later: hashed only when a scale is applied
+        data.pop("scale", None)
     data["objective"] = dict(data["objective"])
     for name, default in LATER_OBJECTIVE_FIELDS.items():  # added later: hashed only when set
         if data["objective"].get(name) == default:
