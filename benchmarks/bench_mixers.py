@@ -9,7 +9,8 @@ What is measured, all in one process on one machine (fp32, torch's default threa
   best ``torch.add(x, y, out=z)`` on 256 MiB tensors, 3 × 256 MiB moved per call).
 - **Whole mixer layers** (projections included): every entry of :data:`archlab.models.MIXERS`,
   built as ``cls(ModelConfig(mixer=name, width=W, …), W)``, plus variants (``diag_rnn[signed]``,
-  ``diag_rnn[complex]``, ``householder[n_h=2]``). Input ``x [B, T, W]`` with ``requires_grad``;
+  ``diag_rnn[complex]``, ``householder[n_h=2]``, ``mamba[signed]`` …). Input ``x [B, T, W]``
+  with ``requires_grad``;
   forward tokens/s under ``torch.no_grad()`` and forward+backward tokens/s (``y.backward(g)``:
   gradients for ``x`` and every parameter). The **loop reference** of a layer is the same
   instance with ``.reference = True``; a layer whose class never reads ``self.reference`` and
@@ -49,7 +50,10 @@ recurrent form's FLOPs, (4·n_h + 2)·d² per head and token (a lower bound of t
 **Goals** (printed per row as met/MISSED with the number): ``scan:diag`` fwd+bwd ≥ 2.5× its loop
 at T = 4096 and roofline_frac ≥ 0.5 (bench_scans.goals); every ``diag_rnn`` layer fwd+bwd ≥ 2×
 ``torch_lstm`` at the same T; ``scan:householder`` and the ``householder`` layers ≥ 4× their loop
-at T = 1024 (fwd+bwd); scaling: seconds per batch (fwd+bwd) against T on log-log axes, fitted
+at T = 1024 (fwd+bwd); the published-architecture mixers (``mamba``, ``mamba2``, ``mlstm``,
+``slstm``, ``gated_deltanet``, ``gated_deltaproduct``, and their ``[signed]`` variants) ≥ 2× their
+loop at T = 1024, each row also giving its ratio to ``torch_lstm`` (``vs_torch_lstm``, every layer
+row); scaling: seconds per batch (fwd+bwd) against T on log-log axes, fitted
 slope per mixer (≈ 1 linear, ≈ 2 quadratic) — attention's slope between its two longest lengths
 should be ≥ 1.5, every recurrent mixer's fitted slope ≤ 1.25.
 
@@ -118,7 +122,14 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     ("diag_rnn", "signed", {"eig_range": "signed"}),
     ("diag_rnn", "complex", {"eig_range": "complex"}),
     ("householder", "n_h=2", {"householder_factors": 2}),
+    ("mamba", "signed", {"eig_range": "signed"}),
+    ("mamba2", "signed", {"eig_range": "signed"}),
+    ("gated_deltanet", "signed", {"eig_range": "signed"}),
 ]
+#: the published-architecture mixers (issue 21): fast path ≥ GOAL_PUBLISHED_RATIO × its loop at T = 1024
+PUBLISHED_MIXERS = ("mamba", "mamba2", "mlstm", "slstm", "gated_deltanet", "gated_deltaproduct")
+GOAL_PUBLISHED_RATIO = 2.0
+GOAL_PUBLISHED_T = 1024
 REQUIRED_KEYS = ("mixer", "T", "fwd_tok_s", "fwdbwd_tok_s", "ref_fwdbwd_tok_s", "ratio", "roofline_frac")
 
 
@@ -581,15 +592,25 @@ def row_goals(row: dict[str, Any], lstm: dict[int, float]) -> tuple[bool | None,
     if name == "scan:diag":
         ok, text = bench_scans.goals(row)
         notes.append(text.replace(" ok", " met"))
+    if T in lstm and not name.startswith(("scan:", "torch_lstm")):
+        row["vs_torch_lstm"] = row["fwdbwd_tok_s"] / lstm[T]
     if name.startswith("diag_rnn"):
         if T in lstm:
-            vs = row["fwdbwd_tok_s"] / lstm[T]
-            row["vs_torch_lstm"] = vs
+            vs = row["vs_torch_lstm"]
             met = vs >= GOAL_VS_LSTM
             ok &= met
             notes.append(f"{vs:.2f}x torch_lstm (>= {GOAL_VS_LSTM:g}x) {'met' if met else 'MISSED'}")
         else:
             notes.append("vs torch_lstm: n/a (not measured)")
+    if name.split("[")[0] in PUBLISHED_MIXERS and T == GOAL_PUBLISHED_T:
+        if row["ratio"] is None:
+            notes.append(f"ratio >= {GOAL_PUBLISHED_RATIO:g}x: n/a (no loop)")
+        else:
+            met = row["ratio"] >= GOAL_PUBLISHED_RATIO
+            ok &= met
+            lstm_note = f", {row['vs_torch_lstm']:.2f}x torch_lstm" if "vs_torch_lstm" in row else ""
+            verdict = "met" if met else "MISSED"
+            notes.append(f"{row['ratio']:.2f}x loop (>= {GOAL_PUBLISHED_RATIO:g}x) {verdict}{lstm_note}")
     if (name == "scan:householder" or name.startswith("householder")) and T == GOAL_HH_T:
         if row["ratio"] is None:
             notes.append(f"ratio >= {GOAL_HH_RATIO:g}x: n/a (no loop)")
@@ -699,6 +720,7 @@ def human_row(row: dict[str, Any], busy_cores: float = BUSY_CORES) -> str:
         ref = "skipped"
     ratio = "-" if row["ratio"] is None else f"{row['ratio']:.1f}x"
     roof = "-" if row["roofline_frac"] is None else f"{row['roofline_frac']:.3f} {row.get('bound', '')[:2]}"
+    vs = "-" if row.get("vs_torch_lstm") is None else f"{row['vs_torch_lstm']:.2f}x"
     goal = "" if row.get("goal") is None else row["goal"]
     if row.get("ref_skipped"):
         goal += f" (loop skipped: {row['ref_skipped']})"
@@ -706,7 +728,7 @@ def human_row(row: dict[str, Any], busy_cores: float = BUSY_CORES) -> str:
         goal += f" [other processes used {row['others_cores']:.1f} cores: noisy]"
     return (
         head + f"{_fmt_tok(row['fwd_tok_s']):>10} {_fmt_tok(row['fwdbwd_tok_s']):>10} {ref:>10} "
-        f"{ratio:>7} {roof:>10}  {goal}"
+        f"{ratio:>7} {vs:>7} {roof:>10}  {goal}"
     )
 
 
@@ -850,7 +872,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         )
         print(
             f"{'mixer':<20} {'T':>5} {'fwd tok/s':>10} {'fwd+bwd':>10} {'loop f+b':>10} {'ratio':>7} "
-            f"{'roofline':>10}  goals"
+            f"{'vs lstm':>7} {'roofline':>10}  goals"
         )
     rows: list[dict[str, Any]] = []
     lstm: dict[int, float] = {}

@@ -100,7 +100,7 @@ def section_diag(s: Settings) -> Iterator[dict[str, Any]]:
         tokens = s.batch * T
         fast = functools.partial(diag_scan, chunk=s.chunk)
         with torch.no_grad():
-            fwd = measure(lambda a=a, b=b, f=fast: f(a, b), tokens, s.min_time, s.min_repeats, warmups=2)
+            fwd = measure(functools.partial(fast, a, b), tokens, s.min_time, s.min_repeats, warmups=2)
         fwdbwd = measure(_fwd_bwd(fast, a, b, grad), tokens, s.min_time, s.min_repeats, warmups=2)
         ref_fwdbwd = None
         if s.ref_max_T >= T:
