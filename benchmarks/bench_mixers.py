@@ -53,9 +53,11 @@ at T = 4096 and roofline_frac ≥ 0.5 (bench_scans.goals); every ``diag_rnn`` la
 at T = 1024 (fwd+bwd); the published-architecture mixers (``mamba``, ``mamba2``, ``mlstm``,
 ``slstm``, ``gated_deltanet``, ``gated_deltaproduct``, and their ``[signed]`` variants) ≥ 2× their
 loop at T = 1024, each row also giving its ratio to ``torch_lstm`` (``vs_torch_lstm``, every layer
-row); scaling: seconds per batch (fwd+bwd) against T on log-log axes, fitted
-slope per mixer (≈ 1 linear, ≈ 2 quadratic) — attention's slope between its two longest lengths
-should be ≥ 1.5, every recurrent mixer's fitted slope ≤ 1.25.
+row), and so the cores that carry them, timed alone (``scan:selective``: Mamba's selective scan at
+D = 2W, N = 16, against the Mamba layer's loop reference of it; ``scan:ssd``: Mamba-2's chunkwise
+SSD at heads of 64, N = 16, against its ``ssd_reference``); scaling: seconds per batch (fwd+bwd)
+against T on log-log axes, fitted slope per mixer (≈ 1 linear, ≈ 2 quadratic) — attention's slope
+between its two longest lengths should be ≥ 1.5, every recurrent mixer's fitted slope ≤ 1.25.
 
 **Output.** Human table on stdout (progress on stderr); ``--json``: one JSON object per line:
 first ``{"mixer": "machine:gemm", "flop_s": …}`` and ``{"mixer": "machine:bandwidth",
@@ -252,6 +254,7 @@ def all_entries() -> list[Entry]:
 
     entries = [Entry("torch_lstm", "torch_lstm", "external"), Entry("scan:diag", "scan:diag", "scan")]
     entries.append(Entry("scan:householder", "scan:householder", "scan"))
+    entries += [Entry(name, name, "scan") for name in CORE_SCANS]
     for name, cls in MIXERS.items():
         entries.append(Entry(name, name, "layer"))
         for base, suffix, opts in VARIANTS:
@@ -568,11 +571,88 @@ def bench_scan_hh(entry: Entry, run: Run) -> Iterator[dict[str, Any]]:
         yield quietly(entry, T, run, one)
 
 
+#: the cores of the published blocks, timed alone (their layers share projections with the loop)
+CORE_SCANS = ("scan:selective", "scan:ssd")
+
+
+def _core_fns(name: str, B: int, T: int, W: int) -> tuple[Callable[[bool], Any], dict[str, Any], int]:
+    """(call(reference) → output with grad, shapes, state floats per sequence) of a core scan at the
+    shapes its layer uses at width W: Mamba's selective scan (D = 2W, N = 16) or Mamba-2's SSD
+    (heads of 64, N = 16, unit range)."""
+    import torch
+
+    from archlab.config import ModelConfig
+    from archlab.models.scan_ssd import ssd_chunked, ssd_reference
+    from archlab.models.ssm import Mamba
+
+    gen = torch.Generator().manual_seed(0)
+    n = 16
+    if name == "scan:selective":
+        m = Mamba(ModelConfig(mixer="mamba", width=W), W)
+        d = m.d_inner
+        x = torch.randn(B, T, d, generator=gen).requires_grad_()
+        dt = (0.1 * torch.rand(B, T, d, generator=gen)).requires_grad_()
+        a = (-torch.exp(m.a_log)).detach().requires_grad_()
+        b, c = (torch.randn(B, T, n, generator=gen).requires_grad_() for _ in range(2))
+
+        def call(reference: bool) -> Any:
+            m.reference = reference
+            return m._scan(x, dt, a, b, c)
+
+        return call, {"D": d, "N": n}, d * n
+    heads = max(1, 2 * W // 64)
+    p = 2 * W // heads
+    a = (0.5 + 0.5 * torch.rand(B, T, heads, generator=gen)).requires_grad_()
+    u = torch.randn(B, T, heads, p, generator=gen).requires_grad_()
+    b, c = (torch.randn(B, T, n, generator=gen).requires_grad_() for _ in range(2))
+
+    def call_ssd(reference: bool) -> Any:
+        return ssd_reference(a, u, b, c) if reference else ssd_chunked(a, u, b, c, nonnegative=True)
+
+    return call_ssd, {"heads": heads, "head_dim": p, "N": n}, heads * p * n
+
+
+def bench_scan_core(entry: Entry, run: Run) -> Iterator[dict[str, Any]]:
+    """``scan:selective`` / ``scan:ssd``: a published block's core, fast path against its loop."""
+    import torch
+
+    last: list[tuple[int, float, float]] = []
+
+    def one(T: int) -> dict[str, Any]:
+        call, shapes, state = _core_fns(entry.name, run.batch, T, run.width)
+        row = {**base_row(entry, T, run), **shapes}
+        grad = torch.randn(call(False).shape)
+
+        def fwd() -> None:
+            with torch.no_grad():
+                call(False)
+
+        def fwdbwd(reference: bool = False) -> None:
+            call(reference).backward(grad)
+
+        row["fwd_tok_s"] = measure_adaptive(fwd, run.batch * T, run)
+        row["fwdbwd_tok_s"] = measure_adaptive(fwdbwd, run.batch * T, run)
+        fast_s = run.batch * T / row["fwdbwd_tok_s"]
+        skip = _ref_skip(run, T, last[-1] if last else None, fast_s)
+        skip = skip or _ref_memory_skip(run, loop_bytes(state, 1, run.batch, T))
+        if skip:
+            row["ref_skipped"] = skip
+        else:
+            row["ref_fwdbwd_tok_s"] = measure_adaptive(lambda: fwdbwd(True), run.batch * T, run)
+            last.append((T, run.batch * T / row["ref_fwdbwd_tok_s"], fast_s))
+            row["ratio"] = row["fwdbwd_tok_s"] / row["ref_fwdbwd_tok_s"]
+        return roofline(row, None, None, run)
+
+    for T in run.lengths:
+        yield quietly(entry, T, run, one)
+
+
 def bench_entry(entry: Entry, run: Run) -> Iterator[dict[str, Any]]:
     if entry.kind == "layer":
         yield from bench_layer(entry, run)
         return
     fn = {"torch_lstm": bench_torch_lstm, "scan:diag": bench_scan_diag, "scan:householder": bench_scan_hh}
+    fn.update(dict.fromkeys(CORE_SCANS, bench_scan_core))
     try:
         yield from fn[entry.name](entry, run)
     except Exception as exc:
@@ -602,7 +682,7 @@ def row_goals(row: dict[str, Any], lstm: dict[int, float]) -> tuple[bool | None,
             notes.append(f"{vs:.2f}x torch_lstm (>= {GOAL_VS_LSTM:g}x) {'met' if met else 'MISSED'}")
         else:
             notes.append("vs torch_lstm: n/a (not measured)")
-    if name.split("[")[0] in PUBLISHED_MIXERS and T == GOAL_PUBLISHED_T:
+    if (name.split("[")[0] in PUBLISHED_MIXERS or name in CORE_SCANS) and T == GOAL_PUBLISHED_T:
         if row["ratio"] is None:
             notes.append(f"ratio >= {GOAL_PUBLISHED_RATIO:g}x: n/a (no loop)")
         else:
@@ -644,7 +724,7 @@ def slopes(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         last = (ly[-1] - ly[-2]) / (lx[-1] - lx[-2])
         entry: dict[str, Any] = {"slope": fit, "last_slope": last, "goal": None, "goal_met": None}
         base = name.split("[")[0]
-        recurrent = name in ("torch_lstm", "scan:diag", "scan:householder") or (
+        recurrent = name in ("torch_lstm", "scan:diag", "scan:householder", *CORE_SCANS) or (
             base in MIXERS and getattr(MIXERS.get(base), "recurrent", False)
         )
         if base == "attention":

@@ -67,3 +67,17 @@ def test_quick_json_rows(bench: ModuleType, tmp_path: Path, capsys: pytest.Captu
 def test_unknown_mixer_is_rejected(bench: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="unknown mixer"):
         bench.main(["--quick", "--json", "--mixer", "no_such_mixer", "--out", str(tmp_path)])
+
+
+def test_core_scan_rows(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The published blocks' cores (Mamba's selective scan, Mamba-2's SSD) timed against their loops."""
+    argv = ["--quick", "--json", "--T", "16", "--batch", "2", "--width", "16", "--threads", "1"]
+    argv += ["--out", str(tmp_path), "--mixer", "scan:selective", "--mixer", "scan:ssd"]
+    assert bench.main(argv) == 0
+    rows = {r["mixer"]: r for r in _rows(capsys.readouterr().out) if r["mixer"].startswith("scan:")}
+    assert set(rows) == {"scan:selective", "scan:ssd"}
+    for r in rows.values():
+        assert r.get("error") is None, r
+        assert r["fwdbwd_tok_s"] > 0 and r["ref_fwdbwd_tok_s"] > 0
+        assert r["ratio"] == pytest.approx(r["fwdbwd_tok_s"] / r["ref_fwdbwd_tok_s"])
+    assert rows["scan:selective"]["D"] == 32 and rows["scan:ssd"]["N"] == 16
