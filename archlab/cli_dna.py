@@ -79,6 +79,27 @@ def _task_from_arg(
     return DnaTaskSpec(dataset=target, params=params)
 
 
+DedupeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dedupe",
+        help="Regroup the splits first so that no exact or near duplicate (either strand) straddles "
+        "two of them (archlab.dna.leakage.regroup_splits; class balance kept).",
+    ),
+]
+
+
+def _leakage(ds: Any, dedupe: bool) -> tuple[Any, dict[str, Any]]:
+    """(the dataset, regrouped with --dedupe; its leakage summary)."""
+    from archlab.dna.leakage import leakage_summary, regroup_splits
+
+    if dedupe:
+        with err.status(f"{ds.name}: regrouping the splits …"):
+            ds = regroup_splits(ds)
+    with err.status(f"{ds.name}: duplicates across splits …"):
+        return ds, leakage_summary(ds)
+
+
 @dna_app.command("list")
 @friendly
 def list_cmd(json_out: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
@@ -209,18 +230,22 @@ def baselines_cmd(
     device: Annotated[str, typer.Option("--device", help="auto (CUDA if present), cpu, cuda.")] = "auto",
     data_dir: DataDirOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here.")] = None,
+    dedupe: DedupeOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """GC-only, k-mer (k = 1…6) and one-hot CNN (mean ± sd over seeds) on the dataset's test split.
-    ``--json`` prints ``{"dataset", "metric", "gc", "kmer", "cnn_mean", "cnn_sd", …}``."""
+    """GC-only, k-mer (k = 1…6) and one-hot CNN (mean ± sd over seeds) on the dataset's test split,
+    with the duplicates across splits that could inflate them (``archlab dna leakage`` for the
+    full report). ``--json`` prints ``{"dataset", "metric", "gc", "kmer", "cnn_mean", "cnn_sd", …,
+    "leakage"}``."""
     from archlab.atomic import write_json_atomic
     from archlab.dna.baselines import run_baselines
     from archlab.dna.io import load
 
-    ds = load(path, data_dir=data_dir)
+    ds, leakage = _leakage(load(path, data_dir=data_dir), dedupe)
     kw: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
     with err.status(f"{ds.name}: baselines …") as status:
         result = run_baselines(ds, seeds=range(seeds), device=device, on_step=status.update, **kw)
+    result["leakage"] = {**leakage, "deduped": dedupe}
     if out_file is not None:
         write_json_atomic(out_file, result)
     if json_out:
@@ -235,8 +260,83 @@ def baselines_cmd(
     cnn = _fmt(result["cnn_mean"]) + (f" ± {_fmt(result['cnn_sd'])}" if result["cnn_n"] > 1 else "")
     table.add_row("one-hot CNN", cnn, f"n = {result['cnn_n']} seeds, RC augmented and averaged")
     out.print(table)
+    _print_leakage(leakage, dedupe)
     for note in ds.notes:
         out.print(f"[dim]note: {note}[/]")
+
+
+def _print_leakage(leakage: dict[str, Any], dedupe: bool) -> None:
+    from archlab.dna.leakage import leakage_line
+
+    line = leakage_line(leakage)
+    leaked = leakage["exact"]["leaked"].get("test", 0) + leakage.get("near", {}).get("n_near", 0)
+    hint = (
+        " (splits regrouped by --dedupe)"
+        if dedupe
+        else (" — rerun with --dedupe to regroup" if leaked else "")
+    )
+    out.print(("[yellow]" if leaked else "") + line + hint + ("[/]" if leaked else ""), markup=bool(leaked))
+
+
+@dna_app.command("leakage")
+@friendly
+def leakage_cmd(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A file or folder (HDF5, FASTA, TSV/CSV, split folders) or a shipped set's name."
+        ),
+    ],
+    k: Annotated[
+        int, typer.Option("--k", min=8, max=64, help="k-mer length of the near-duplicate test.")
+    ] = 31,
+    min_fraction: Annotated[
+        float,
+        typer.Option(
+            "--min-fraction",
+            min=0.0,
+            max=1.0,
+            help="A test row is a near duplicate when one train/valid row holds this share of its k-mers.",
+        ),
+    ] = 0.5,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="Near-duplicate rows to list.")] = 10,
+    dedupe: DedupeOpt = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Exact duplicates within and across splits (same strand and reverse complement), the rows
+    of valid/test that copy an earlier split, and test rows that nearly duplicate one train/valid
+    row. With --dedupe: the same report after regrouping the splits. Exit status 0 either way."""
+    from archlab.dna.io import load
+    from archlab.dna.leakage import leakage_summary, regroup_splits
+
+    ds = load(path, data_dir=data_dir)
+    if dedupe:
+        with err.status(f"{ds.name}: regrouping the splits …"):
+            ds = regroup_splits(ds, k=k, min_fraction=min_fraction)
+    with err.status(f"{ds.name}: duplicates across splits …"):
+        rep = leakage_summary(ds, k=k, min_fraction=min_fraction, examples=examples)
+    rep = {"dataset": ds.name, "sizes": {s: len(sp) for s, sp in ds.splits.items()}, "deduped": dedupe, **rep}
+    if json_out:
+        echo_json(rep)
+        return
+    sizes = ", ".join(f"{s} {n}" for s, n in rep["sizes"].items())
+    out.print(f"[bold]{ds.name}[/]: {sizes}; {rep['exact']['unique']} distinct sequences (either strand)")
+    table = Table(title="exact duplicates (row pairs)")
+    for col in ("splits", "pairs", "same strand", "reverse complement"):
+        table.add_column(col)
+    for name, v in [
+        *rep["exact"]["pairs"].items(),
+        *((f"within {s}", v) for s, v in rep["exact"]["within"].items()),
+    ]:
+        table.add_row(name, str(v["n"]), str(v["same_strand"]), str(v["reverse_complement"]))
+    out.print(table)
+    _print_leakage(rep, dedupe)
+    for ex in rep.get("near", {}).get("examples", []):
+        out.print(
+            f"[dim]  test row {ex['test_row']} ~ {ex['split']} row {ex['row']} "
+            f"({ex['share']:.0%} of its k-mers)[/]"
+        )
 
 
 def _model_spec(model: str, fields: dict[str, Any]) -> Any:
@@ -316,9 +416,11 @@ def train_cmd(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write seed_S/result.json (S the seed) and summary.json.")
     ] = None,
+    dedupe: DedupeOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture on a DNA task and score it on the test split (mean ± sd over seeds).
+    A real dataset's duplicates across splits are reported (``leakage`` in --json).
 
     The budget is --steps (or --epochs); validation every --eval-every steps; early stop after
     --patience steps without improvement, never before --min-steps; --max-time ends a run with
@@ -335,12 +437,19 @@ def train_cmd(
             err.print(f"--stacked: the seeds train one by one ({why})")
     task = _task_from_arg(target, length, _params(param), background, n, 0)
     ds = build_dataset(task, data_dir)
+    leakage = None
+    if task.dataset is not None:  # synthetic levels are checked by construction (archlab dna check)
+        ds, leakage = _leakage(ds, dedupe)
+    elif dedupe:
+        raise ConfigError("--dedupe", "regroups a real dataset's splits; a synthetic level has no duplicates")
     with err.status(f"training {model} on {ds.name} …"):
         summary = run_seeds(
             ds, spec, seeds=list(range(seeds)), out_dir=out_dir, epochs=epochs, steps=steps, lr=lr,
             batch=batch, device=device, eval_every=eval_every, patience=patience, min_steps=min_steps,
             early_stop=not no_early_stop, max_time_s=max_time, stacked=stacked,
         )  # fmt: skip
+    if leakage is not None:
+        summary["leakage"] = {**leakage, "deduped": dedupe}
     if json_out:
         echo_json({k: v for k, v in summary.items() if k != "runs"} | {"runs": summary["runs"]})
         return
@@ -358,6 +467,8 @@ def train_cmd(
         )
         for warning in run.get("warnings", []):
             err.print(f"[yellow]seed {run['seed']}: {warning}[/]")
+    if leakage is not None:
+        _print_leakage(leakage, dedupe)
     bad = [s for s in summary["statuses"] if s not in ("ok", "timeout")]
     if bad:
         err.print(f"[yellow]runs not scored: {', '.join(bad)}[/]")

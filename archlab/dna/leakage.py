@@ -21,8 +21,8 @@ Definitions (used by every function here):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -34,7 +34,9 @@ __all__ = [
     "common_flanks",
     "exact_duplicates",
     "kmer_hashes",
+    "leakage_line",
     "leakage_notes",
+    "leakage_summary",
     "near_duplicates",
     "regroup_splits",
     "shared_sequences",
@@ -605,3 +607,65 @@ def leakage_notes(
         f"train/valid row; {nd['n_shared_any']} share at least one {k}-mer"
     )
     return notes
+
+
+def leakage_summary(
+    dataset: DnaDataset, *, k: int = 31, min_fraction: float = 0.5, trim: Trim = None, examples: int = 0
+) -> dict[str, Any]:
+    """What a user should know before trusting a test score, JSON-ready: exact duplicates per
+    split pair (same strand / reverse complement) and within each split, the test (and valid)
+    rows that exactly copy an earlier split's row, and the test rows that nearly duplicate one
+    train/valid row (≥ ``min_fraction`` of their distinct canonical ``k``-mers); ``examples``
+    near-duplicate rows are listed (test row, reference split and row, share)."""
+    ex = exact_duplicates(dataset, trim=trim)
+    pairs = cast(dict[str, dict[str, Any]], ex["pairs"])
+    within = cast(dict[str, dict[str, Any]], ex["within"])
+    counts = ("n", "same_strand", "reverse_complement")
+    out: dict[str, Any] = {
+        "trim": list(cast(tuple[int, int], ex["trim"])),
+        "exact": {
+            "pairs": {p: {c: int(v[c]) for c in counts} for p, v in pairs.items()},
+            "within": {s: {c: int(v[c]) for c in counts} for s, v in within.items()},
+            "leaked": dict(cast(dict[str, int], ex["leaked"])),
+            "unique": int(cast(int, ex["unique"])),
+        },
+    }
+    if "test" in dataset.splits and any(s in dataset.splits for s in ("train", "valid")):
+        nd = near_duplicates(dataset, k=k, min_fraction=min_fraction, trim=trim)
+        ref = cast(list[str], nd["reference"])
+        near = cast(np.ndarray, nd["near"])
+        best = cast(np.ndarray, nd["best"])
+        share = cast(np.ndarray, nd["max_share"])
+        rows = [
+            {
+                "test_row": int(i),
+                "split": ref[int(best[i, 0])],
+                "row": int(best[i, 1]),
+                "share": float(share[i]),
+            }
+            for i in near[:examples]
+        ]
+        out["near"] = {
+            "k": k,
+            "min_fraction": min_fraction,
+            "reference": ref,
+            "n_near": int(cast(int, nd["n_near"])),
+            "n_shared_any": int(cast(int, nd["n_shared_any"])),
+            "examples": rows,
+        }
+    return out
+
+
+def leakage_line(summary: Mapping[str, Any]) -> str:
+    """One line for a report: leaked test rows, exact and near."""
+    leaked = summary["exact"]["leaked"]
+    parts = [f"{leaked.get('test', 0)} test rows exactly copy a train/valid row (either strand)"]
+    if "valid" in leaked:
+        parts.append(f"{leaked['valid']} valid rows copy a train row")
+    near = summary.get("near")
+    if near is not None:
+        parts.append(
+            f"{near['n_near']} test rows nearly duplicate one (≥ {near['min_fraction']:g} of their "
+            f"{near['k']}-mers)"
+        )
+    return "leakage: " + "; ".join(parts)
