@@ -79,6 +79,21 @@ def _task_from_arg(
     return DnaTaskSpec(dataset=target, params=params)
 
 
+SplitFractionOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--split-fraction",
+        min=0.0,
+        max=1.0,
+        help="A split folder without a test split: move this share of train (per class) to test.",
+    ),
+]
+
+
+def _load_options(split_fraction: float | None) -> dict[str, Any]:
+    return {} if split_fraction is None else {"split_fraction": split_fraction}
+
+
 DedupeOpt = Annotated[
     bool,
     typer.Option(
@@ -231,6 +246,7 @@ def baselines_cmd(
     data_dir: DataDirOpt = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here.")] = None,
     dedupe: DedupeOpt = False,
+    split_fraction: SplitFractionOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """GC-only, k-mer (k = 1…6) and one-hot CNN (mean ± sd over seeds) on the dataset's test split,
@@ -241,7 +257,7 @@ def baselines_cmd(
     from archlab.dna.baselines import run_baselines
     from archlab.dna.io import load
 
-    ds, leakage = _leakage(load(path, data_dir=data_dir), dedupe)
+    ds, leakage = _leakage(load(path, data_dir=data_dir, **_load_options(split_fraction)), dedupe)
     kw: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
     with err.status(f"{ds.name}: baselines …") as status:
         result = run_baselines(ds, seeds=range(seeds), device=device, on_step=status.update, **kw)
@@ -301,6 +317,7 @@ def leakage_cmd(
     ] = 0.5,
     examples: Annotated[int, typer.Option("--examples", min=0, help="Near-duplicate rows to list.")] = 10,
     dedupe: DedupeOpt = False,
+    split_fraction: SplitFractionOpt = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -310,7 +327,7 @@ def leakage_cmd(
     from archlab.dna.io import load
     from archlab.dna.leakage import leakage_summary, regroup_splits
 
-    ds = load(path, data_dir=data_dir)
+    ds = load(path, data_dir=data_dir, **_load_options(split_fraction))
     if dedupe:
         with err.status(f"{ds.name}: regrouping the splits …"):
             ds = regroup_splits(ds, k=k, min_fraction=min_fraction)
@@ -417,6 +434,7 @@ def train_cmd(
         Path | None, typer.Option("--out", help="Write seed_S/result.json (S the seed) and summary.json.")
     ] = None,
     dedupe: DedupeOpt = False,
+    split_fraction: SplitFractionOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture on a DNA task and score it on the test split (mean ± sd over seeds).
@@ -435,7 +453,9 @@ def train_cmd(
         why = dna_stack_support(spec, max_time)
         if why:
             err.print(f"--stacked: the seeds train one by one ({why})")
-    task = _task_from_arg(target, length, _params(param), background, n, 0)
+    task = _task_from_arg(target, length, _params(param) | _load_options(split_fraction), background, n, 0)
+    if split_fraction is not None and task.dataset is None:
+        raise ConfigError("--split-fraction", "applies to a dataset's split folder, not a synthetic level")
     ds = build_dataset(task, data_dir)
     leakage = None
     if task.dataset is not None:  # synthetic levels are checked by construction (archlab dna check)

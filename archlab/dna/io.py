@@ -178,6 +178,38 @@ def index_split(n: int, test_every: int = 5, valid: bool = False) -> dict[str, n
     return out
 
 
+#: what a split folder without a test split says (the CLI flag, and the loader option)
+NO_TEST_SPLIT = (
+    "no test split: add test/ (or a *_test table) or pass --split-fraction F "
+    "(split_fraction=F: a share F of train, per class, becomes the test split)"
+)
+
+
+def carve_test(splits: dict[str, Split], fraction: float, task: Task, seed: int = 0) -> str:
+    """Move a share ``fraction`` of ``splits["train"]`` to a new ``test`` split (in place), per
+    class for classification, by a ``seed``-ed permutation; returns the note saying so."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError("split_fraction", f"must be in (0, 1), got {fraction}")
+    if "test" in splits:
+        raise DataError("split_fraction", "there already is a test split: split_fraction applies without one")
+    train = splits["train"]
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(train.y == c) for c in np.unique(train.y)] if task == "classification" else [
+        np.arange(len(train))
+    ]  # fmt: skip
+    test_idx: list[np.ndarray] = []
+    for g in groups:
+        g = rng.permutation(g)
+        test_idx.append(g[: round(fraction * len(g))])
+    test = np.sort(np.concatenate(test_idx)) if test_idx else np.zeros(0, dtype=np.int64)
+    if len(test) == 0 or len(test) == len(train):
+        raise DataError("split_fraction", f"{fraction} of {len(train)} train rows leaves an empty split")
+    keep = np.setdiff1d(np.arange(len(train)), test)
+    splits["test"], splits["train"] = train.subset(test), train.subset(keep)
+    per = " per class" if task == "classification" else ""
+    return f"split: {len(test)} of {len(train)} train rows ({fraction:g}{per}, seed {seed}) → test"
+
+
 def _labels_to_y(
     values: np.ndarray, task: Task | None, source: str
 ) -> tuple[Task, np.ndarray, list[str] | None]:
@@ -543,10 +575,13 @@ def load_fasta_dir(
     name: str | None = None,
     soft_mask: SoftMask = "upper",
     ambiguous: Ambiguous = "n",
+    split_fraction: float | None = None,
 ) -> DnaDataset:
     """A folder ``DIR/{train,valid,test}/<class>.fa[.gz]`` → a classification set.
 
-    ``valid`` is optional; the class (file stem) sets must be the same in every split.
+    ``valid`` is optional; the class (file stem) sets must be the same in every split. Without
+    ``test/``, ``split_fraction`` moves that share of each class of train to test
+    (:func:`carve_test`).
     """
     t0 = time.perf_counter()
     root = Path(path)
@@ -554,8 +589,10 @@ def load_fasta_dir(
     for s in SPLITS:
         d = root / s
         if not d.is_dir():
-            if s == "valid":
+            if s == "valid" or (s == "test" and split_fraction is not None):
                 continue
+            if s == "test":
+                raise DataError(str(root), NO_TEST_SPLIT)
             raise DataError(
                 str(root), f"no {s}/ subfolder (expected {'/'.join(SPLITS)} with <class>.fa files)"
             )
@@ -585,6 +622,8 @@ def load_fasta_dir(
     notes = _composition_notes(
         {c: [x for s in recs for x in recs[s][c].seqs] for c in classes}, "class", soft_mask, meta
     )
+    if split_fraction is not None:
+        notes.insert(0, carve_test(splits, split_fraction, "classification"))
     meta["load_seconds"] = time.perf_counter() - t0
     return DnaDataset(
         name or root.name, "classification", _pad_splits(splits), classes, str(root), notes, meta
@@ -846,11 +885,13 @@ def load_table_splits(
     name: str | None = None,
     soft_mask: SoftMask = "upper",
     ambiguous: Ambiguous = "n",
+    split_fraction: float | None = None,
 ) -> DnaDataset:
     """One table per split → a dataset. ``files`` maps split → path, or is a folder holding
     files whose stem ends in ``train``/``valid`` (or ``val``)/``test`` after ``_``, ``-`` or
     ``.`` (lentiMPRA: ``sample_train.txt``, ``sample_valid.txt``, ``sample_test.txt``).
     Column options are those of :func:`load_table`; the task is decided on all splits together.
+    Without a test table, ``split_fraction`` moves that share of train to test (:func:`carve_test`).
     """
     t0 = time.perf_counter()
     if isinstance(files, Mapping):
@@ -861,10 +902,11 @@ def load_table_splits(
         if not root.is_dir():
             raise DataError(str(root), "not a folder of per-split tables")
         paths = _split_files(root)
-    missing = [s for s in ("train", "test") if s not in paths]
-    if missing:
-        where = str(root) if root is not None else ", ".join(map(str, paths.values()))
-        raise DataError(where, f"no table for split(s) {missing} (found {sorted(paths)})")
+    where = str(root) if root is not None else ", ".join(map(str, paths.values()))
+    if "train" not in paths:
+        raise DataError(where, f"no table for the train split (found {sorted(paths)})")
+    if "test" not in paths and split_fraction is None:
+        raise DataError(where, f"{NO_TEST_SPLIT} (found {sorted(paths)})")
     order = [s for s in SPLITS if s in paths]
     recs: dict[str, _Records] = {}
     labels: dict[str, list[str]] = {}
@@ -891,6 +933,8 @@ def load_table_splits(
     notes = [f"splits from files: {', '.join(f'{s} {paths[s].name}' for s in order)}"]
     all_seqs = [x for s in order for x in recs[s].seqs]
     notes += _group_notes(all_seqs, y_all, classes, t, bounds, soft_mask, meta)
+    if split_fraction is not None:
+        notes.insert(1, carve_test(splits, split_fraction, t))
     meta["load_seconds"] = time.perf_counter() - t0
     src = str(root) if root is not None else ", ".join(str(p) for p in paths.values())
     nm = name or (root.name if root is not None else file_stem(paths["train"]))
@@ -1022,7 +1066,8 @@ def load_hdf5(path: PathLike, *, task: Task | None = None, name: str | None = No
 
 
 def _looks_like_fasta_dir(p: Path) -> bool:
-    return (p / "train").is_dir() and (p / "test").is_dir()
+    """A split folder: ``train/`` (``test/`` may be missing: :func:`load_fasta_dir` says so)."""
+    return (p / "train").is_dir()
 
 
 def _loader(p: Path) -> Callable[..., DnaDataset]:
@@ -1030,8 +1075,11 @@ def _loader(p: Path) -> Callable[..., DnaDataset]:
     if p.is_dir():
         if _looks_like_fasta_dir(p):
             return load_fasta_dir
-        if {"train", "test"} <= set(_split_files(p)):
+        if "train" in _split_files(p):
             return load_table_splits
+        subdirs = sorted(d.name for d in p.iterdir() if d.is_dir())
+        if {"valid", "test"} & set(subdirs):
+            raise DataError(str(p), f"no train/ subfolder (found {', '.join(subdirs)}/)")
         raise DataError(str(p), f"a folder in no supported layout (supported: {_SUPPORTED})")
     suffix, _ = _suffixes(p)
     if suffix in HDF5_SUFFIXES:
@@ -1076,7 +1124,13 @@ def load(path: PathLike, *, data_dir: PathLike | None = None, **options: object)
     Anything else is a :class:`DataError` listing the supported formats.
     """
     p = Path(path)
-    if not p.exists() and str(path).lower() in CATALOGUE:
+    named = not p.exists() and str(path).lower() in CATALOGUE
+    if options.get("split_fraction") is not None and (
+        named or _loader(resolve(p)) not in (load_fasta_dir, load_table_splits)
+    ):
+        what = "a shared set has its splits" if named else "applies to a split folder without a test split"
+        raise DataError(str(p), f"split_fraction (--split-fraction): {what}")
+    if named:
         return load_named(str(path).lower(), data_dir, **options)
     return _loader(resolve(p))(p, **options)
 
