@@ -90,8 +90,30 @@ SplitFractionOpt = Annotated[
 ]
 
 
-def _load_options(split_fraction: float | None) -> dict[str, Any]:
-    return {} if split_fraction is None else {"split_fraction": split_fraction}
+SoftMaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--soft-mask",
+        help="Lower-case (soft-masked) bases in text files: upper (read as bases, the default), "
+        "n (read as N: the check a lower-case-fraction warning suggests) or error (refuse them).",
+    ),
+]
+SOFT_MASKS = ("upper", "n", "error")
+
+
+def _load_options(split_fraction: float | None, soft_mask: str | None = None) -> dict[str, Any]:
+    """Loader options from the shared flags (only those given: HDF5 takes neither)."""
+    opts: dict[str, Any] = {} if split_fraction is None else {"split_fraction": split_fraction}
+    if soft_mask is not None:
+        if soft_mask not in SOFT_MASKS:
+            raise ConfigError("--soft-mask", f"unknown value {soft_mask!r}", ", ".join(SOFT_MASKS))
+        opts["soft_mask"] = soft_mask
+    return opts
+
+
+def _print_warnings(ds: Any) -> None:
+    for w in ds.warnings:
+        err.print(f"warning: {w}", style="yellow", markup=False)
 
 
 DedupeOpt = Annotated[
@@ -247,6 +269,7 @@ def baselines_cmd(
     out_file: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here.")] = None,
     dedupe: DedupeOpt = False,
     split_fraction: SplitFractionOpt = None,
+    soft_mask: SoftMaskOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """GC-only, k-mer (k = 1…6) and one-hot CNN (mean ± sd over seeds) on the dataset's test split,
@@ -257,11 +280,12 @@ def baselines_cmd(
     from archlab.dna.baselines import run_baselines
     from archlab.dna.io import load
 
-    ds, leakage = _leakage(load(path, data_dir=data_dir, **_load_options(split_fraction)), dedupe)
+    ds, leakage = _leakage(load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask)), dedupe)
     kw: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
     with err.status(f"{ds.name}: baselines …") as status:
         result = run_baselines(ds, seeds=range(seeds), device=device, on_step=status.update, **kw)
     result["leakage"] = {**leakage, "deduped": dedupe}
+    result["warnings"] = ds.warnings
     if out_file is not None:
         write_json_atomic(out_file, result)
     if json_out:
@@ -278,7 +302,9 @@ def baselines_cmd(
     out.print(table)
     _print_leakage(leakage, dedupe)
     for note in ds.notes:
-        out.print(f"[dim]note: {note}[/]")
+        if not note.startswith("WARNING"):
+            out.print(f"note: {note}", style="dim", markup=False)
+    _print_warnings(ds)
 
 
 def _print_leakage(leakage: dict[str, Any], dedupe: bool) -> None:
@@ -318,6 +344,7 @@ def leakage_cmd(
     examples: Annotated[int, typer.Option("--examples", min=0, help="Near-duplicate rows to list.")] = 10,
     dedupe: DedupeOpt = False,
     split_fraction: SplitFractionOpt = None,
+    soft_mask: SoftMaskOpt = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -327,13 +354,19 @@ def leakage_cmd(
     from archlab.dna.io import load
     from archlab.dna.leakage import leakage_summary, regroup_splits
 
-    ds = load(path, data_dir=data_dir, **_load_options(split_fraction))
+    ds = load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask))
     if dedupe:
         with err.status(f"{ds.name}: regrouping the splits …"):
             ds = regroup_splits(ds, k=k, min_fraction=min_fraction)
     with err.status(f"{ds.name}: duplicates across splits …"):
         rep = leakage_summary(ds, k=k, min_fraction=min_fraction, examples=examples)
-    rep = {"dataset": ds.name, "sizes": {s: len(sp) for s, sp in ds.splits.items()}, "deduped": dedupe, **rep}
+    rep = {
+        "dataset": ds.name,
+        "sizes": {s: len(sp) for s, sp in ds.splits.items()},
+        "deduped": dedupe,
+        **rep,
+        "warnings": ds.warnings,
+    }
     if json_out:
         echo_json(rep)
         return
@@ -354,6 +387,7 @@ def leakage_cmd(
             f"[dim]  test row {ex['test_row']} ~ {ex['split']} row {ex['row']} "
             f"({ex['share']:.0%} of its k-mers)[/]"
         )
+    _print_warnings(ds)
 
 
 def _model_spec(model: str, fields: dict[str, Any]) -> Any:
@@ -435,6 +469,7 @@ def train_cmd(
     ] = None,
     dedupe: DedupeOpt = False,
     split_fraction: SplitFractionOpt = None,
+    soft_mask: SoftMaskOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture on a DNA task and score it on the test split (mean ± sd over seeds).
@@ -453,9 +488,11 @@ def train_cmd(
         why = dna_stack_support(spec, max_time)
         if why:
             err.print(f"--stacked: the seeds train one by one ({why})")
-    task = _task_from_arg(target, length, _params(param) | _load_options(split_fraction), background, n, 0)
-    if split_fraction is not None and task.dataset is None:
-        raise ConfigError("--split-fraction", "applies to a dataset's split folder, not a synthetic level")
+    loading = _load_options(split_fraction, soft_mask)
+    task = _task_from_arg(target, length, _params(param) | loading, background, n, 0)
+    if loading and task.dataset is None:
+        flag = "--split-fraction" if split_fraction is not None else "--soft-mask"
+        raise ConfigError(flag, "applies to a dataset read from files, not a synthetic level")
     ds = build_dataset(task, data_dir)
     leakage = None
     if task.dataset is not None:  # synthetic levels are checked by construction (archlab dna check)
@@ -470,6 +507,7 @@ def train_cmd(
         )  # fmt: skip
     if leakage is not None:
         summary["leakage"] = {**leakage, "deduped": dedupe}
+    summary["warnings"] = ds.warnings
     if json_out:
         echo_json({k: v for k, v in summary.items() if k != "runs"} | {"runs": summary["runs"]})
         return
@@ -489,6 +527,7 @@ def train_cmd(
             err.print(f"[yellow]seed {run['seed']}: {warning}[/]")
     if leakage is not None:
         _print_leakage(leakage, dedupe)
+    _print_warnings(ds)
     bad = [s for s in summary["statuses"] if s not in ("ok", "timeout")]
     if bad:
         err.print(f"[yellow]runs not scored: {', '.join(bad)}[/]")

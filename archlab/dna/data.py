@@ -236,6 +236,12 @@ class DnaDataset:
             raise DataError(self.source or self.name, "a classification dataset needs class names")
 
     @property
+    def warnings(self) -> list[str]:
+        """The notes that are warnings (``WARNING: …``), without the prefix: what a report must
+        show, e.g. a lower-case fraction that differs by class."""
+        return [n.removeprefix("WARNING: ") for n in self.notes if n.startswith("WARNING")]
+
+    @property
     def n_outputs(self) -> int:
         """Model outputs: one logit per class, or 1 for regression."""
         return len(self.classes) if self.task == "classification" and self.classes else 1

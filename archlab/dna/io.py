@@ -284,7 +284,7 @@ def _composition_notes(
             notes.append(
                 f"WARNING: the lower-case fraction differs by {what} "
                 f"({min(fracs.values()):.1%} to {max(fracs.values()):.1%}): a model could learn "
-                "the masking; compare with soft_mask='n' or check the source"
+                "the masking; compare with soft_mask='n' (--soft-mask n) or check the source"
             )
     else:
         notes.append("no lower-case (soft-masked) bases")
@@ -1130,6 +1130,11 @@ def load(path: PathLike, *, data_dir: PathLike | None = None, **options: object)
     ):
         what = "a shared set has its splits" if named else "applies to a split folder without a test split"
         raise DataError(str(p), f"split_fraction (--split-fraction): {what}")
+    if options.get("soft_mask") is not None and (
+        (named and CATALOGUE[str(path).lower()][0].endswith((".h5", ".hdf5")))
+        or (not named and _loader(resolve(p)) is load_hdf5)
+    ):
+        raise DataError(str(p), "soft_mask (--soft-mask): one-hot HDF5 has no lower-case bases to treat")
     if named:
         return load_named(str(path).lower(), data_dir, **options)
     return _loader(resolve(p))(p, **options)
