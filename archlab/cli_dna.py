@@ -99,11 +99,24 @@ SoftMaskOpt = Annotated[
     ),
 ]
 SOFT_MASKS = ("upper", "n", "error")
+LabelColOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--label-col",
+        help="The label column of a TSV/CSV table, by name or 0-based index; repeat it for several "
+        "targets (multi-target regression, e.g. --label-col Dev_log2 --label-col Hk_log2).",
+    ),
+]
 
 
-def _load_options(split_fraction: float | None, soft_mask: str | None = None) -> dict[str, Any]:
-    """Loader options from the shared flags (only those given: HDF5 takes neither)."""
+def _load_options(
+    split_fraction: float | None, soft_mask: str | None = None, label_cols: list[str] | None = None
+) -> dict[str, Any]:
+    """Loader options from the shared flags (only those given: HDF5 takes none of them)."""
     opts: dict[str, Any] = {} if split_fraction is None else {"split_fraction": split_fraction}
+    if label_cols:
+        cols: list[str | int] = [int(c) if c.lstrip("-").isdigit() else c for c in label_cols]
+        opts["label_col"] = cols[0] if len(cols) == 1 else cols
     if soft_mask is not None:
         if soft_mask not in SOFT_MASKS:
             raise ConfigError("--soft-mask", f"unknown value {soft_mask!r}", ", ".join(SOFT_MASKS))
@@ -270,6 +283,7 @@ def baselines_cmd(
     dedupe: DedupeOpt = False,
     split_fraction: SplitFractionOpt = None,
     soft_mask: SoftMaskOpt = None,
+    label_col: LabelColOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """GC-only, k-mer (k = 1…6) and one-hot CNN (mean ± sd over seeds) on the dataset's test split,
@@ -280,7 +294,9 @@ def baselines_cmd(
     from archlab.dna.baselines import run_baselines
     from archlab.dna.io import load
 
-    ds, leakage = _leakage(load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask)), dedupe)
+    ds, leakage = _leakage(
+        load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask, label_col)), dedupe
+    )
     kw: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
     with err.status(f"{ds.name}: baselines …") as status:
         result = run_baselines(ds, seeds=range(seeds), device=device, on_step=status.update, **kw)
@@ -300,6 +316,14 @@ def baselines_cmd(
     cnn = _fmt(result["cnn_mean"]) + (f" ± {_fmt(result['cnn_sd'])}" if result["cnn_n"] > 1 else "")
     table.add_row("one-hot CNN", cnn, f"n = {result['cnn_n']} seeds, RC augmented and averaged")
     out.print(table)
+    if result.get("per_target"):
+        per = Table(title=f"test {m} per target (the table above: their mean)")
+        for col in ("target", "GC only", "k-mer (k ≤ 6)", "one-hot CNN"):
+            per.add_column(col)
+        for row in result["per_target"]:
+            spread = f" ± {_fmt(row['cnn_sd'])}" if row["cnn_n"] > 1 else ""
+            per.add_row(row["target"], _fmt(row["gc"]), _fmt(row["kmer"]), _fmt(row["cnn_mean"]) + spread)
+        out.print(per)
     _print_leakage(leakage, dedupe)
     for note in ds.notes:
         if not note.startswith("WARNING"):
@@ -345,6 +369,7 @@ def leakage_cmd(
     dedupe: DedupeOpt = False,
     split_fraction: SplitFractionOpt = None,
     soft_mask: SoftMaskOpt = None,
+    label_col: LabelColOpt = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -354,7 +379,7 @@ def leakage_cmd(
     from archlab.dna.io import load
     from archlab.dna.leakage import leakage_summary, regroup_splits
 
-    ds = load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask))
+    ds = load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask, label_col))
     if dedupe:
         with err.status(f"{ds.name}: regrouping the splits …"):
             ds = regroup_splits(ds, k=k, min_fraction=min_fraction)
@@ -470,6 +495,7 @@ def train_cmd(
     dedupe: DedupeOpt = False,
     split_fraction: SplitFractionOpt = None,
     soft_mask: SoftMaskOpt = None,
+    label_col: LabelColOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture on a DNA task and score it on the test split (mean ± sd over seeds).
@@ -488,10 +514,11 @@ def train_cmd(
         why = dna_stack_support(spec, max_time)
         if why:
             err.print(f"--stacked: the seeds train one by one ({why})")
-    loading = _load_options(split_fraction, soft_mask)
+    loading = _load_options(split_fraction, soft_mask, label_col)
     task = _task_from_arg(target, length, _params(param) | loading, background, n, 0)
     if loading and task.dataset is None:
-        flag = "--split-fraction" if split_fraction is not None else "--soft-mask"
+        flag = next(f for f, v in (("--split-fraction", split_fraction), ("--soft-mask", soft_mask),
+                                   ("--label-col", label_col)) if v)  # fmt: skip
         raise ConfigError(flag, "applies to a dataset read from files, not a synthetic level")
     ds = build_dataset(task, data_dir)
     leakage = None
@@ -516,7 +543,11 @@ def train_cmd(
     out.print(
         f"{model} on {ds.name}: test {m} {_fmt(summary['mean'])}{spread}; "
         f"per seed {', '.join(_fmt(v) for v in summary['values'])})"
+        + (" — the mean over the targets" if summary.get("per_target") else "")
     )
+    for row in summary.get("per_target", []):
+        sd = f" ± {_fmt(row['sd'])}" if row["n"] > 1 else ""
+        out.print(f"  {row['target']}: test {m} {_fmt(row['mean'])}{sd}")
     for run in summary["runs"]:
         stop = run.get("stopped_by") or run["status"]
         out.print(

@@ -70,7 +70,31 @@ def run_baselines(
         "seeds": list(seeds),
         "wall_time_s": time.perf_counter() - start,
         "details": {"gc": gc, "kmer": kmer, "cnn": {"config": cnn_cfg.model_dump(), "runs": runs}},
+        **_per_target(dataset, gc, kmer, summary, metric),
     }
+
+
+def _per_target(
+    dataset: DnaDataset, gc: dict[str, Any], kmer: dict[str, Any], summary: dict[str, Any], metric: str
+) -> dict[str, Any]:
+    """``{"targets", "per_target"}`` for a multi-target regression (each target's GC, k-mer and
+    CNN mean ± sd over seeds; the headline numbers are their means), else nothing."""
+    if not dataset.targets:
+        return {}
+    rows = []
+    for j, name in enumerate(dataset.targets):
+        cnn = summary["per_target"][j]
+        rows.append(
+            {
+                "target": name,
+                "gc": float(gc["per_target"][j][metric]),
+                "kmer": float(kmer["per_target"][j][metric]),
+                "cnn_mean": cnn["mean"],
+                "cnn_sd": cnn["sd"],
+                "cnn_n": cnn["n"],
+            }
+        )
+    return {"targets": list(dataset.targets), "per_target": rows}
 
 
 def _headline(result: dict[str, Any], metric: str) -> float:

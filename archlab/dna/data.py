@@ -224,6 +224,8 @@ class DnaDataset:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)
+    #: multi-target regression: the targets' names (``y`` is ``[n, len(targets)]``); else None
+    targets: list[str] | None = None
 
     def __post_init__(self) -> None:
         missing = [s for s in ("train", "test") if s not in self.splits]
@@ -234,6 +236,8 @@ class DnaDataset:
             raise DataError(self.source or self.name, f"unknown split(s) {unknown} (train, valid, test)")
         if self.task == "classification" and not self.classes:
             raise DataError(self.source or self.name, "a classification dataset needs class names")
+        if self.targets is not None and self.task != "regression":
+            raise DataError(self.source or self.name, "several targets make a regression task")
 
     @property
     def warnings(self) -> list[str]:
@@ -243,12 +247,15 @@ class DnaDataset:
 
     @property
     def n_outputs(self) -> int:
-        """Model outputs: one logit per class, or 1 for regression."""
-        return len(self.classes) if self.task == "classification" and self.classes else 1
+        """Model outputs: one logit per class, or one per regression target (1 by default)."""
+        if self.task == "classification" and self.classes:
+            return len(self.classes)
+        return len(self.targets) if self.targets else 1
 
     @property
     def metric(self) -> str:
-        """The headline metric: ``auroc`` (binary), ``accuracy`` (multi-class) or ``pearson``."""
+        """The headline metric: ``auroc`` (binary), ``accuracy`` (multi-class) or ``pearson`` (for
+        several targets, the mean of their Pearson r)."""
         if self.task == "regression":
             return "pearson"
         return "auroc" if self.n_outputs == 2 else "accuracy"

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -696,7 +696,8 @@ def _pick_column(
         if nm.lower() in lower:
             return lower.index(nm.lower())
     if isinstance(col, str):
-        raise DataError(str(path), f"no {what} column {col!r}; columns present: {header}")
+        flag = " (--label-col NAME)" if what == "label" else ""
+        raise DataError(str(path), f"no {what} column {col!r}; columns present: {header}{flag}")
     return None
 
 
@@ -704,12 +705,14 @@ def _read_table(
     path: Path,
     *,
     seq_col: str | int | None,
-    label_col: str | int | None,
+    label_col: str | int | Sequence[str | int] | None,
     id_col: str | int | None,
     header: bool | None,
     delimiter: str | None,
 ) -> tuple[_Records, list[str], dict[str, object]]:
-    """Parse a table: (records, label strings, info about columns/header/delimiter)."""
+    """Parse a table: (records, label strings, info about columns/header/delimiter). Several
+    label columns (a list) are joined into one string per row with tabs and named in
+    ``info["label_col"]`` as a list: :func:`_multi_targets` reads them back as numbers."""
     text = _read_text(path)
     lines = text.split("\n")
     first = next((ln for ln in lines if ln.strip()), None)
@@ -739,26 +742,39 @@ def _read_table(
             raise DataError(
                 str(path), f"cannot find the sequence column; give seq_col= (columns: {names or ncols})"
             )
-    li = _pick_column(label_col, names, ncols, _LABEL_NAMES, "label", path)
-    if li is None:
-        others = [j for j in range(ncols) if j != si and (names is None or names[j].lower() not in _ID_NAMES)]
-        if len(others) != 1:
-            shown = names if names is not None else f"{ncols} columns, no header"
-            raise DataError(str(path), f"no label column found; give label_col= (columns present: {shown})")
-        li = others[0]
+    multi = isinstance(label_col, (list, tuple))
+    one = cast(str | int | None, label_col)
+    wanted: list[str | int | None] = list(label_col) if isinstance(label_col, (list, tuple)) else [one]
+    lis: list[int] = []
+    for col in wanted:
+        li = _pick_column(col, names, ncols, _LABEL_NAMES, "label", path)
+        if li is None:
+            others = [
+                j for j in range(ncols) if j != si and (names is None or names[j].lower() not in _ID_NAMES)
+            ]
+            if len(others) != 1:
+                shown = names if names is not None else f"{ncols} columns, no header"
+                raise DataError(
+                    str(path),
+                    f"no label column found (columns present: {shown}); name it with --label-col NAME "
+                    "(repeat it for several targets; label_col= in Python)",
+                )
+            li = others[0]
+        lis.append(li)
     ii = _pick_column(id_col, names, ncols, _ID_NAMES, "id", path)
-    need = max(si, li, ii if ii is not None else 0)
+    need = max(si, *lis, ii if ii is not None else 0)
     for row, ln in zip(rows, line_nos, strict=True):
         if len(row) <= need:
             raise _line_error(path, f"{len(row)} column(s), need at least {need + 1}", ln)
     seqs = [r[si].strip() for r in rows]
-    labels = [r[li].strip() for r in rows]
+    labels = ["\t".join(r[li].strip() for li in lis) for r in rows]
     ids = [r[ii].strip() for r in rows] if ii is not None else [f"{file_stem(path)}:{ln}" for ln in line_nos]
+    label_names = [names[li] if names else li for li in lis]
     info: dict[str, object] = {
         "delimiter": delim,
         "header": names,
         "seq_col": names[si] if names else si,
-        "label_col": names[li] if names else li,
+        "label_col": label_names if multi else label_names[0],
     }
     return _Records(path, ids, seqs, np.asarray(line_nos, dtype=np.int64)), labels, info
 
@@ -767,7 +783,7 @@ def load_table(
     path: PathLike,
     *,
     seq_col: str | int | None = None,
-    label_col: str | int | None = None,
+    label_col: str | int | Sequence[str | int] | None = None,
     id_col: str | int | None = None,
     header: bool | None = None,
     delimiter: str | None = None,
@@ -786,14 +802,20 @@ def load_table(
     0-based index; by default the sequence column is named ``seq``/``sequence`` (or is the
     first field that looks like DNA), the label column is named ``label``/``y``/``expression``/
     ``mean_value``/… or is the only other non-id column. Labels must be numbers (a
-    non-numeric label is an error naming the line) unless ``task="classification"``.
+    non-numeric label is an error naming the line) unless ``task="classification"``. A list of
+    label columns (``label_col=["Dev", "Hk"]``, ``--label-col`` repeated) makes a multi-target
+    regression: ``y`` is ``[n, targets]`` and ``targets`` names them.
     """
     t0 = time.perf_counter()
     p = Path(path)
     rec, labels, info = _read_table(
         p, seq_col=seq_col, label_col=label_col, id_col=id_col, header=header, delimiter=delimiter
     )
-    y, classes, t = _table_labels(labels, rec, p, task)
+    targets = _target_names(info)
+    if targets is not None:
+        y, classes, t = _multi_targets(labels, rec.lines, p, task), None, cast(Task, "regression")
+    else:
+        y, classes, t = _table_labels(labels, rec, p, task)
     rec.encode(soft_mask, ambiguous)
     parts = index_split(len(rec.seqs), test_every, valid)
     splits = {
@@ -811,7 +833,30 @@ def load_table(
     )
     notes += _group_notes(rec.seqs, y, classes, t, parts, soft_mask, meta)
     meta["load_seconds"] = time.perf_counter() - t0
-    return DnaDataset(name or file_stem(p), t, _pad_splits(splits), classes, str(p), notes, meta)
+    return DnaDataset(name or file_stem(p), t, _pad_splits(splits), classes, str(p), notes, meta, targets)
+
+
+def _target_names(info: Mapping[str, object]) -> list[str] | None:
+    """The targets' names when several label columns were read, else None."""
+    cols = info["label_col"]
+    return [str(c) for c in cols] if isinstance(cols, list) else None
+
+
+def _multi_targets(labels: Sequence[str], lines: np.ndarray, path: Path, task: Task | None) -> np.ndarray:
+    """Tab-joined label fields (:func:`_read_table` with several label columns) → ``float32
+    [n, targets]``; every field must be a finite number (the error names the line)."""
+    if task == "classification":
+        raise DataError(str(path), "several label columns make a regression task, not classification")
+    rows = [s.split("\t") for s in labels]
+    try:
+        y = np.asarray(rows, dtype=np.float64)
+    except ValueError:
+        i = next(i for i, r in enumerate(rows) if any(_first_non_numeric([v]) == 0 for v in r))
+        raise _line_error(path, f"non-numeric label in {rows[i]}", int(lines[i])) from None
+    bad = np.flatnonzero(~np.isfinite(y).all(axis=1))
+    if bad.size:
+        raise _line_error(path, f"label {rows[int(bad[0])]} is not finite", int(lines[int(bad[0])]))
+    return y.astype(np.float32)
 
 
 def _table_labels(
@@ -877,7 +922,7 @@ def load_table_splits(
     files: PathLike | Mapping[str, PathLike],
     *,
     seq_col: str | int | None = None,
-    label_col: str | int | None = None,
+    label_col: str | int | Sequence[str | int] | None = None,
     id_col: str | int | None = None,
     header: bool | None = None,
     delimiter: str | None = None,
@@ -917,10 +962,17 @@ def load_table_splits(
         )
     # decide the task and classes on all rows, then cut back per split
     all_labels = [v for s in order for v in labels[s]]
-    for s in order:
-        _table_labels(labels[s], recs[s], paths[s], "classification" if task == "classification" else None)
     all_lines = np.concatenate([recs[s].lines for s in order])
-    y_all, classes, t = _parse_labels(all_labels, all_lines, paths[order[0]], task)
+    targets = _target_names(info)
+    if targets is not None:
+        y_all = np.concatenate([_multi_targets(labels[s], recs[s].lines, paths[s], task) for s in order])
+        classes, t = None, cast(Task, "regression")
+    else:
+        for s in order:
+            _table_labels(
+                labels[s], recs[s], paths[s], "classification" if task == "classification" else None
+            )
+        y_all, classes, t = _parse_labels(all_labels, all_lines, paths[order[0]], task)
     splits: dict[str, Split] = {}
     start = 0
     bounds: dict[str, np.ndarray] = {}
@@ -938,7 +990,7 @@ def load_table_splits(
     meta["load_seconds"] = time.perf_counter() - t0
     src = str(root) if root is not None else ", ".join(str(p) for p in paths.values())
     nm = name or (root.name if root is not None else file_stem(paths["train"]))
-    return DnaDataset(nm, t, _pad_splits(splits), classes, src, notes, meta)
+    return DnaDataset(nm, t, _pad_splits(splits), classes, src, notes, meta, targets)
 
 
 # ----------------------------------------------------------------------------- HDF5
@@ -1135,6 +1187,10 @@ def load(path: PathLike, *, data_dir: PathLike | None = None, **options: object)
         or (not named and _loader(resolve(p)) is load_hdf5)
     ):
         raise DataError(str(p), "soft_mask (--soft-mask): one-hot HDF5 has no lower-case bases to treat")
+    if options.get("label_col") is not None:
+        target = catalogue_path(str(path).lower(), data_dir) if named else resolve(p)
+        if _loader(target) not in (load_table, load_table_splits):
+            raise DataError(str(p), "label_col (--label-col) names columns of a TSV/CSV table")
     if named:
         return load_named(str(path).lower(), data_dir, **options)
     return _loader(resolve(p))(p, **options)

@@ -513,8 +513,9 @@ def regroup_splits(
     if dataset.task == "classification":
         strata = y.astype(np.int64)
     else:
-        qs = np.quantile(y, [0.2, 0.4, 0.6, 0.8]) if n else np.zeros(4)
-        strata = np.searchsorted(qs, y, side="right").astype(np.int64)
+        yv = y.mean(axis=1) if y.ndim == 2 else y  # several targets: strata of their mean
+        qs = np.quantile(yv, [0.2, 0.4, 0.6, 0.8]) if n else np.zeros(4)
+        strata = np.searchsorted(qs, yv, side="right").astype(np.int64)
     n_strata = int(strata.max()) + 1 if n else 1
     n_groups = int(group.max()) + 1 if n else 0
     gs_counts = np.zeros((n_groups, n_strata), dtype=np.int64)

@@ -108,9 +108,9 @@ def fit_gc(dataset: DnaDataset, seed: int = 0) -> dict[str, Any]:
         pred = _positive(model.predict_proba(xt))
         coef = float(model.coef_[0, 0])
     else:
-        reg = LinearRegression().fit(x, y)
+        reg = LinearRegression().fit(x, y)  # several targets: one column of coefficients each
         pred = reg.predict(xt)
-        coef = float(reg.coef_[0])
+        coef = np.ravel(reg.coef_).tolist() if y.ndim == 2 else float(reg.coef_[0])
     out = score_predictions(dataset.task, test.y, pred)
     out.update({"baseline": "gc", "coef": coef, "n_fit": len(y), "n_test": len(test)})
     return out
@@ -144,7 +144,7 @@ def fit_kmer(
     y = np.concatenate([s.y for s in fit])
     xt = kmer_features(test.codes, test.lengths, k_max=k_max)
     extra: dict[str, Any] = {}
-    if dataset.task == "regression":
+    if dataset.task == "regression":  # several targets: one ridge, α chosen for all together
         ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(x, y)
         pred = ridge.predict(xt)
         extra["alpha"] = float(ridge.alpha_)

@@ -141,10 +141,24 @@ def score(
 
     ``y_pred`` for classification: class probabilities (or any scores) ``[n, C]``; for binary
     tasks also a positive-class score ``[n]``. ``y_true`` holds class indices. For regression,
-    ``y_pred`` and ``y_true`` are values ``[n]`` (or ``[n, 1]``).
+    ``y_pred`` and ``y_true`` are values ``[n]`` (or ``[n, 1]``); with several targets
+    (``[n, T]``, T ≥ 2) every metric is the mean over the targets, and ``per_target`` lists each
+    target's own metrics (in column order).
     """
     y = np.asarray(y_true)
     p = np.asarray(y_pred, dtype=np.float64)
+    if task == "regression" and y.ndim == 2 and y.shape[1] > 1:
+        if p.shape != y.shape:
+            raise ValueError(f"{y.shape[1]} targets but predictions of shape {p.shape}")
+        per = [score("regression", y[:, j], p[:, j]) for j in range(y.shape[1])]
+        merged: dict[str, Any] = {"n": int(y.shape[0])}
+        for m in ("pearson", "spearman", "mse"):
+            merged[m] = float(np.mean([r[m] for r in per]))
+        undefined_any = {m: w for r in per for m, w in r.get("undefined", {}).items()}
+        if undefined_any:
+            merged["undefined"] = undefined_any
+        merged["per_target"] = per
+        return merged
     out: dict[str, Any] = {"n": int(y.reshape(-1).size)}
     undefined: dict[str, str] = {}
     with warnings.catch_warnings():

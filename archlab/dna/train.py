@@ -170,7 +170,10 @@ def predict(
         preds = []
         for v in views:
             logits = (model(v, ln) if isinstance(model, RCSiamese) else model(v)).float()
-            preds.append(logits.softmax(-1) if task == "classification" else logits[:, 0])
+            if task == "classification":
+                preds.append(logits.softmax(-1))
+            else:  # one value per target ([n], or [n, T] for several targets)
+                preds.append(logits[:, 0] if logits.shape[-1] == 1 else logits)
         out.append(torch.stack(preds).mean(0))
     model.train(was_training)
     if not out:
@@ -240,12 +243,15 @@ def rc_policy(spec: ModelSpec, rc_augment: bool | None, rc_average: bool | None)
     return mode, augment, average
 
 
-def constant_output(pred: np.ndarray, scale: float = 1.0) -> bool:
+def constant_output(pred: np.ndarray, scale: float | np.ndarray = 1.0) -> bool:
     """True when the predictions do not depend on the input: the positive-class probability
     (``pred [n, C]``) or the value (``pred [n]``, in units of ``scale``) spreads by at most
-    :data:`CONSTANT_SPREAD` over the whole set."""
+    :data:`CONSTANT_SPREAD` over the whole set; with several regression targets (``scale`` one
+    per target, ``pred [n, T]``) every target's values do."""
     if pred.size == 0:
         return False
+    if np.ndim(scale) > 0:
+        return bool(np.all(np.ptp(pred, axis=0) <= CONSTANT_SPREAD * np.asarray(scale)))
     col = pred[:, -1] if pred.ndim == 2 else pred
     return bool(np.ptp(col) <= CONSTANT_SPREAD * scale)
 
@@ -391,8 +397,11 @@ def train_dna(
 
 
 def dna_loss(task: str, out: Tensor, target: Tensor) -> Tensor:
-    """MSE on the (standardised) value for regression, cross-entropy for classification."""
-    return F.mse_loss(out[:, 0], target) if task == "regression" else F.cross_entropy(out, target)
+    """MSE on the (standardised) values for regression (averaged over targets when there are
+    several), cross-entropy for classification."""
+    if task == "regression":
+        return F.mse_loss(out[:, 0] if target.dim() == 1 else out, target)
+    return F.cross_entropy(out, target)
 
 
 def dna_record(
@@ -453,11 +462,17 @@ class DnaTensors:
             valid_split = train_split.subset(held)
             train_split = train_split.subset(keep)
             self.valid_source = f"train holdout ({len(held)} rows, fraction {holdout})"
-        self.y_mean, self.y_sd = 0.0, 1.0
+        self.y_mean: float | np.ndarray = 0.0
+        self.y_sd: float | np.ndarray = 1.0
         if self.task == "regression":
             y_train = np.asarray(train_split.y, dtype=np.float64)
-            self.y_mean = float(y_train.mean())
-            self.y_sd = float(y_train.std()) or 1.0
+            if y_train.ndim == 2:  # several targets: each standardised on its own
+                self.y_mean = y_train.mean(axis=0)
+                sd = y_train.std(axis=0)
+                self.y_sd = np.where(sd > 0, sd, 1.0)
+            else:
+                self.y_mean = float(y_train.mean())
+                self.y_sd = float(y_train.std()) or 1.0
         self.train = _Tensors(train_split, dev, self.loss_targets(train_split))
         self.valid = _Tensors(valid_split, dev, self.loss_targets(valid_split))
         self.test = _Tensors(dataset.splits["test"], dev, self.loss_targets(dataset.splits["test"]))
@@ -467,7 +482,10 @@ class DnaTensors:
     def note(self, record: dict[str, Any]) -> None:
         record["valid_source"] = self.valid_source
         if self.task == "regression":
-            record["y_standardisation"] = {"mean": self.y_mean, "sd": self.y_sd}
+            record["y_standardisation"] = {
+                "mean": np.asarray(self.y_mean).tolist(),
+                "sd": np.asarray(self.y_sd).tolist(),
+            }
 
     def loss_targets(self, sp: Split) -> np.ndarray:
         if self.task == "regression":
@@ -579,7 +597,7 @@ def _score_extra(
     loss_targets: Callable[[Split], np.ndarray],
     dev: torch.device,
     metric: str,
-    scale: float,
+    scale: float | np.ndarray,
 ) -> dict[str, Any]:
     """One train-short/test-long set scored with the selected weights (an OOM is recorded)."""
     entry: dict[str, Any] = {"name": name, **meta, "metric": metric, "n": len(split)}
@@ -633,6 +651,15 @@ def run_seeds(
         "statuses": [r["status"] for r in runs],
         "runs": runs,
     }
+    if dataset.targets:  # several regression targets: each one's mean ± sd over the seeds too
+        summary["targets"] = list(dataset.targets)
+        per = []
+        for j, name in enumerate(dataset.targets):
+            vals = [float(r["test"]["per_target"][j][metric]) if "per_target" in r["test"] else float("nan")
+                    for r in runs]  # fmt: skip
+            m, s, k = mean_sd(vals)
+            per.append({"target": name, "values": vals, "mean": m, "sd": s, "n": k})
+        summary["per_target"] = per
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / "summary.json", summary)
     return summary

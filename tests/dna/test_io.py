@@ -300,11 +300,15 @@ def test_table_errors_name_file_and_row(tmp_path: Path) -> None:
     p.write_text("seq_id\tseq\tfold\nx\tACGT\t1\n")
     with pytest.raises(DataError) as e:
         io.load(p, label_col="mean_value")
-    assert str(e.value) == f"{p}: no label column 'mean_value'; columns present: ['seq_id', 'seq', 'fold']"
+    assert str(e.value) == (
+        f"{p}: no label column 'mean_value'; columns present: ['seq_id', 'seq', 'fold'] (--label-col NAME)"
+    )
     p = tmp_path / "several.tsv"
     p.write_text("seq_id\tseq\tfold\tbatch\nx\tACGT\t1\t2\n")
     with pytest.raises(
-        DataError, match=r"no label column found; give label_col= .*\['seq_id', 'seq', 'fold', 'batch'\]"
+        DataError,
+        match=r"no label column found \(columns present: \['seq_id', 'seq', 'fold', 'batch'\]\); "
+        r"name it with --label-col NAME",
     ):
         io.load(p)
     p = tmp_path / "nonnum.txt"
