@@ -198,8 +198,9 @@ class _DnaCell:
                 inner.set_progress(step / plan.total)
             out = (stack(tokens, None, torch.stack(lens)) if self.siamese else stack(tokens)).float()
             k = len(active)
-            if self.dataset.task == "regression":
-                losses = (out[..., 0] - targets).square().mean(1)
+            if self.dataset.task == "regression":  # several targets: the mean over them too
+                pred = out[..., 0] if targets.dim() == 2 else out
+                losses = (pred - targets).square().flatten(1).mean(1)
             else:
                 losses = (
                     F.cross_entropy(out.flatten(0, 1), targets.flatten(), reduction="none")
@@ -296,7 +297,10 @@ class _DnaCell:
                 logits = (
                     stack(v, params, ln, shared=True) if self.siamese else stack(v, params, shared=True)
                 ).float()
-                preds.append(logits.softmax(-1) if task == "classification" else logits[..., 0])
+                if task == "classification":
+                    preds.append(logits.softmax(-1))
+                else:  # one value per target: [K, n], or [K, n, T] for several targets
+                    preds.append(logits[..., 0] if logits.shape[-1] == 1 else logits)
             out.append(torch.stack(preds).mean(0))
         template.train(was_training)
         return torch.cat(out, dim=1).double().cpu().numpy()

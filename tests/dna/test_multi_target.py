@@ -95,3 +95,27 @@ def test_constant_output_with_several_targets() -> None:
     varied = flat.copy()
     varied[:, 1] += np.linspace(0, 1, 20)
     assert not constant_output(varied, np.array([1.0, 1.0]))
+
+
+def test_stacked_seeds_equal_one_by_one_with_two_targets(tmp_path: Path, one_torch_thread: None) -> None:
+    path = str(_starr(tmp_path / "starr.tsv", n=100))
+    args = [
+        "dna",
+        "train",
+        path,
+        *COLS,
+        "--model",
+        "diag_rnn",
+        "--set",
+        "width=16",
+        "--steps",
+        "6",
+        "--seeds",
+        "2",
+    ]
+    one = _json(*args, "--one-by-one")
+    stacked = _json(*args, "--stacked")
+    assert stacked["values"] == pytest.approx(one["values"], abs=1e-4)
+    assert [r["mean"] for r in stacked["per_target"]] == pytest.approx(
+        [r["mean"] for r in one["per_target"]], abs=1e-4
+    )
