@@ -74,6 +74,6 @@ def test_fit_kmer_is_the_pipeline_with_c_chosen_on_valid() -> None:
     assert got["C"] == best
     model = _pipeline(best).fit(text["train"] + text["valid"], np.concatenate([tr.y, va.y]))
     auroc = roc_auc_score(te.y, model.predict_proba(text["test"])[:, 1])
-    # archlab's features are float32, the pipeline's float64: lbfgs stops at slightly different
-    # weights (4e-4 AUROC apart here), the same model otherwise
-    assert abs(got["auroc"] - auroc) < 2e-3
+    # archlab's features are float32, the pipeline's float64, and lbfgs stops (tol 1e-4) at
+    # slightly different weights: 4e-4 to 3.2e-3 AUROC apart on 200 test rows (1 or 2 threads)
+    assert abs(got["auroc"] - auroc) < 1e-2
