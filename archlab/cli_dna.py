@@ -139,15 +139,17 @@ DedupeOpt = Annotated[
 ]
 
 
-def _leakage(ds: Any, dedupe: bool) -> tuple[Any, dict[str, Any]]:
-    """(the dataset, regrouped with --dedupe; its leakage summary)."""
+def _leakage(
+    ds: Any, dedupe: bool, *, k: int = 31, min_fraction: float = 0.5, examples: int = 0
+) -> tuple[Any, dict[str, Any]]:
+    """(the dataset, regrouped with --dedupe; its leakage summary), with progress on stderr."""
     from archlab.dna.leakage import leakage_summary, regroup_splits
 
     if dedupe:
         with err.status(f"{ds.name}: regrouping the splits …"):
-            ds = regroup_splits(ds)
+            ds = regroup_splits(ds, k=k, min_fraction=min_fraction)
     with err.status(f"{ds.name}: duplicates across splits …"):
-        return ds, leakage_summary(ds)
+        return ds, leakage_summary(ds, k=k, min_fraction=min_fraction, examples=examples)
 
 
 @dna_app.command("list")
@@ -377,14 +379,9 @@ def leakage_cmd(
     of valid/test that copy an earlier split, and test rows that nearly duplicate one train/valid
     row. With --dedupe: the same report after regrouping the splits. Exit status 0 either way."""
     from archlab.dna.io import load
-    from archlab.dna.leakage import leakage_summary, regroup_splits
 
     ds = load(path, data_dir=data_dir, **_load_options(split_fraction, soft_mask, label_col))
-    if dedupe:
-        with err.status(f"{ds.name}: regrouping the splits …"):
-            ds = regroup_splits(ds, k=k, min_fraction=min_fraction)
-    with err.status(f"{ds.name}: duplicates across splits …"):
-        rep = leakage_summary(ds, k=k, min_fraction=min_fraction, examples=examples)
+    ds, rep = _leakage(ds, dedupe, k=k, min_fraction=min_fraction, examples=examples)
     rep = {
         "dataset": ds.name,
         "sizes": {s: len(sp) for s, sp in ds.splits.items()},

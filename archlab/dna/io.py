@@ -1176,24 +1176,22 @@ def load(path: PathLike, *, data_dir: PathLike | None = None, **options: object)
     Anything else is a :class:`DataError` listing the supported formats.
     """
     p = Path(path)
-    named = not p.exists() and str(path).lower() in CATALOGUE
+    key = str(path).lower()
+    named = not p.exists() and key in CATALOGUE
+    loader = _loader(catalogue_path(key, data_dir) if named else resolve(p))
+    # options only some formats take: refused with the flag's name before anything is read
     if options.get("split_fraction") is not None and (
-        named or _loader(resolve(p)) not in (load_fasta_dir, load_table_splits)
+        named or loader not in (load_fasta_dir, load_table_splits)
     ):
         what = "a shared set has its splits" if named else "applies to a split folder without a test split"
         raise DataError(str(p), f"split_fraction (--split-fraction): {what}")
-    if options.get("soft_mask") is not None and (
-        (named and CATALOGUE[str(path).lower()][0].endswith((".h5", ".hdf5")))
-        or (not named and _loader(resolve(p)) is load_hdf5)
-    ):
+    if options.get("soft_mask") is not None and loader is load_hdf5:
         raise DataError(str(p), "soft_mask (--soft-mask): one-hot HDF5 has no lower-case bases to treat")
-    if options.get("label_col") is not None:
-        target = catalogue_path(str(path).lower(), data_dir) if named else resolve(p)
-        if _loader(target) not in (load_table, load_table_splits):
-            raise DataError(str(p), "label_col (--label-col) names columns of a TSV/CSV table")
+    if options.get("label_col") is not None and loader not in (load_table, load_table_splits):
+        raise DataError(str(p), "label_col (--label-col) names columns of a TSV/CSV table")
     if named:
-        return load_named(str(path).lower(), data_dir, **options)
-    return _loader(resolve(p))(p, **options)
+        return load_named(key, data_dir, **options)
+    return loader(p, **options)
 
 
 def resolve_data_dir(data_dir: PathLike | None = None) -> Path:
