@@ -312,6 +312,45 @@ class _ChunkScan(torch.autograd.Function):
         return d_q, d_k, d_v, d_beta, d_s0, None
 
 
+def _chunked(
+    q: Tensor, k: Tensor, v: Tensor, beta: Tensor, n_h: int, chunk_size: int, log_alpha: Tensor | None = None
+) -> tuple[list[Tensor], int]:
+    """The chunk layout both chunkwise forms run on: q [G, N, Cq, d_k]; k [G, N, C, d_k],
+    v [G, N, C, d_v], β [G, N, C, 1] interleaved (C = Cq·n_h); with ``log_alpha`` [B, H, T] also
+    the per-position log gate [G, N, C], on each token's first factor (the gate is applied once
+    per token). T is padded to whole chunks with q = k = v = 0, β = 0, log α = 0 (an identity step
+    that writes nothing). Returns the tensors and Cq (tokens per chunk)."""
+    b, h, t, dk = q.shape
+    dv = v.shape[-1]
+    g = b * h
+    cq = max(1, chunk_size // n_h)  # tokens per chunk
+    c = cq * n_h  # interleaved positions per chunk
+    n_chunks = -(-t // cq)
+    pad = n_chunks * cq - t  # tokens of padding (n_h interleaved positions each)
+    flat = [
+        q.reshape(g, t, dk),
+        k.reshape(g, t * n_h, dk),
+        v.reshape(g, t * n_h, dv),
+        beta.reshape(g, t * n_h, 1),
+    ]
+    if log_alpha is not None:
+        flat.append(F.pad(log_alpha.reshape(g, t, 1), (0, n_h - 1)).reshape(g, t * n_h, 1))
+    if pad:
+        flat = [F.pad(x, (0, 0, 0, pad if i == 0 else pad * n_h)) for i, x in enumerate(flat)]  # q: tokens
+    sizes = [cq] + [c] * (len(flat) - 1)
+    out = [x.reshape(g, n_chunks, size, x.shape[-1]) for x, size in zip(flat, sizes, strict=True)]
+    if log_alpha is not None:
+        out[-1] = out[-1].squeeze(-1)
+    return out, cq
+
+
+def _unchunked(o: Tensor, s_last: Tensor, q: Tensor, dv: int) -> tuple[Tensor, Tensor]:
+    """Outputs [G, N, Cq, d_v] and the final state back to [B, H, T, d_v] and [B, H, d_k, d_v]."""
+    b, h, t, dk = q.shape
+    o = o.reshape(b * h, -1, dv)[:, :t]
+    return o.reshape(b, h, t, dv), s_last.reshape(b, h, dk, dv)
+
+
 def _chunk_scan(
     q: Tensor,
     k: Tensor,
@@ -323,34 +362,15 @@ def _chunk_scan(
     custom_backward: bool,
 ) -> tuple[Tensor, Tensor]:
     """q [B, H, T, d_k]; k, v, β with the factor axis [B, H, T, n_h, ...] (k already normalised)."""
-    b, h, t, dk = q.shape
+    b, h, _, dk = q.shape
     dv = v.shape[-1]
-    g = b * h
-    cq = max(1, chunk_size // n_h)  # tokens per chunk
-    c = cq * n_h  # interleaved positions per chunk
-    n_chunks = -(-t // cq)
-    pad = n_chunks * cq - t
-    qf = q.reshape(g, t, dk)
-    kf = k.reshape(g, t * n_h, dk)
-    vf = v.reshape(g, t * n_h, dv)
-    bf = beta.reshape(g, t * n_h)
-    if pad:
-        qf = F.pad(qf, (0, 0, 0, pad))
-        kf = F.pad(kf, (0, 0, 0, pad * n_h))
-        vf = F.pad(vf, (0, 0, 0, pad * n_h))
-        bf = F.pad(bf, (0, pad * n_h))
-    qc = qf.reshape(g, n_chunks, cq, dk)
-    kc = kf.reshape(g, n_chunks, c, dk)
-    vc = vf.reshape(g, n_chunks, c, dv)
-    bc = bf.reshape(g, n_chunks, c, 1)
-
-    s_init = q.new_zeros(g, dk, dv) if s0 is None else s0.reshape(g, dk, dv)
+    (qc, kc, vc, bc), _ = _chunked(q, k, v, beta, n_h, chunk_size)
+    s_init = q.new_zeros(b * h, dk, dv) if s0 is None else s0.reshape(b * h, dk, dv)
     if custom_backward:
         o, s_last, _ = _ChunkScan.apply(qc, kc, vc, bc, s_init, n_h)
     else:
         o, s_last = _chunk_forward(qc, kc, vc, bc, s_init, n_h)
-    o = o.reshape(g, n_chunks * cq, dv)[:, :t]
-    return o.reshape(b, h, t, dv), s_last.reshape(b, h, dk, dv)
+    return _unchunked(o, s_last, q, dv)
 
 
 def _gated_chunk_scan(
@@ -371,24 +391,12 @@ def _gated_chunk_scan(
     so W = T⁻¹ diag(β e^g) K, U = T⁻¹ diag(β) V, Δ = U − W S, the outputs are
     O = diag(e^g) Q S + (mask ⊙ Γ ⊙ Q Kᵀ) Δ and S_next = e^{g_C} S + (Γ_C· ⊙ K)ᵀ Δ. Plain torch ops,
     differentiated by autograd. Shapes as :func:`householder_product_scan`, log α [B, H, T]."""
-    b, h, t, dk = q.shape
+    b, h, _, dk = q.shape
     dv = v.shape[-1]
     g = b * h
-    cq = max(1, chunk_size // n_h)
+    (qc, kc, vc, bc, la), cq = _chunked(q, k, v, beta, n_h, chunk_size, log_alpha)
     c = cq * n_h
-    n_chunks = -(-t // cq)
-    pad = n_chunks * cq - t
-    la = F.pad(log_alpha.reshape(g, t, 1), (0, n_h - 1)).reshape(g, t * n_h)  # gate on factor 1
-    qf, kf, vf = q.reshape(g, t, dk), k.reshape(g, t * n_h, dk), v.reshape(g, t * n_h, dv)
-    bf = beta.reshape(g, t * n_h)
-    if pad:
-        qf = F.pad(qf, (0, 0, 0, pad))
-        kf, vf = F.pad(kf, (0, 0, 0, pad * n_h)), F.pad(vf, (0, 0, 0, pad * n_h))
-        bf, la = F.pad(bf, (0, pad * n_h)), F.pad(la, (0, pad * n_h))
-    qc = qf.reshape(g, n_chunks, cq, dk)
-    kc, vc = kf.reshape(g, n_chunks, c, dk), vf.reshape(g, n_chunks, c, dv)
-    bc = bf.reshape(g, n_chunks, c, 1)
-    gc = la.reshape(g, n_chunks, c).cumsum(-1)  # [G, N, C]
+    gc = la.cumsum(-1)  # [G, N, C]
 
     strict_lower, visible = _masks(c, cq, n_h, q.device)
     diff = gc.unsqueeze(-1) - gc.unsqueeze(-2)  # g_i − g_j
@@ -417,8 +425,7 @@ def _gated_chunk_scan(
         s = eg_n * s + torch.matmul(ke_n, d)
     st, dl = torch.stack(states, dim=1), torch.stack(deltas, dim=1)
     o = eg_read * torch.matmul(qc, st) + torch.matmul(a, dl)
-    o = o.reshape(g, n_chunks * cq, dv)[:, :t]
-    return o.reshape(b, h, t, dv), s.reshape(b, h, dk, dv)
+    return _unchunked(o, s, q, dv)
 
 
 def householder_product_scan(
