@@ -170,8 +170,9 @@ PROTOCOLS: dict[str, Protocol] = {
                 "predicts the answer at the position after '=': the same function of the same input",
                 "their lengths count the answer token: their 3–40 and 40–256 are one longer than "
                 "archlab's input lengths",
-                "the paper's mixers (Mamba, DeltaNet, mLSTM, sLSTM) are not in archlab's zoo yet "
-                "(issue 21): compare its diag_rnn (signed / unit) and householder as stand-ins only",
+                "archlab's mamba, mlstm and slstm follow the paper's blocks (their official code); the "
+                "table's DeltaNet is ungated: archlab's householder with one factor is it, gated_deltanet "
+                "adds Yang et al.'s gate",
             ),
             published=tuple(
                 Published(task, model, value, "scaled accuracy, best of 3", "Grazzi et al. 2025, Table 3")
