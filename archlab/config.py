@@ -360,9 +360,18 @@ class ModelConfig(StrictModel):
     #: outputs are averaged, in training and evaluation (strand-invariant by construction).
     rc: Literal["none", "augment", "both", "siamese"] = "both"
 
-    #: fields added after run ids and cache keys were first written (the Mamba/xLSTM options):
-    #: left out of :meth:`identity_dump` at these defaults, so earlier runs keep their ids
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"d_state": None, "expand": None}
+    #: Long sequences in bounded memory: run the blocks chunk by chunk, ``chunk_len`` positions at
+    #: a time, each mixer's state carried from one chunk into the next (the outputs equal the
+    #: whole-sequence forward). In training each chunk's activations are recomputed in the
+    #: backward pass (gradient checkpointing) and the carried state enters the next chunk as a
+    #: constant: **truncated backpropagation through time**, gradients do not cross chunk
+    #: boundaries. None: the whole sequence at once. Causal streamable mixers only (every
+    #: recurrent mixer and causal ``conv``); not with ``fp_iters``, ``hier_levels`` or ``depth_repeat``.
+    chunk_len: int | None = Field(default=None, ge=1)
+
+    #: fields added after run ids and cache keys were first written (the Mamba/xLSTM options,
+    #: chunking): left out of :meth:`identity_dump` at these defaults, so earlier runs keep their ids
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"d_state": None, "expand": None, "chunk_len": None}
 
     def identity_dump(self, **kwargs: Any) -> dict[str, Any]:
         """``model_dump(**kwargs)`` for hashing into run ids and cache keys (see :attr:`LATER_FIELDS`)."""
@@ -506,6 +515,23 @@ class ModelConfig(StrictModel):
     def _stem_option(cls, v: Any, info: ValidationInfo) -> Any:
         if info.data.get("stem") == "none" and not cls._is_default(v, info):
             raise ValueError(f"{info.field_name} is an option of the conv stem: set stem: conv too")
+        return v
+
+    @field_validator("chunk_len")
+    @classmethod
+    def _chunk_len(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None:
+            return v
+        mixer = _mixer_class(info)
+        if mixer is not None and getattr(mixer, "unstreamable", "it has no chunked form"):
+            ok = [m.name for _, m in _all_mixers() if not getattr(m, "unstreamable", "no")]
+            raise ValueError(f"mixer {mixer.name!r} cannot run chunk by chunk: {mixer.unstreamable} "
+                             f"(chunk_len works with {', '.join(ok)})")  # fmt: skip
+        if info.data.get("causal") is False:
+            raise ValueError("chunk_len carries state forward from chunk to chunk: it needs causal: true")
+        for name, off in (("fp_iters", None), ("hier_levels", 1), ("depth_repeat", 1)):
+            if info.data.get(name, off) != off:
+                raise ValueError(f"chunk_len is not implemented together with {name} (leave {name} unset)")
         return v
 
     def resolved(self, field: str) -> Any:

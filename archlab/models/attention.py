@@ -192,6 +192,10 @@ class Attention(Mixer):
     recurrent = False
     supports_noncausal = True
     supports_prune = True
+    unstreamable = (
+        "its state is every key and value seen so far (a KV cache growing with T), so chunks would "
+        "bound no memory; it runs at full length only"
+    )
 
     def __init__(self, cfg: ModelConfig, width: int) -> None:
         super().__init__(cfg, width)

@@ -100,6 +100,9 @@ class Mixer(Reporting):
     unstackable: ClassVar[str] = ""
     #: ``module:Class`` of a mixer from outside archlab (:mod:`archlab.models.plugins`), else ""
     plugin: ClassVar[str] = ""
+    #: why this mixer cannot run a long sequence chunk by chunk with its state carried over
+    #: (``chunk_len``, :meth:`forward_chunk`); empty: it can
+    unstreamable: ClassVar[str] = "it has no chunked form (forward_chunk)"
 
     def __init__(self, cfg: ModelConfig, width: int) -> None:
         super().__init__()
@@ -158,6 +161,14 @@ class Mixer(Reporting):
     def extra_features(cls, cfg: ModelConfig, width: int) -> dict[str, Any]:
         """Mixer-specific facts for theory (e.g. a convolution's receptive field)."""
         return {}
+
+    # -- streaming ---------------------------------------------------------------------------
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """``forward`` on one chunk of a longer sequence: ``x [B, C, width]`` continues where
+        ``state`` (what the previous chunk returned; None at the sequence's start) left off.
+        Returns ``(y, state after the chunk)``; running the chunks in order gives exactly
+        ``forward`` of the whole sequence. Mixers with an empty :attr:`unstreamable` implement it."""
+        raise NotImplementedError(f"mixer {self.name!r} cannot run chunk by chunk: {self.unstreamable}")
 
     # -- fixed-point hooks -------------------------------------------------------------------
     @classmethod

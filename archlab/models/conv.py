@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -51,6 +52,7 @@ class DilatedConv(Mixer):
     defaults: ClassVar[dict[str, Any]] = {"conv_kernel": 3, "conv_depth": 4}
     recurrent = False
     supports_noncausal = True
+    unstreamable = ""
     supports_prune = False
 
     def __init__(self, cfg: ModelConfig, width: int) -> None:
@@ -105,3 +107,17 @@ class DilatedConv(Mixer):
         for i, conv in enumerate(self.convs):
             h = h + F.gelu(conv(F.pad(h, self._padding(2**i))))
         return h.transpose(1, 2)
+
+    def forward_chunk(self, x: Tensor, state: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:
+        """Causal only. The state is each layer's last ``(k − 1)·2^ℓ`` inputs ``[B, width, ·]``
+        (None: zeros, the sequence's start) — the streaming form of the module doc."""
+        if not self.causal:
+            raise ValueError("a non-causal convolution reads ahead: it cannot run chunk by chunk")
+        h = x.transpose(1, 2)
+        caches = []
+        for i, conv in enumerate(self.convs):
+            keep = (self.kernel - 1) * 2**i
+            hp = F.pad(h, (keep, 0)) if state is None else torch.cat([state[i], h], dim=-1)
+            caches.append(hp[..., hp.shape[-1] - keep :])
+            h = h + F.gelu(conv(hp))
+        return h.transpose(1, 2), caches

@@ -59,6 +59,7 @@ class GatedDeltaNet(DeltaRuleMixer):
     }
     defaults: ClassVar[dict[str, Any]] = {"conv_kernel": 4, "eig_range": "unit"}
     recurrent = True
+    unstreamable = ""
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:
@@ -94,26 +95,41 @@ class GatedDeltaNet(DeltaRuleMixer):
                 self.dt_bias.copy_(_dt_bias(heads))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._run(x, None, streaming=False)[0]
+
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The state is ``(the q, k, v convs' last K − 1 inputs, S_T [B, H, d, d])``; the
+        pure-PyTorch scan."""
+        return self._run(x, state, streaming=True)
+
+    def _run(self, x: Tensor, state: Any, streaming: bool) -> tuple[Tensor, Any]:
         bsz, t, _ = x.shape
         h, d, n_h = self.heads, self.d, self.n_h
-        q = F.normalize(self.q_conv(self.q(x)).view(bsz, t, h, d), dim=-1).transpose(1, 2)
-        k = self.k_conv(self.k(x)).view(bsz, t, n_h, h, d).permute(0, 3, 1, 2, 4)
-        k = F.normalize(k, dim=-1)
-        v = self.v_conv(self.v(x)).view(bsz, t, n_h, h, d).permute(0, 3, 1, 2, 4)
+        caches, s0 = ((None, None, None), None) if state is None else state
+        convs = (self.q_conv, self.k_conv, self.v_conv)
+        raw = (self.q(x), self.k(x), self.v(x))
+        if streaming:
+            pairs = [conv.forward_chunk(y, cache) for conv, y, cache in zip(convs, raw, caches, strict=True)]
+            (qx, kx, vx), caches = (tuple(p[0] for p in pairs)), tuple(p[1] for p in pairs)
+        else:
+            qx, kx, vx = (conv(y) for conv, y in zip(convs, raw, strict=True))
+        q = F.normalize(qx.view(bsz, t, h, d), dim=-1).transpose(1, 2)
+        k = F.normalize(kx.view(bsz, t, n_h, h, d).permute(0, 3, 1, 2, 4), dim=-1)
+        v = vx.view(bsz, t, n_h, h, d).permute(0, 3, 1, 2, 4)
         z = self.beta(x).view(bsz, t, n_h, h).permute(0, 3, 1, 2)
         beta = 2 * torch.sigmoid(z) if self.signed else torch.sigmoid(z)
         log_alpha = (-torch.exp(self.a_log) * F.softplus(self.a(x) + self.dt_bias)).transpose(1, 2)
         q = q / math.sqrt(d)
-        o = None
-        if self.kernels and not self.reference and x.is_cuda:
+        o, s_t = None, None
+        if self.kernels and not self.reference and x.is_cuda and not streaming:
             o = cuda.delta_rule(q, k, v, beta, log_alpha)
         if o is None:
             if self.reference:
-                o, _ = householder_product_reference(q, k, v, beta, normalize_k=False, log_alpha=log_alpha)
+                o, s_t = householder_product_reference(q, k, v, beta, s0, normalize_k=False, log_alpha=log_alpha)
             else:
-                o, _ = householder_product_scan(q, k, v, beta, n_h, normalize_k=False, log_alpha=log_alpha)
+                o, s_t = householder_product_scan(q, k, v, beta, n_h, s0, normalize_k=False, log_alpha=log_alpha)
         o = F.rms_norm(o, (d,), self.norm_weight, eps=1e-5).transpose(1, 2).reshape(bsz, t, self.width)
-        return self.out(o * F.silu(self.g(x)))
+        return self.out(o * F.silu(self.g(x))), (caches, s_t)
 
     @classmethod
     def param_count(cls, cfg: ModelConfig, width: int) -> int:

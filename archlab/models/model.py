@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from archlab.config import ModelConfig
 from archlab.models.base import Mixer, Reporting
@@ -175,7 +176,14 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop(self.mixer(self.norm1(x)))
+        return self._channel(x + self.drop(self.mixer(self.norm1(x))))
+
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One chunk of a longer sequence, the mixer's ``state`` carried (:meth:`Mixer.forward_chunk`)."""
+        y, state = self.mixer.forward_chunk(self.norm1(x), state)
+        return self._channel(x + self.drop(y)), state
+
+    def _channel(self, x: Tensor) -> Tensor:
         if self.mlp is not None:
             x = x + self.drop(self.mlp(self.norm2(x)))
         return x
@@ -214,8 +222,12 @@ class SequenceModel(nn.Module):
         x = self.embed(tokens)
         if self.stem is not None:
             x = x + self.stem(x)
-        for block in self.blocks:
-            x = block(x)
+        chunk = self.cfg.chunk_len
+        if chunk is not None and x.shape[1] > chunk:
+            x = self._blocks_chunked(x, chunk)
+        else:
+            for block in self.blocks:
+                x = block(x)
         x = self.norm(x)
         if self.cfg.head == "pooled":
             if self.cfg.pool == "mean":
@@ -227,6 +239,31 @@ class SequenceModel(nn.Module):
         logits: Tensor = self.head(x)
         self._collect(logits)
         return logits
+
+    def _blocks_chunked(self, x: Tensor, chunk: int) -> Tensor:
+        """The blocks over ``x [B, T, width]``, ``chunk`` positions at a time, every layer's state
+        carried into the next chunk detached (see ``ModelConfig.chunk_len``). With gradients on,
+        each chunk is checkpointed: its activations are recomputed in the backward pass, so memory
+        holds one chunk's activations plus the chunk inputs, outputs and states."""
+        states: list[Any] = [None] * len(self.blocks)
+
+        def run(piece: Tensor, carried: list[Any]) -> tuple[Tensor, list[Any]]:
+            after = []
+            for block, state in zip(self.blocks, carried, strict=True):
+                piece, state = block.forward_chunk(piece, state)
+                after.append(state)
+            return piece, after
+
+        outs = []
+        for lo in range(0, x.shape[1], chunk):
+            piece = x[:, lo : lo + chunk]
+            if torch.is_grad_enabled():
+                y, states = checkpoint(run, piece, states, use_reentrant=False)
+            else:
+                y, states = run(piece, states)
+            states = [_detached(s) for s in states]
+            outs.append(y)
+        return torch.cat(outs, dim=1)
 
     def _collect(self, like: Tensor) -> None:
         losses = [loss for r in self._reporters for loss in r._losses]
@@ -255,6 +292,15 @@ class SequenceModel(nn.Module):
 
     def features(self, seq_len: int = 256, dtype: torch.dtype = torch.float32) -> ModelFeatures:
         return model_features(self.cfg, self.vocab_size, self.n_outputs, seq_len, dtype)
+
+
+def _detached(state: Any) -> Any:
+    """``state`` (a tensor, or tuples and lists of them, or None) with every tensor detached."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, (tuple, list)):
+        return type(state)(_detached(s) for s in state)
+    return state
 
 
 def build_model(

@@ -80,6 +80,7 @@ class DiagRNN(Mixer):
     defaults: ClassVar[dict[str, Any]] = {"eig_range": "unit", "gate": False}
     recurrent = True
     supports_prune = True
+    unstreamable = ""
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:
@@ -128,20 +129,25 @@ class DiagRNN(Mixer):
         w = self.write(x) if self.write is not None else None
         return u, (a, scale, w, g[0] if g else None)
 
-    def fp_core(self, u: Tensor, ctx: Any) -> Tensor:
+    def _states(self, u: Tensor, ctx: Any, h0: Tensor | None) -> Tensor:
+        """The diagonal states ``[B, T, n]`` (complex with ``eig_range: complex``) from ``h0``
+        (None: the learned initial state)."""
         a, scale, w, _ = ctx
         n = self.n
         if self.complex:
             b = torch.complex(u[..., :n], u[..., n:]) * scale
-            h0 = torch.complex(self.h0[:n], self.h0[n:])
+            start = torch.complex(self.h0[:n], self.h0[n:])
         else:
             b = u * scale
-            h0 = self.h0
+            start = self.h0
         if w is not None:
             a = w * a + (1 - w)
             b = w * b
-        h0 = h0.expand(u.shape[0], n)
-        h = diag_scan_reference(a, b, h0) if self.reference else diag_scan(a, b, h0)
+        h0 = start.expand(u.shape[0], n) if h0 is None else h0
+        return diag_scan_reference(a, b, h0) if self.reference else diag_scan(a, b, h0)
+
+    def fp_core(self, u: Tensor, ctx: Any) -> Tensor:
+        h = self._states(u, ctx, None)
         return torch.cat([h.real, h.imag], dim=-1) if self.complex else h
 
     def fp_out(self, h: Tensor, ctx: Any) -> Tensor:
@@ -155,6 +161,13 @@ class DiagRNN(Mixer):
     def forward(self, x: Tensor) -> Tensor:
         u, ctx = self.fp_in(x)
         return self.fp_out(self.fp_core(u, ctx), ctx)
+
+    def forward_chunk(self, x: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The state is the last diagonal state ``h_T [B, n]``."""
+        u, ctx = self.fp_in(x)
+        h = self._states(u, ctx, state)
+        read = torch.cat([h.real, h.imag], dim=-1) if self.complex else h
+        return self.fp_out(read, ctx), h[:, -1]
 
     @classmethod
     def transition(cls, cfg: ModelConfig) -> str:
@@ -241,6 +254,7 @@ class Householder(DeltaRuleMixer):
     defaults: ClassVar[dict[str, Any]] = {"eig_range": "unit", "householder_factors": 1, "gate": False}
     recurrent = True
     supports_prune = True
+    unstreamable = ""
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:
@@ -264,6 +278,10 @@ class Householder(DeltaRuleMixer):
         self.s0 = nn.Parameter(torch.eye(self.d).repeat(self.heads, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_chunk(x, None)[0]
+
+    def forward_chunk(self, x: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The state is ``S_T [B, heads, d, d]`` (None: the learned ``S_0``)."""
         bsz, t, _ = x.shape
         h, d, n_h = self.heads, self.d, self.n_h
         q = F.normalize(self.q(x).view(bsz, t, h, d), dim=-1).transpose(1, 2)
@@ -273,15 +291,15 @@ class Householder(DeltaRuleMixer):
         beta = 2 * torch.sigmoid(z) if self.signed else torch.sigmoid(z)
         if self.write is not None:
             beta = beta * self.write(x).view(bsz, 1, t, 1)
-        s0 = self.s0.expand(bsz, h, d, d)
+        s0 = self.s0.expand(bsz, h, d, d) if state is None else state
         if self.reference:
-            o, _ = householder_product_reference(q, k, v, beta, s0)
+            o, s_t = householder_product_reference(q, k, v, beta, s0)
         else:
-            o, _ = householder_product_scan(q, k, v, beta, n_h, s0)
+            o, s_t = householder_product_scan(q, k, v, beta, n_h, s0)
         o = F.rms_norm(o, (d,)).transpose(1, 2).reshape(bsz, t, self.width)
         if self.g is not None:
             o = o * F.silu(self.g(x))
-        return self.out(o)
+        return self.out(o), s_t
 
     @classmethod
     def param_count(cls, cfg: ModelConfig, width: int) -> int:
@@ -328,6 +346,7 @@ class DenseRNN(Mixer):
     options: ClassVar[dict[str, tuple[Any, ...]]] = {"state_size": ()}
     recurrent = True
     supports_prune = True
+    unstreamable = ""
     #: std of the input-dependent part of A at initialisation
     INIT_STD = 0.02
 
@@ -364,15 +383,20 @@ class DenseRNN(Mixer):
         return a, b
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_chunk(x, None)[0]
+
+    def forward_chunk(self, x: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The state is ``h_T [B, d]`` (None: the learned ``h_0``)."""
         a, b = self.transitions(x)
-        h = self.h0.to(x.dtype).expand(x.shape[0], self.d).unsqueeze(-1)
+        start = self.h0.to(x.dtype).expand(x.shape[0], self.d) if state is None else state
+        h = start.unsqueeze(-1)
         hs = []
         for a_t, b_t in zip(a.unbind(1), b.unbind(1), strict=True):
             h = torch.baddbmm(b_t.unsqueeze(-1), a_t, h)
             hs.append(h)
         if not hs:
-            return self.c(b)
-        return self.c(torch.stack(hs, dim=1).squeeze(-1))
+            return self.c(b), start
+        return self.c(torch.stack(hs, dim=1).squeeze(-1)), h.squeeze(-1)
 
     @classmethod
     def transition(cls, cfg: ModelConfig) -> str:
@@ -405,6 +429,7 @@ class _TorchRNN(Mixer):
 
     options: ClassVar[dict[str, tuple[Any, ...]]] = {"state_size": ()}
     recurrent = True
+    unstreamable = ""
     #: gate blocks in torch's weight layout (LSTM 4, GRU 3, RNN 1)
     gates: ClassVar[int] = 1
     #: floats of state per unit (LSTM carries h and c)
@@ -425,8 +450,12 @@ class _TorchRNN(Mixer):
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
-        y, _ = self.rnn(x)
-        return self.proj(y) if self.proj is not None else y
+        return self.forward_chunk(x, None)[0]
+
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The state is torch's ``h_n`` (``(h_n, c_n)`` for the LSTM); None: zeros."""
+        y, state = self.rnn(x, state)
+        return (self.proj(y) if self.proj is not None else y), state
 
     @classmethod
     def transition(cls, cfg: ModelConfig) -> str:

@@ -44,9 +44,9 @@ def _step(dt_t: Tensor, u_t: Tensor, b_t: Tensor, a: Tensor, signed: bool) -> tu
 
 class _SelectiveScan(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, signed: bool, chunk: int) -> Any:
-        bsz, _, d = x.shape
-        h = x.new_zeros(bsz, d, a.shape[-1])
+    def forward(x: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, h0: Tensor, signed: bool,
+                chunk: int) -> Any:  # fmt: skip
+        h = h0
         starts, ys = [], []
         u = dt * x
         for i, (dt_t, u_t, b_t, c_t) in enumerate(zip(dt.unbind(1), u.unbind(1), b.unbind(1), c.unbind(1),
@@ -56,18 +56,18 @@ class _SelectiveScan(torch.autograd.Function):
             _, trans, write = _step(dt_t, u_t, b_t, a, signed)
             h = torch.addcmul(write, trans, h)
             ys.append(torch.bmm(h, c_t.unsqueeze(-1)))  # Σ_n h C: [B, D, 1]
-        return torch.stack(ys, dim=1).squeeze(-1), torch.stack(starts)
+        return torch.stack(ys, dim=1).squeeze(-1), torch.stack(starts), h
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-        x, dt, a, b, c, signed, chunk = inputs
+        x, dt, a, b, c, _, signed, chunk = inputs
         ctx.save_for_backward(x, dt, a, b, c, output[1])
         ctx.signed, ctx.chunk = signed, chunk
         ctx.mark_non_differentiable(output[1])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, gy: Tensor, _g_starts: Any) -> Any:
+    def backward(ctx: Any, gy: Tensor, _g_starts: Any, g_last: Tensor) -> Any:
         x, dt, a, b, c, starts = ctx.saved_tensors
         signed, chunk = ctx.signed, ctx.chunk
         t = x.shape[1]
@@ -76,8 +76,7 @@ class _SelectiveScan(torch.autograd.Function):
         gu, gb, gc = torch.empty_like(x), torch.empty_like(b), torch.empty_like(c)
         g_dta_a = torch.empty_like(x)  # Σ_n ∂(ΔA) A
         acc = torch.zeros_like(starts[0])  # Σ over steps of ∂(ΔA) Δ, per sequence
-        g = torch.zeros_like(starts[0])  # ∂L/∂h of the step after the current one
-        a_next = None  # ā of that step
+        carry = g_last  # ∂L/∂h_s from after step s: ā_{s+1} ⊙ g_{s+1}, at first the final state's
         for k in range(len(starts) - 1, -1, -1):
             lo, hi = k * chunk, min(t, (k + 1) * chunk)
             hs, es = [starts[k]], []  # recompute the chunk's states from its start
@@ -89,8 +88,8 @@ class _SelectiveScan(torch.autograd.Function):
                 s = lo + i
                 e = es[i]
                 gin = gy[:, s].unsqueeze(-1) * c[:, s].unsqueeze(1)
-                g = gin if a_next is None else torch.addcmul(gin, a_next, g)
-                a_next = 2 * e - 1 if signed else e
+                g = gin.add_(carry)
+                carry = (2 * e - 1 if signed else e) * g
                 gc[:, s] = torch.bmm(gy[:, s].unsqueeze(1), hs[i + 1]).squeeze(1)  # Σ_d ∂y h
                 gu[:, s] = torch.bmm(g, b[:, s].unsqueeze(-1)).squeeze(-1)  # Σ_n g B
                 gb[:, s] = torch.bmm(u[:, s].unsqueeze(1), g).squeeze(1)  # Σ_d g Δx
@@ -102,22 +101,25 @@ class _SelectiveScan(torch.autograd.Function):
         gdt = g_dta_a + gu * x
         gx = gu * dt
         ga = acc.sum(0) if a.dim() == 2 else acc
-        return gx, gdt, ga, gb, gc, None, None
+        return gx, gdt, ga, gb, gc, carry, None, None
 
     @staticmethod
     def vmap(info: Any, in_dims: tuple[int | None, ...], x: Tensor, dt: Tensor, a: Tensor, b: Tensor,
-             c: Tensor, signed: bool, chunk: int) -> Any:  # fmt: skip
+             c: Tensor, h0: Tensor, signed: bool, chunk: int) -> Any:  # fmt: skip
         """Under ``torch.func.vmap`` (a stacked ensemble): the members fold into the batch, and A —
         one per member — is repeated for each of its member's sequences ([K·B, D, N])."""
         k = info.batch_size
-        xf, dtf, bf, cf = (fold_members(v, d, k) for v, d in zip((x, dt, b, c), in_dims[:2] + in_dims[3:5],
-                                                                  strict=True))  # fmt: skip
+        xf, dtf, bf, cf, hf = (fold_members(v, d, k) for v, d in zip((x, dt, b, c, h0),
+                                                                      in_dims[:2] + in_dims[3:6],
+                                                                      strict=True))  # fmt: skip
         per = xf.shape[0] // k
         ak = a.movedim(in_dims[2], 0) if in_dims[2] is not None else a.expand(k, *a.shape)
         af = ak.repeat_interleave(per, dim=0) if ak.dim() == 3 else ak.reshape(k * per, *ak.shape[2:])
-        y, starts = _SelectiveScan.apply(xf.contiguous(), dtf.contiguous(), af, bf.contiguous(),
-                                         cf.contiguous(), signed, chunk)  # fmt: skip
-        return (y.view(k, per, *y.shape[1:]), starts.view(starts.shape[0], k, per, *starts.shape[2:])), (0, 1)
+        y, starts, last = _SelectiveScan.apply(xf.contiguous(), dtf.contiguous(), af, bf.contiguous(),
+                                               cf.contiguous(), hf.contiguous(), signed, chunk)  # fmt: skip
+        out = (y.view(k, per, *y.shape[1:]), starts.view(starts.shape[0], k, per, *starts.shape[2:]),
+               last.view(k, per, *last.shape[1:]))  # fmt: skip
+        return out, (0, 1, 0)
 
 
 def selective_scan(
@@ -129,15 +131,22 @@ def selective_scan(
     *,
     signed: bool = False,
     chunk: int = DEFAULT_CHUNK,
-) -> Tensor:
+    h0: Tensor | None = None,
+    return_state: bool = False,
+) -> Any:
     """``y_t = Σ_n C_t h_t`` of the selective scan (module doc), without the D skip.
 
     x, dt [B, T, D] (Δ after its softplus), a [D, N] (A, negative; or one per sequence,
     [B, D, N]), b, c [B, T, N] → y [B, T, D].
-    ``signed``: Grazzi et al.'s transition 2·exp(ΔA) − 1. Differentiable in x, Δ, A, B and C.
+    ``signed``: Grazzi et al.'s transition 2·exp(ΔA) − 1. ``h0`` [B, D, N]: the state before
+    the first step (None: zeros); ``return_state``: return ``(y, h_T)``. Differentiable in x, Δ,
+    A, B, C and h0.
     """
-    if x.shape[1] == 0:
-        return x.new_zeros(x.shape)
-    y, _ = _SelectiveScan.apply(x.contiguous(), dt.contiguous(), a, b.contiguous(), c.contiguous(), signed,
-                                max(1, chunk))  # fmt: skip
-    return y
+    bsz, t, d = x.shape
+    start = x.new_zeros(bsz, d, a.shape[-1]) if h0 is None else h0
+    if t == 0:
+        y0 = x.new_zeros(x.shape)
+        return (y0, start) if return_state else y0
+    y, _, last = _SelectiveScan.apply(x.contiguous(), dt.contiguous(), a, b.contiguous(), c.contiguous(),
+                                      start.contiguous(), signed, max(1, chunk))  # fmt: skip
+    return (y, last) if return_state else y

@@ -33,6 +33,8 @@ rescaled to the true running maximum once the carried states are known.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -49,6 +51,8 @@ ABS_FLOOR = 1e-30
 NO_STATE = -1e30
 #: the mLSTM's denominator guard (the official implementation's eps)
 MLSTM_EPS = 1e-6
+#: the mLSTM's state between chunks: memory C [B, H, d, d_v], normaliser n [B, H, d], stabiliser m [B, H]
+MLSTMState = tuple[Tensor, Tensor, Tensor]
 
 
 def segsum(x: Tensor) -> Tensor:
@@ -73,24 +77,29 @@ def _pad_time(x: Tensor, pad: int, dim: int, value: float = 0.0) -> Tensor:
 # --------------------------------------------------------------------------------------------
 
 
-def ssd_reference(a: Tensor, u: Tensor, b: Tensor, c: Tensor) -> Tensor:
-    """The SSD recurrence step by step: a [B, T, H], u [B, T, H, P], b, c [B, T, N] → y [B, T, H, P]."""
+def ssd_reference(
+    a: Tensor, u: Tensor, b: Tensor, c: Tensor, *, state: Tensor | None = None, return_state: bool = False
+) -> Any:
+    """The SSD recurrence step by step: a [B, T, H], u [B, T, H, P], b, c [B, T, N] → y [B, T, H, P].
+    ``state`` [B, H, P, N]: the state before the first step (None: zeros); ``return_state``:
+    return ``(y, the state after the last step)``."""
     bsz, _, h, p = u.shape
-    s = u.new_zeros(bsz, h, p, b.shape[-1])
+    s = u.new_zeros(bsz, h, p, b.shape[-1]) if state is None else state
     out = []
     for a_t, u_t, b_t, c_t in zip(a.unbind(1), u.unbind(1), b.unbind(1), c.unbind(1), strict=True):
         s = a_t[..., None, None] * s + u_t.unsqueeze(-1) * b_t[:, None, None, :]
         out.append((s @ c_t[:, None, :, None]).squeeze(-1))
-    if not out:
-        return u.clone()
-    return torch.stack(out, dim=1)
+    y = torch.stack(out, dim=1) if out else u.clone()
+    return (y, s) if return_state else y
 
 
 def ssd_chunked(
-    a: Tensor, u: Tensor, b: Tensor, c: Tensor, chunk: int = SSD_CHUNK, *, nonnegative: bool = False
-) -> Tensor:
-    """:func:`ssd_reference` in chunkwise form (same shapes). ``a`` may take any sign;
-    ``nonnegative=True`` promises a ≥ 0 (Mamba-2's own exp(ΔA)) and skips the sign bookkeeping."""
+    a: Tensor, u: Tensor, b: Tensor, c: Tensor, chunk: int = SSD_CHUNK, *, nonnegative: bool = False,
+    state: Tensor | None = None, return_state: bool = False,
+) -> Any:  # fmt: skip
+    """:func:`ssd_reference` in chunkwise form (same shapes, ``state`` and ``return_state``). ``a``
+    may take any sign; ``nonnegative=True`` promises a ≥ 0 (Mamba-2's own exp(ΔA)) and skips the
+    sign bookkeeping."""
     bsz, t, h, p = u.shape
     n = b.shape[-1]
     cs = max(1, min(chunk, t))
@@ -115,7 +124,7 @@ def ssd_chunked(
     to_end = decay[..., -1, :]  # [B, NC, H, C]: Π_{j<k≤C} a_k
     ends = torch.einsum("bnhc,bnhcp,bncs->bnhps", to_end, uc, bc)  # each chunk's end state from 0
     total = from_start[..., -1]  # [B, NC, H]
-    state = u.new_zeros(bsz, h, p, n)
+    state = u.new_zeros(bsz, h, p, n) if state is None else state
     starts = []
     # unbind, not [:, k]: the backward of each index would fill a whole-size zero tensor
     for tot_k, end_k in zip(total.unbind(1), ends.unbind(1), strict=True):
@@ -123,7 +132,8 @@ def ssd_chunked(
         state = tot_k[..., None, None] * state + end_k
     start = torch.stack(starts, dim=1)  # [B, NC, H, P, N]
     y = y + from_start.unsqueeze(-1) * torch.einsum("bnhps,bncs->bnhcp", start, cc)
-    return y.permute(0, 1, 3, 2, 4).reshape(bsz, nc * cs, h, p)[:, :t]
+    y = y.permute(0, 1, 3, 2, 4).reshape(bsz, nc * cs, h, p)[:, :t]
+    return (y, state) if return_state else y
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,13 +141,19 @@ def ssd_chunked(
 # --------------------------------------------------------------------------------------------
 
 
-def mlstm_reference(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor) -> Tensor:
+def mlstm_reference(
+    q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, *, state: MLSTMState | None = None,
+    return_state: bool = False,
+) -> Any:  # fmt: skip
     """The stabilised mLSTM recurrence step by step (module doc). q, k, v [B, H, T, d]
-    (k already scaled by 1/√d), log_i = ĩ and log_f = log σ(f̃) [B, H, T] → h [B, H, T, d]."""
+    (k already scaled by 1/√d), log_i = ĩ and log_f = log σ(f̃) [B, H, T] → h [B, H, T, d].
+    ``state``: ``(C [B, H, d, d_v], n [B, H, d], m [B, H])`` before the first step (None: empty);
+    ``return_state``: return ``(h, the state after the last step)``."""
     bsz, h, _, d = q.shape
-    mem = q.new_zeros(bsz, h, d, v.shape[-1])
-    norm = q.new_zeros(bsz, h, d)
-    m = q.new_full((bsz, h), NO_STATE)
+    if state is None:
+        mem, norm, m = q.new_zeros(bsz, h, d, v.shape[-1]), q.new_zeros(bsz, h, d), q.new_full((bsz, h), NO_STATE)
+    else:
+        mem, norm, m = state
     out = []
     for q_t, k_t, v_t, i_t, f_t in zip(q.unbind(2), k.unbind(2), v.unbind(2), log_i.unbind(2),
                                        log_f.unbind(2), strict=True):  # fmt: skip
@@ -150,15 +166,15 @@ def mlstm_reference(q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tenso
         den = (q_t * norm).sum(-1).abs().maximum(torch.exp(-m_new)) + MLSTM_EPS
         out.append(num / den[..., None])
         m = m_new
-    if not out:
-        return v.clone()
-    return torch.stack(out, dim=2)
+    y = torch.stack(out, dim=2) if out else v.clone()
+    return (y, (mem, norm, m)) if return_state else y
 
 
 def mlstm_chunked(
-    q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, chunk: int = DEFAULT_CHUNK
-) -> Tensor:
-    """:func:`mlstm_reference` in chunkwise form (same shapes and result)."""
+    q: Tensor, k: Tensor, v: Tensor, log_i: Tensor, log_f: Tensor, chunk: int = DEFAULT_CHUNK, *,
+    state: MLSTMState | None = None, return_state: bool = False,
+) -> Any:  # fmt: skip
+    """:func:`mlstm_reference` in chunkwise form (same shapes, result, ``state`` and ``return_state``)."""
     bsz, h, t, d = q.shape
     dv = v.shape[-1]
     cs = max(1, min(chunk, t))
@@ -185,9 +201,10 @@ def mlstm_chunked(
     norm_end = (kc * w_end).sum(-2)  # [B, H, NC, d]
     f_total = fcum[..., -1]  # [B, H, NC]
 
-    mem = q.new_zeros(bsz, h, d, dv)
-    norm = q.new_zeros(bsz, h, d)
-    m = q.new_full((bsz, h), NO_STATE)
+    if state is None:
+        mem, norm, m = q.new_zeros(bsz, h, d, dv), q.new_zeros(bsz, h, d), q.new_full((bsz, h), NO_STATE)
+    else:
+        mem, norm, m = state
     mems, norms, ms = [], [], []
     for f_n, m_end_n, mem_n, norm_n in zip(f_total.unbind(-1), m_end.unbind(-1), mem_end.unbind(2),
                                            norm_end.unbind(2), strict=True):  # fmt: skip
@@ -209,5 +226,5 @@ def mlstm_chunked(
     num = s_inter.unsqueeze(-1) * torch.matmul(qc, mem_s) + s_intra.unsqueeze(-1) * num_intra
     den = s_inter * (qc * norm_s.unsqueeze(-2)).sum(-1) + s_intra * den_intra
     den = den.abs().maximum(torch.exp(-m_all)) + MLSTM_EPS
-    out = num / den.unsqueeze(-1)
-    return out.reshape(bsz, h, nc * cs, dv)[:, :, :t]
+    out = (num / den.unsqueeze(-1)).reshape(bsz, h, nc * cs, dv)[:, :, :t]
+    return (out, (mem, norm, m)) if return_state else out

@@ -68,6 +68,7 @@ class _SSMBlock(Mixer):
     }
     defaults: ClassVar[dict[str, Any]] = {"d_state": 16, "expand": 2, "conv_kernel": 4, "eig_range": "unit"}
     recurrent = True
+    unstreamable = ""
 
     @classmethod
     def _inner(cls, cfg: ModelConfig, width: int) -> tuple[int, int, int]:
@@ -140,28 +141,41 @@ class Mamba(_SSMBlock):
     def forward(self, x: Tensor) -> Tensor:
         xi, z = self.in_proj(x).chunk(2, dim=-1)
         xc = self.conv(xi)
-        dt_low, b, c = self.x_proj(xc).split([self.r, self.n, self.n], dim=-1)
-        dt = F.softplus(self.dt_proj(dt_low))  # [B, T, D]
-        a = -torch.exp(self.a_log)  # [D, N]
+        dt, a, b, c = self._ssm_inputs(xc)
         y = None
         if self.kernels and not self.signed and not self.reference and x.is_cuda:
             y = cuda.selective_scan(xc, dt, a, b, c, self.d)
         if y is None:
-            y = self._scan(xc, dt, a, b, c) + self.d * xc
+            y = self._scan(xc, dt, a, b, c, None)[0] + self.d * xc
         return self.out_proj(y * F.silu(z))
 
-    def _scan(self, xc: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The state is ``(the conv's last K − 1 inputs, h_T [B, D, N])``; the pure-PyTorch scan."""
+        cache, h0 = (None, None) if state is None else state
+        xi, z = self.in_proj(x).chunk(2, dim=-1)
+        xc, cache = self.conv.forward_chunk(xi, cache)
+        dt, a, b, c = self._ssm_inputs(xc)
+        y, h = self._scan(xc, dt, a, b, c, h0)
+        return self.out_proj((y + self.d * xc) * F.silu(z)), (cache, h)
+
+    def _ssm_inputs(self, xc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(Δ [B, T, D], A [D, N], B, C [B, T, N]) from the conv output."""
+        dt_low, b, c = self.x_proj(xc).split([self.r, self.n, self.n], dim=-1)
+        return F.softplus(self.dt_proj(dt_low)), -torch.exp(self.a_log), b, c
+
+    def _scan(self, xc: Tensor, dt: Tensor, a: Tensor, b: Tensor, c: Tensor, h0: Tensor | None) -> Any:
+        """``(y, h_T)`` from the state ``h0`` (None: zeros)."""
         if not self.reference:
-            return selective_scan(xc, dt, a, b, c, signed=self.signed)
+            return selective_scan(xc, dt, a, b, c, signed=self.signed, h0=h0, return_state=True)
         bsz, _, dd = xc.shape
         trans = self._transition(dt.unsqueeze(-1) * a)  # [B, T, D, N]
         write = (dt * xc).unsqueeze(-1) * b.unsqueeze(2)  # Δ B x: [B, T, D, N]
-        h = xc.new_zeros(bsz, dd, self.n)
+        h = xc.new_zeros(bsz, dd, self.n) if h0 is None else h0
         ys = []
         for a_t, w_t, c_t in zip(trans.unbind(1), write.unbind(1), c.unbind(1), strict=True):
             h = a_t * h + w_t
             ys.append((h * c_t.unsqueeze(1)).sum(-1))
-        return torch.stack(ys, dim=1) if ys else xc.new_zeros(bsz, 0, dd)
+        return (torch.stack(ys, dim=1) if ys else xc.new_zeros(bsz, 0, dd)), h
 
     @classmethod
     def param_count(cls, cfg: ModelConfig, width: int) -> int:
@@ -219,26 +233,35 @@ class Mamba2(_SSMBlock):
                 self.a_log.copy_(torch.log(torch.empty(heads).uniform_(1.0, 16.0)))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._run(x, None, streaming=False)[0]
+
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The state is ``(the conv's last K − 1 inputs, S_T [B, H, P, N])``; the pure-PyTorch scan."""
+        return self._run(x, state, streaming=True)
+
+    def _run(self, x: Tensor, state: Any, streaming: bool) -> tuple[Tensor, Any]:
         bsz, t, _ = x.shape
         h, p, n = self.heads, self.p, self.n
+        cache, s0 = (None, None) if state is None else state
         z, xbc, dt = self.in_proj(x).split([self.d_inner, self.d_inner + 2 * n, h], dim=-1)
-        xs, b, c = self.conv(xbc).split([self.d_inner, n, n], dim=-1)
+        xbc, cache = self.conv.forward_chunk(xbc, cache) if streaming else (self.conv(xbc), None)
+        xs, b, c = xbc.split([self.d_inner, n, n], dim=-1)
         dt = F.softplus(dt + self.dt_bias)  # [B, T, H]
         a = -torch.exp(self.a_log)  # [H]
         xh = xs.view(bsz, t, h, p)
-        y = None
-        if self.kernels and not self.signed and not self.reference and x.is_cuda:
+        y, s_t = None, None
+        if self.kernels and not self.signed and not self.reference and x.is_cuda and not streaming:
             y = cuda.ssd(xh, dt, a, b, c, self.d)
         if y is None:
             trans = self._transition(dt * a)
             u = xh * dt.unsqueeze(-1)
             if self.reference:
-                core = ssd_reference(trans, u, b, c)
+                core, s_t = ssd_reference(trans, u, b, c, state=s0, return_state=True)
             else:
-                core = ssd_chunked(trans, u, b, c, nonnegative=not self.signed)
+                core, s_t = ssd_chunked(trans, u, b, c, nonnegative=not self.signed, state=s0, return_state=True)
             y = core + self.d[:, None] * xh
         y = y.reshape(bsz, t, self.d_inner) * F.silu(z)
-        return self.out_proj(F.rms_norm(y, (self.d_inner,), self.norm_weight, eps=1e-5))
+        return self.out_proj(F.rms_norm(y, (self.d_inner,), self.norm_weight, eps=1e-5)), (cache, s_t)
 
     @classmethod
     def state_floats(cls, cfg: ModelConfig, width: int) -> int:

@@ -80,6 +80,7 @@ class MLSTM(Mixer):
     options: ClassVar[dict[str, tuple[Any, ...]]] = {"heads": (), "expand": (), "conv_kernel": ()}
     defaults: ClassVar[dict[str, Any]] = {"expand": 2, "conv_kernel": 4}
     recurrent = True
+    unstreamable = ""
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:
@@ -114,10 +115,15 @@ class MLSTM(Mixer):
                 nn.init.normal_(self.igate.bias, std=0.1)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_chunk(x, None)[0]
+
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The state is ``(the conv's last K − 1 inputs, (C, n, m))`` (see :data:`MLSTMState`)."""
         bsz, t, _ = x.shape
         h, dh = self.heads, self.dh
+        cache, cell_state = (None, None) if state is None else state
         xm, z = self.up(x).chunk(2, dim=-1)
-        xc = self.conv(xm)
+        xc, cache = self.conv.forward_chunk(xm, cache)
         q, k, v = self.q(xc), self.k(xc), self.v(xm)
         qkv = torch.cat([q, k, v], dim=-1)
         log_i = self.igate(qkv).transpose(1, 2)  # [B, H, T]
@@ -128,9 +134,10 @@ class MLSTM(Mixer):
 
         qh, kh, vh = heads_first(q), heads_first(k) / math.sqrt(dh), heads_first(v)
         cell = mlstm_reference if self.reference else mlstm_chunked
-        out = cell(qh, kh, vh, log_i, log_f).transpose(1, 2).reshape(bsz, t, self.inner)
+        out, cell_state = cell(qh, kh, vh, log_i, log_f, state=cell_state, return_state=True)
+        out = out.transpose(1, 2).reshape(bsz, t, self.inner)
         out = _group_norm(out, h, self.norm_weight) + self.skip * xc
-        return self.down(out * F.silu(z))
+        return self.down(out * F.silu(z)), (cache, cell_state)
 
     @classmethod
     def transition(cls, cfg: ModelConfig) -> str:
@@ -184,6 +191,7 @@ class SLSTM(Mixer):
     options: ClassVar[dict[str, tuple[Any, ...]]] = {"heads": (), "conv_kernel": ()}
     defaults: ClassVar[dict[str, Any]] = {"conv_kernel": 4}
     recurrent = True
+    unstreamable = ""
 
     @classmethod
     def default_value(cls, field: str, cfg: ModelConfig) -> Any:
@@ -208,9 +216,9 @@ class SLSTM(Mixer):
                 j = torch.arange(self.dh) / max(1, self.dh - 1)
                 self.bias[2] = (5.0 - 12.0 * j**0.3).repeat(heads)
 
-    def _inputs(self, x: Tensor) -> Tensor:
-        """Input-side pre-activations [B, T, 4, width] (z, i, f, o) including the biases."""
-        xc = self.conv(x)
+    def _inputs(self, x: Tensor, xc: Tensor) -> Tensor:
+        """Input-side pre-activations [B, T, 4, width] (z, i, f, o) including the biases, from the
+        input and its conv."""
         parts = [self.w_in[0](x), self.w_in[1](xc), self.w_in[2](xc), self.w_in[3](x)]
         return torch.stack(parts, dim=2) + self.bias
 
@@ -233,12 +241,16 @@ class SLSTM(Mixer):
         return torch.sigmoid(o_raw) * c / (n + SLSTM_EPS), c, n, m_new
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.forward_chunk(x, None)[0]
+
+    def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """The state is ``(the conv's last K − 1 inputs, (h, c, n, m))``, each of the four [B, width]."""
         bsz, _, w = x.shape
         zeros = x.new_zeros(bsz, w)
-        hidden, c, n, m = zeros, zeros, zeros, zeros
+        cache, (hidden, c, n, m) = (None, (zeros, zeros, zeros, zeros)) if state is None else state
         outs = []
+        xc, cache = self.conv.forward_chunk(x, cache)
         if self.reference:
-            xc = self.conv(x)
             for x_t, xc_t in zip(x.unbind(1), xc.unbind(1), strict=True):
                 inp = [self.w_in[0](x_t), self.w_in[1](xc_t), self.w_in[2](xc_t), self.w_in[3](x_t)]
                 pre = torch.stack(inp, dim=1) + self.bias + self._recurrent(hidden)
@@ -246,14 +258,15 @@ class SLSTM(Mixer):
                 outs.append(hidden)
         else:
             r = self.recurrent_weight
-            for pre_t in self._inputs(x).unbind(1):
+            for pre_t in self._inputs(x, xc).unbind(1):
                 rec = torch.bmm(hidden.view(bsz, self.heads, self.dh).transpose(0, 1), r)  # [H, B, 4·dh]
                 rec = rec.view(self.heads, bsz, 4, self.dh).permute(1, 2, 0, 3).reshape(bsz, 4, w)
                 hidden, c, n, m = self._step(pre_t + rec, c, n, m)
                 outs.append(hidden)
+        state = (cache, (hidden, c, n, m))
         if not outs:
-            return x.new_zeros(bsz, 0, w)
-        return _group_norm(torch.stack(outs, dim=1), self.heads, self.norm_weight)
+            return x.new_zeros(bsz, 0, w), state
+        return _group_norm(torch.stack(outs, dim=1), self.heads, self.norm_weight), state
 
     @classmethod
     def transition(cls, cfg: ModelConfig) -> str:
