@@ -372,7 +372,7 @@ AXIS_FIELDS = {
         "halting",
         "ponder_cost",
     ),
-    "hierarchy": ("hier_levels", "hier_stride"),
+    "hierarchy": ("hier_levels", "hier_stride", "hier_chunking", "hier_ratio_loss"),
     "context pruning": ("prune", "prune_gamma", "prune_keep"),
     "input stem (every mixer)": ("stem", "stem_kernel", "stem_width"),
     "reverse complement (DNA tasks only)": ("rc",),

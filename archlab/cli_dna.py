@@ -441,7 +441,10 @@ def train_cmd(
     sets: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help="Field=value of the model's config (ModelConfig, CNNConfig, PairMapConfig)."
+            "--set",
+            help="Field=value of the model's config (ModelConfig, CNNConfig, PairMapConfig); for "
+            "16-64 kb sequences with a recurrent mixer, --set chunk_len=4096 runs the blocks chunk by "
+            "chunk in bounded memory (state carried, truncated BPTT).",
         ),
     ] = None,
     length: Annotated[int | None, typer.Option("--length", "-L", min=50, max=65536)] = None,

@@ -284,7 +284,8 @@ class ModelConfig(StrictModel):
       al. 2025) with ``fp_tol``, ``fp_mixer``, ``fp_rank``, ``fp_sample``, ``fp_shift``, ``fp_grad``,
       ``fp_eval_iters``; and ``depth_repeat``
       (a weight-tied block applied k times) with optional ``halting: act`` and ``ponder_cost``;
-    * hierarchy — ``hier_levels`` and ``hier_stride``;
+    * hierarchy — ``hier_levels`` and ``hier_stride``, ``hier_chunking`` (fixed or learned
+      boundaries) and ``hier_ratio_loss``;
     * context pruning — ``prune`` with ``prune_gamma`` (sparsity weight) and ``prune_keep``.
 
     Input stem — ``stem: conv`` with ``stem_kernel`` and ``stem_width``: one short convolution
@@ -337,6 +338,12 @@ class ModelConfig(StrictModel):
     # hierarchy
     hier_levels: int = Field(default=1, ge=1, le=8)
     hier_stride: int = Field(default=4, ge=2, le=1024)
+    #: ``fixed``: chunks of ``hier_stride`` positions; ``dynamic``: learned boundaries (H-Net's
+    #: dynamic chunking, see :mod:`archlab.models.hierarchy`) aiming at ``hier_stride`` positions
+    #: per chunk on average
+    hier_chunking: Literal["fixed", "dynamic"] = "fixed"
+    #: weight of dynamic chunking's ratio loss (pulls the compression towards hier_stride)
+    hier_ratio_loss: float = Field(default=0.03, ge=0.0)
 
     # context pruning
     prune: bool = False
@@ -371,7 +378,9 @@ class ModelConfig(StrictModel):
 
     #: fields added after run ids and cache keys were first written (the Mamba/xLSTM options,
     #: chunking): left out of :meth:`identity_dump` at these defaults, so earlier runs keep their ids
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"d_state": None, "expand": None, "chunk_len": None}
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {
+        "d_state": None, "expand": None, "chunk_len": None, "hier_chunking": "fixed", "hier_ratio_loss": 0.03,
+    }  # fmt: skip
 
     def identity_dump(self, **kwargs: Any) -> dict[str, Any]:
         """``model_dump(**kwargs)`` for hashing into run ids and cache keys (see :attr:`LATER_FIELDS`)."""
@@ -483,11 +492,18 @@ class ModelConfig(StrictModel):
             raise ValueError("ponder_cost is only used with halting: act")
         return v
 
-    @field_validator("hier_stride")
+    @field_validator("hier_stride", "hier_chunking")
     @classmethod
-    def _hier(cls, v: int, info: ValidationInfo) -> int:
+    def _hier(cls, v: Any, info: ValidationInfo) -> Any:
         if info.data.get("hier_levels", 2) < 2 and not cls._is_default(v, info):
-            raise ValueError("hier_stride is only used with hier_levels >= 2")
+            raise ValueError(f"{info.field_name} is only used with hier_levels >= 2")
+        return v
+
+    @field_validator("hier_ratio_loss")
+    @classmethod
+    def _hier_ratio(cls, v: float, info: ValidationInfo) -> float:
+        if info.data.get("hier_chunking", "dynamic") != "dynamic" and not cls._is_default(v, info):
+            raise ValueError("hier_ratio_loss is only used with hier_chunking: dynamic")
         return v
 
     @field_validator("prune")
@@ -523,9 +539,9 @@ class ModelConfig(StrictModel):
         if v is None:
             return v
         mixer = _mixer_class(info)
-        if mixer is not None and getattr(mixer, "unstreamable", "it has no chunked form"):
-            ok = [m.name for _, m in _all_mixers() if not getattr(m, "unstreamable", "no")]
-            raise ValueError(f"mixer {mixer.name!r} cannot run chunk by chunk: {mixer.unstreamable} "
+        if mixer is not None and _unstreamable(mixer):
+            ok = [m.name for _, m in _all_mixers() if not _unstreamable(m)]
+            raise ValueError(f"mixer {mixer.name!r} cannot run chunk by chunk: {_unstreamable(mixer)} "
                              f"(chunk_len works with {', '.join(ok)})")  # fmt: skip
         if info.data.get("causal") is False:
             raise ValueError("chunk_len carries state forward from chunk to chunk: it needs causal: true")
@@ -548,6 +564,11 @@ def _all_mixers() -> list[tuple[str, Any]]:
     from archlab.registry import MIXERS
 
     return MIXERS.items()
+
+
+def _unstreamable(mixer: Any) -> str:
+    """Why ``mixer`` cannot run chunk by chunk ("" if it can; a plugin without the attribute cannot)."""
+    return str(getattr(mixer, "unstreamable", "it has no chunked form (forward_chunk)"))
 
 
 def _mixers_with_option(field: str) -> list[str]:

@@ -597,7 +597,7 @@ def _core_fns(name: str, B: int, T: int, W: int) -> tuple[Callable[[bool], Any],
 
         def call(reference: bool) -> Any:
             m.reference = reference
-            return m._scan(x, dt, a, b, c)
+            return m._scan(x, dt, a, b, c, None)[0]
 
         return call, {"D": d, "N": n}, d * n
     heads = max(1, 2 * W // 64)

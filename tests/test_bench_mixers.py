@@ -81,3 +81,22 @@ def test_core_scan_rows(bench: ModuleType, tmp_path: Path, capsys: pytest.Captur
         assert r["fwdbwd_tok_s"] > 0 and r["ref_fwdbwd_tok_s"] > 0
         assert r["ratio"] == pytest.approx(r["fwdbwd_tok_s"] / r["ref_fwdbwd_tok_s"])
     assert rows["scan:selective"]["D"] == 32 and rows["scan:ssd"]["N"] == 16
+
+
+def test_bench_dna_long_section_rows(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench_dna's long-sequence section at tiny lengths: chunked and whole rows for a recurrent
+    mixer, whole-only for attention, and one slope row per series and mode."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    bench = importlib.import_module("bench_dna")
+    monkeypatch.setattr(bench, "LONG_CHUNK", 128)
+    monkeypatch.setattr(bench, "WHOLE_MAX", 256)
+    argv = ["--section", "long", "--json", "--mixer", "diag_rnn", "--mixer", "attention"]
+    assert bench.main([*argv, "--length", "128", "--length", "256"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    cells = [r for r in rows if r["bench"] == "long_seq"]
+    assert all(r["status"] == "ok" and r["tokens_per_s"] > 0 for r in cells), cells
+    diag = {(r["chunk_len"], r["mode"], r["length"]) for r in cells if r["mixer"] == "diag_rnn"}
+    assert diag == {(c, m, n) for c in (128, None) for m in ("train", "eval") for n in (128, 256)}
+    assert {r["chunk_len"] for r in cells if r["mixer"] == "attention"} == {None}
+    slopes = [r for r in rows if r["bench"] == "long_seq_slope"]
+    assert len(slopes) == 6 and all(r["time_slope"] is not None for r in slopes)

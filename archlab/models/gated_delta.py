@@ -125,9 +125,13 @@ class GatedDeltaNet(DeltaRuleMixer):
             o = cuda.delta_rule(q, k, v, beta, log_alpha)
         if o is None:
             if self.reference:
-                o, s_t = householder_product_reference(q, k, v, beta, s0, normalize_k=False, log_alpha=log_alpha)
+                o, s_t = householder_product_reference(
+                    q, k, v, beta, s0, normalize_k=False, log_alpha=log_alpha
+                )
             else:
-                o, s_t = householder_product_scan(q, k, v, beta, n_h, s0, normalize_k=False, log_alpha=log_alpha)
+                o, s_t = householder_product_scan(
+                    q, k, v, beta, n_h, s0, normalize_k=False, log_alpha=log_alpha
+                )
         o = F.rms_norm(o, (d,), self.norm_weight, eps=1e-5).transpose(1, 2).reshape(bsz, t, self.width)
         return self.out(o * F.silu(self.g(x))), (caches, s_t)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +97,10 @@ def make_mixer(cfg: ModelConfig, width: int) -> nn.Module:
         return FixedPoint(m, cfg, width) if cfg.fp_iters is not None else m
 
     if cfg.hier_levels > 1:
-        return Hierarchy(one, cfg.hier_levels, cfg.hier_stride, width, cfg.causal)
+        dynamic = cfg.hier_chunking == "dynamic"
+        return Hierarchy(
+            one, cfg.hier_levels, cfg.hier_stride, width, cfg.causal, dynamic, cfg.hier_ratio_loss
+        )
     return one()
 
 
@@ -180,7 +183,7 @@ class Block(nn.Module):
 
     def forward_chunk(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
         """One chunk of a longer sequence, the mixer's ``state`` carried (:meth:`Mixer.forward_chunk`)."""
-        y, state = self.mixer.forward_chunk(self.norm1(x), state)
+        y, state = cast(Mixer, self.mixer).forward_chunk(self.norm1(x), state)
         return self._channel(x + self.drop(y)), state
 
     def _channel(self, x: Tensor) -> Tensor:
@@ -250,7 +253,7 @@ class SequenceModel(nn.Module):
         def run(piece: Tensor, carried: list[Any]) -> tuple[Tensor, list[Any]]:
             after = []
             for block, state in zip(self.blocks, carried, strict=True):
-                piece, state = block.forward_chunk(piece, state)
+                piece, state = cast(Block, block).forward_chunk(piece, state)
                 after.append(state)
             return piece, after
 
@@ -344,6 +347,9 @@ class ModelFeatures:
     halting: str
     hier_levels: int
     hier_stride: int | None
+    #: ``fixed`` chunks of hier_stride, or ``dynamic`` (learned boundaries, target ratio
+    #: hier_stride); None without a hierarchy
+    hier_chunking: str | None
     prune: bool
     #: trainable parameters: the whole model / without embedding and head
     params: int
@@ -372,7 +378,7 @@ class ModelFeatures:
         neutral: dict[str, Any] = dict(
             eig_range=None, householder_factors=None, state_floats_per_layer=None, state_floats=None,
             state_bits=None, causal=False, fp_iters=None, fp_tol=None, fp_eval_iters=None, fp_shift=False,
-            depth_repeat=1, halting="none", hier_levels=1, hier_stride=None, prune=False,
+            depth_repeat=1, halting="none", hier_levels=1, hier_stride=None, hier_chunking=None, prune=False,
         )  # fmt: skip
         return cls(**{**neutral, **fields})
 
@@ -390,7 +396,7 @@ def _block_params(cfg: ModelConfig) -> int:
     one = cls.param_count(cfg, w)
     if cfg.fp_iters is not None:
         one += fixed_point_param_count(cfg, w, cls.fp_dim(cfg, w))
-    mixer = cfg.hier_levels * one + hierarchy_param_count(cfg.hier_levels, w)
+    mixer = cfg.hier_levels * one + hierarchy_param_count(cfg.hier_levels, w, cfg.hier_chunking == "dynamic")
     hidden = _mlp_hidden(cfg)
     mlp = (2 * w * hidden + hidden + w + _norm_params(cfg.norm, w)) if hidden > 0 else 0
     return _norm_params(cfg.norm, w) + mixer + mlp + depth_loop_param_count(cfg, w)
@@ -429,6 +435,8 @@ def _block_flops(cfg: ModelConfig, seq_len: int) -> float:
             n = cls.fp_dim(cfg, w)
             one = cfg.fp_iters * (one + 4.0 * cfg.fp_rank * n + (2.0 * n * w if cfg.fp_shift else 0.0))
         total += rate * one + (2.0 * w * w * rate if level > 0 else 0.0)
+        if cfg.hier_chunking == "dynamic" and level + 1 < cfg.hier_levels:
+            total += 4.0 * w * w * rate  # the router's W_q and W_k at this level's positions
     total += 4.0 * w * _mlp_hidden(cfg)
     return total * cfg.depth_repeat
 
@@ -475,6 +483,7 @@ def model_features(
         halting=cfg.halting,
         hier_levels=cfg.hier_levels,
         hier_stride=cfg.hier_stride if cfg.hier_levels > 1 else None,
+        hier_chunking=cfg.hier_chunking if cfg.hier_levels > 1 else None,
         prune=cfg.prune,
         params=params,
         params_body=body,

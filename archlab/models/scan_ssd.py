@@ -151,7 +151,11 @@ def mlstm_reference(
     ``return_state``: return ``(h, the state after the last step)``."""
     bsz, h, _, d = q.shape
     if state is None:
-        mem, norm, m = q.new_zeros(bsz, h, d, v.shape[-1]), q.new_zeros(bsz, h, d), q.new_full((bsz, h), NO_STATE)
+        mem, norm, m = (
+            q.new_zeros(bsz, h, d, v.shape[-1]),
+            q.new_zeros(bsz, h, d),
+            q.new_full((bsz, h), NO_STATE),
+        )
     else:
         mem, norm, m = state
     out = []

@@ -258,7 +258,9 @@ class Mamba2(_SSMBlock):
             if self.reference:
                 core, s_t = ssd_reference(trans, u, b, c, state=s0, return_state=True)
             else:
-                core, s_t = ssd_chunked(trans, u, b, c, nonnegative=not self.signed, state=s0, return_state=True)
+                core, s_t = ssd_chunked(
+                    trans, u, b, c, nonnegative=not self.signed, state=s0, return_state=True
+                )
             y = core + self.d[:, None] * xh
         y = y.reshape(bsz, t, self.d_inner) * F.silu(z)
         return self.out_proj(F.rms_norm(y, (self.d_inner,), self.norm_weight, eps=1e-5)), (cache, s_t)

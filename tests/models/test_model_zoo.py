@@ -58,6 +58,16 @@ def zoo_configs() -> list[dict[str, Any]]:
         out.append({**base, "depth_repeat": 2})
         out.append({**base, "depth_repeat": 3, "halting": "act", "ponder_cost": 0.1})
         out.append({**base, "hier_levels": 2, "hier_stride": 3})
+        out.append({**base, "hier_levels": 2, "hier_stride": 3, "hier_chunking": "dynamic"})
+        dynamic_pooled = {"hier_levels": 3, "hier_stride": 2, "hier_chunking": "dynamic", "head": "pooled"}
+        out.append(
+            {
+                **base,
+                **dynamic_pooled,
+                "hier_ratio_loss": 0.5,
+                **({"causal": False} if cls.supports_noncausal else {}),
+            }
+        )
         out.append(
             {**base, "hier_levels": 3, "hier_stride": 2, "layers": 1, "head": "pooled", "pool": "last"}
         )

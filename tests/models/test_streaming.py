@@ -54,7 +54,9 @@ def test_mixer_chunks_equal_the_whole_sequence(name: str, reference: bool) -> No
             for lo, hi in ((0, 1), (1, 12), (12, 29)):
                 y, state = mixer.forward_chunk(x[:, lo:hi], state)
                 parts.append(y)
-        torch.testing.assert_close(torch.cat(parts, dim=1), whole, atol=1e-5, rtol=1e-4, msg=f"{name} {extra}")
+        torch.testing.assert_close(
+            torch.cat(parts, dim=1), whole, atol=1e-5, rtol=1e-4, msg=f"{name} {extra}"
+        )
 
 
 @pytest.mark.parametrize("d", STREAM_CONFIGS, ids=[cfg_id(c) for c in STREAM_CONFIGS])
@@ -87,8 +89,14 @@ def test_no_gradient_crosses_a_chunk_boundary(name: str) -> None:
         cfg = ModelConfig(mixer=name, width=WIDTH, layers=1, init_seed=0, chunk_len=chunk)
         model = build_model(cfg, VOCAB, N_OUT, device="cpu")
         kept: list[torch.Tensor] = []
-        model.embed.register_forward_hook(lambda _m, _i, out: kept.append(out) or out.retain_grad())
-        model(torch.randint(0, VOCAB, (2, 20), generator=torch.Generator().manual_seed(1)))[:, -1].sum().backward()
+
+        def keep(_m: torch.nn.Module, _i: object, out: torch.Tensor, kept: list[torch.Tensor] = kept) -> None:
+            out.retain_grad()
+            kept.append(out)
+
+        model.embed.register_forward_hook(keep)
+        tokens = torch.randint(0, VOCAB, (2, 20), generator=torch.Generator().manual_seed(1))
+        model(tokens)[:, -1].sum().backward()
         grads[chunk] = kept[0].grad.abs().sum((0, 2))
     assert grads[None][:16].sum() > 0
     assert grads[8][:16].sum() == 0  # positions 0–15: the two earlier chunks
@@ -113,7 +121,9 @@ def test_selective_scan_initial_and_final_state_gradients() -> None:
         ys = []
         for s in range(t):
             e = torch.exp(dtr[:, s].unsqueeze(-1) * ar)
-            h = (2 * e - 1 if signed else e) * h + (dtr[:, s] * xr[:, s]).unsqueeze(-1) * br[:, s].unsqueeze(1)
+            h = (2 * e - 1 if signed else e) * h + (dtr[:, s] * xr[:, s]).unsqueeze(-1) * br[:, s].unsqueeze(
+                1
+            )
             ys.append((h * cr[:, s].unsqueeze(1)).sum(-1))
         ref_loss = torch.stack(ys, 1).square().sum() + (h * 0.7).sum()
         ref = torch.autograd.grad(ref_loss, ref_leaves)
