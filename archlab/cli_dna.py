@@ -95,10 +95,11 @@ SoftMaskOpt = Annotated[
     typer.Option(
         "--soft-mask",
         help="Lower-case (soft-masked) bases in text files: upper (read as bases, the default), "
-        "n (read as N: the check a lower-case-fraction warning suggests) or error (refuse them).",
+        "n (read as N: the check a lower-case-fraction warning suggests), keep (read as bases, the "
+        "mask kept as extra tokens for mixer models: what the mask alone is worth) or error (refuse them).",
     ),
 ]
-SOFT_MASKS = ("upper", "n", "error")
+SOFT_MASKS = ("upper", "n", "keep", "error")
 LabelColOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -122,6 +123,28 @@ def _load_options(
             raise ConfigError("--soft-mask", f"unknown value {soft_mask!r}", ", ".join(SOFT_MASKS))
         opts["soft_mask"] = soft_mask
     return opts
+
+
+#: sequences longer than this get the chunk_len hint (16 kb: where whole-sequence memory of the
+#: heavier mixers passes a few GiB at batch 4, see README → Long sequences)
+LONG_HINT_BP = 16384
+
+
+def _long_sequence_hint(spec: Any, ds: Any) -> str | None:
+    """A note for long sequences run whole by a mixer that could stream (``chunk_len``), else None."""
+    from archlab.config import ModelConfig
+    from archlab.registry import MIXERS
+
+    longest = max((int(sp.codes.shape[1]) for sp in ds.splits.values()), default=0)
+    if not isinstance(spec, ModelConfig) or spec.chunk_len is not None or longest <= LONG_HINT_BP:
+        return None
+    plain = spec.fp_iters is None and spec.hier_levels == 1 and spec.depth_repeat == 1
+    if MIXERS.get(spec.mixer).unstreamable or not spec.causal or not plain:
+        return None
+    return (
+        f"sequences of up to {longest:,} bp run whole: memory grows with the length; "
+        "--set chunk_len=4096 runs the blocks chunk by chunk in bounded memory (truncated BPTT)"
+    )
 
 
 def _print_warnings(ds: Any) -> None:
@@ -526,6 +549,9 @@ def train_cmd(
         ds, leakage = _leakage(ds, dedupe)
     elif dedupe:
         raise ConfigError("--dedupe", "regroups a real dataset's splits; a synthetic level has no duplicates")
+    hint = _long_sequence_hint(spec, ds)
+    if hint:
+        err.print(f"note: {hint}", style="yellow", markup=False)
     with err.status(f"training {model} on {ds.name} …"):
         summary = run_seeds(
             ds, spec, seeds=list(range(seeds)), out_dir=out_dir, epochs=epochs, steps=steps, lr=lr,

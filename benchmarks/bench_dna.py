@@ -21,8 +21,10 @@ Output: a table, or ``--json``: one object per line ``{"bench", "length", "bp_pe
 
 **Long sequences** (``--section long``): for each mixer, one training step (forward and backward,
 batch 4, the default 2-layer width-64 model with a pooled head, 2 threads) and one evaluation
-pass at 1, 4, 16 and 64 kb, each cell in a fresh process: tokens/s and the peak memory the
-step added to the process (``VmHWM`` after it minus ``VmRSS`` before, Linux). Streamable mixers
+pass at 1, 4, 16 and 64 kb, each cell in a fresh process after one warm-up step on the same path
+(two chunks when the cell chunks): tokens/s (the best of the timed steps: at least one, up to
+five within a second) and the peak memory the step added to the process (``VmHWM`` after it
+minus ``VmRSS`` before, Linux). Streamable mixers
 run with ``chunk_len`` 4096 (state carried, truncated BPTT); the reference measured in the same
 run is the same mixer on the whole sequence (no chunks) at 1–16 kb. Attention and the non-causal
 conv cannot chunk: they run whole, and a length whose time or memory, extrapolated from the
@@ -211,7 +213,9 @@ def long_cell(mixer: str, mode: str, length: int, chunk: int | None, batch: int)
             with torch.no_grad():
                 model(tokens)
 
-    step(torch.randint(0, 4, (batch, min(length, 512)), generator=gen))  # warm-up: one-time costs
+    # warm-up (one-time costs), on the path the measurement takes: two chunks when it chunks
+    warm = chunk + 512 if chunk is not None and length > chunk else min(length, 512)
+    step(torch.randint(0, 4, (batch, warm), generator=gen))
     tokens = torch.randint(0, 4, (batch, length), generator=gen)
     before = _proc_mib("VmRSS")
     try:

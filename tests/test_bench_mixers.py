@@ -83,7 +83,9 @@ def test_core_scan_rows(bench: ModuleType, tmp_path: Path, capsys: pytest.Captur
     assert rows["scan:selective"]["D"] == 32 and rows["scan:ssd"]["N"] == 16
 
 
-def test_bench_dna_long_section_rows(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_dna_long_section_rows(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """bench_dna's long-sequence section at tiny lengths: chunked and whole rows for a recurrent
     mixer, whole-only for attention, and one slope row per series and mode."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))

@@ -144,11 +144,14 @@ def build_cnn(
         return OneHotCNN(cfg, n_outputs).to(device)
 
 
-_COMPLEMENT = (3, 2, 1, 0, N_CODE)
+#: complement of each token: A↔T, C↔G, N stays N; the soft-masked tokens (code + 5, kept with
+#: ``soft_mask="keep"``) complement among themselves, so the mask follows its base
+_COMPLEMENT = (3, 2, 1, 0, N_CODE, 8, 7, 6, 5, 9)
 
 
 def revcomp_tokens(codes: Tensor, lengths: Tensor | None = None) -> Tensor:
-    """Reverse complement of a batch of codes ``[B, L]`` on its device (A↔T, C↔G, N stays N).
+    """Reverse complement of a batch of codes ``[B, L]`` on its device (A↔T, C↔G, N stays N;
+    masked tokens 5–9 likewise).
 
     With ``lengths``, each row's first ``lengths[i]`` bases are reversed and the ``N`` end padding
     stays at the end, as :func:`archlab.dna.data.revcomp` does; applying it twice is the identity.

@@ -11,7 +11,10 @@ Encoding rules (:func:`encode`), explicit because public sets differ in them:
 
 - lower-case (soft-masked) bases are upper-cased by default (``soft_mask="upper"``): masking
   often differs between the classes of a public set, so a model could learn the case instead of
-  the sequence. ``soft_mask="n"`` turns masked bases into ``N``; ``"error"`` refuses them.
+  the sequence. ``soft_mask="n"`` turns masked bases into ``N``; ``"error"`` refuses them;
+  ``"keep"`` upper-cases them too but keeps where they were (:attr:`Split.masked`), so token
+  models can read the mask: a masked base is token ``code + 5`` (vocabulary 10,
+  :data:`MASKED_OFFSET`). Baselines and one-hot models read the upper-cased codes.
 - ``N`` and the other IUPAC ambiguity codes (``R Y S W K M B D H V``) become ``N`` by default
   (``ambiguous="n"``); ``ambiguous="error"`` refuses them.
 - anything else (digits, ``-``, ``.``, ``U``, spaces) is an error that names the source, the
@@ -39,6 +42,7 @@ __all__ = [
     "decode",
     "encode",
     "gc_fraction",
+    "lower_case_mask",
     "one_hot",
     "revcomp",
 ]
@@ -49,7 +53,9 @@ N_CODE = 4
 #: IUPAC ambiguity codes (mapped to N unless ``ambiguous="error"``)
 AMBIGUOUS = "NRYSWKMBDHV"
 
-SoftMask = Literal["upper", "n", "error"]
+SoftMask = Literal["upper", "n", "error", "keep"]
+#: ``soft_mask="keep"``: a soft-masked base is token ``code + MASKED_OFFSET`` for token models
+MASKED_OFFSET = 5
 Ambiguous = Literal["n", "error"]
 
 _INVALID = 255
@@ -139,6 +145,18 @@ def encode(
     return codes, lengths.astype(np.int32)
 
 
+def lower_case_mask(seqs: Sequence[str], width: int) -> np.ndarray:
+    """``bool [n, width]``: True where a sequence has a lower-case (soft-masked) letter; False in
+    the end padding. The sequences are those :func:`encode` accepted (ASCII)."""
+    mask = np.zeros((len(seqs), width), dtype=bool)
+    if not seqs:
+        return mask
+    raw = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    mask[np.arange(width)[None, :] < lengths[:, None]] = (raw >= ord("a")) & (raw <= ord("z"))
+    return mask
+
+
 def decode(codes: np.ndarray, lengths: np.ndarray | None = None) -> list[str]:
     """Codes ``[n, L]`` → strings (cut to ``lengths`` when given)."""
     letters = np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes, dtype=np.intp)]
@@ -185,6 +203,8 @@ class Split:
     y: np.ndarray
     lengths: np.ndarray
     ids: list[str] | None = None
+    #: ``soft_mask="keep"``: ``bool [n, L]``, True at the soft-masked (lower-case) bases; else None
+    masked: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.codes)
@@ -193,6 +213,8 @@ class Split:
                 f"split shapes disagree: codes {self.codes.shape}, y {self.y.shape}, "
                 f"lengths {self.lengths.shape}"
             )
+        if self.masked is not None and self.masked.shape != self.codes.shape:
+            raise ValueError(f"masked {self.masked.shape} does not match codes {self.codes.shape}")
         if self.ids is not None and len(self.ids) != n:
             raise ValueError(f"{len(self.ids)} ids for {n} sequences")
 
@@ -205,7 +227,15 @@ class Split:
 
     def subset(self, index: np.ndarray) -> Split:
         ids = [self.ids[int(i)] for i in index] if self.ids is not None else None
-        return Split(self.codes[index], self.y[index], self.lengths[index], ids)
+        masked = self.masked[index] if self.masked is not None else None
+        return Split(self.codes[index], self.y[index], self.lengths[index], ids, masked)
+
+    def tokens(self) -> np.ndarray:
+        """What a token model reads: the codes, plus :data:`MASKED_OFFSET` at soft-masked bases
+        when the split keeps the mask (``uint8 [n, L]``, values 0–9)."""
+        if self.masked is None:
+            return self.codes
+        return self.codes + self.masked.astype(np.uint8) * MASKED_OFFSET
 
 
 @dataclass
@@ -238,6 +268,16 @@ class DnaDataset:
             raise DataError(self.source or self.name, "a classification dataset needs class names")
         if self.targets is not None and self.task != "regression":
             raise DataError(self.source or self.name, "several targets make a regression task")
+
+    @property
+    def soft_masked(self) -> bool:
+        """The splits keep the soft mask (``soft_mask="keep"``): token models read 10 tokens."""
+        return any(sp.masked is not None for sp in self.splits.values())
+
+    @property
+    def vocab_size(self) -> int:
+        """Tokens a token model reads: 5 (A, C, G, T, N), 10 with the soft mask kept."""
+        return 2 * MASKED_OFFSET if self.soft_masked else MASKED_OFFSET
 
     @property
     def warnings(self) -> list[str]:

@@ -57,6 +57,7 @@ from archlab.dna.data import (
     SoftMask,
     Split,
     encode,
+    lower_case_mask,
 )
 from archlab.errors import UnknownNameError
 
@@ -275,7 +276,8 @@ def _composition_notes(
     notes = []
     total_lower = sum(st["lower"] for st in stats.values())
     if total_lower:
-        done = {"upper": "upper-cased", "n": "read as N", "error": "refused"}[soft_mask]
+        done = {"upper": "upper-cased", "n": "read as N", "error": "refused",
+                "keep": "upper-cased with the mask kept for token models"}[soft_mask]  # fmt: skip
         parts = ", ".join(
             f"{what} {g} {fracs[g]:.2%} ({stats[g]['lower']}/{stats[g]['bases']})" for g in stats
         )
@@ -284,7 +286,8 @@ def _composition_notes(
             notes.append(
                 f"WARNING: the lower-case fraction differs by {what} "
                 f"({min(fracs.values()):.1%} to {max(fracs.values()):.1%}): a model could learn "
-                "the masking; compare with soft_mask='n' (--soft-mask n) or check the source"
+                "the masking; compare with soft_mask='n' (--soft-mask n), see what the mask alone "
+                "gives a token model (--soft-mask keep), or check the source"
             )
     else:
         notes.append("no lower-case (soft-masked) bases")
@@ -310,6 +313,10 @@ class _Records:
     seqs: list[str]
     lines: np.ndarray  # line of the record (FASTA header / table row)
     parts: list[str] | None = None  # FASTA: the record's sequence lines as one "\n"-joined text
+
+    def masked(self, soft_mask: SoftMask, width: int) -> np.ndarray | None:
+        """``soft_mask="keep"``: where the records are lower-case (``bool [n, width]``); else None."""
+        return lower_case_mask(self.seqs, width) if soft_mask == "keep" else None
 
     def encode(
         self, soft_mask: SoftMask, ambiguous: Ambiguous, length: int | None = None
@@ -402,8 +409,10 @@ def _records_to_split(
         codes[row : row + len(c), : c.shape[1]] = c
         row += len(c)
     ids = [i for rec in recs for i in _fasta_ids(rec.ids)]
+    masks = [m for rec in recs if (m := rec.masked(soft_mask, width)) is not None]
+    masked = np.concatenate(masks) if masks else None
     return Split(
-        codes, np.concatenate(ys) if ys else np.zeros(0, np.int64), np.concatenate(lengths_list), ids
+        codes, np.concatenate(ys) if ys else np.zeros(0, np.int64), np.concatenate(lengths_list), ids, masked
     )
 
 
@@ -415,7 +424,11 @@ def _pad_splits(splits: dict[str, Split]) -> dict[str, Split]:
         if sp.width < width:
             codes = np.full((len(sp), width), N_CODE, dtype=np.uint8)
             codes[:, : sp.width] = sp.codes
-            sp = Split(codes, sp.y, sp.lengths, sp.ids)
+            masked = None
+            if sp.masked is not None:
+                masked = np.zeros((len(sp), width), dtype=bool)
+                masked[:, : sp.width] = sp.masked
+            sp = Split(codes, sp.y, sp.lengths, sp.ids, masked)
         out[name] = sp
     return out
 
@@ -879,7 +892,7 @@ def _table_labels(
 
 def _table_split(rec: _Records, y: np.ndarray, soft_mask: SoftMask, ambiguous: Ambiguous) -> Split:
     codes, lengths = rec.encode(soft_mask, ambiguous)
-    return Split(codes, y, lengths, rec.ids)
+    return Split(codes, y, lengths, rec.ids, rec.masked(soft_mask, codes.shape[1]))
 
 
 def _group_notes(

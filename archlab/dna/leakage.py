@@ -477,7 +477,16 @@ def regroup_splits(
         sp = dataset.splits[s]
         ids.extend(sp.ids if sp.ids is not None else [f"{s}:{i}" for i in range(len(sp))])
     n = len(codes)
-    pooled = Split(codes, y, lengths.astype(np.int32), ids)
+    masked = None
+    if any(dataset.splits[s].masked is not None for s in names):  # soft_mask="keep": carry the mask
+        masked = np.zeros(codes.shape, dtype=bool)
+        at = 0
+        for s in names:
+            sp = dataset.splits[s]
+            if sp.masked is not None:
+                masked[at : at + len(sp), : sp.width] = sp.masked
+            at += len(sp)
+    pooled = Split(codes, y, lengths.astype(np.int32), ids, masked)
 
     keys, _ = _keys(pooled, tr)
     edges_a: list[np.ndarray] = []

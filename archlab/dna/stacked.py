@@ -160,7 +160,7 @@ class _DnaCell:
         self.members: list[_Member] = []
         for i, (s, d) in enumerate(zip(seeds, dirs, strict=True)):
             record = dna_record(dataset, model, s, self.dev, **train)
-            inner = build_dna_model(model, dataset.n_outputs, self.dev, s)
+            inner = build_dna_model(model, dataset.n_outputs, self.dev, s, dataset.vocab_size)
             net: nn.Module = RCSiamese(inner) if record["train"]["rc"] == "siamese" else inner
             record["params"] = sum(p.numel() for p in net.parameters())
             self.members.append(_Member(i, s, record, net, np.random.default_rng(s), Path(d) if d else None))

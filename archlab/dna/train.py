@@ -68,6 +68,7 @@ from archlab.dna.data import DnaDataset, Split
 from archlab.dna.metrics import mean_sd, score
 from archlab.dna.nets import DNA_NETS, dna_net_for, is_dna_net
 from archlab.dna.pairmap import PairMapConfig
+from archlab.errors import ConfigError
 from archlab.models import SequenceModel, build_model, resolve_device
 from archlab.optim import AdamW
 from archlab.train import ProgressFn, is_oom, provenance
@@ -105,15 +106,22 @@ def _kind(spec: ModelSpec) -> str:
     raise TypeError(f"model must be a DNA network config or a ModelConfig, got {type(spec).__name__}")
 
 
-def build_dna_model(spec: ModelSpec, n_outputs: int, device: torch.device, seed: int) -> nn.Module:
+def build_dna_model(
+    spec: ModelSpec, n_outputs: int, device: torch.device, seed: int, vocab_size: int = 5
+) -> nn.Module:
     """The network for ``spec``: the one-hot CNN, or an archlab model with a pooled head over the
-    codes as tokens (vocabulary 5). Initial weights depend on ``seed`` unless ``spec.init_seed``
-    (ModelConfig) says otherwise."""
+    codes as tokens (vocabulary 5; 10 when the dataset keeps the soft mask, ``vocab_size``).
+    Initial weights depend on ``seed`` unless ``spec.init_seed`` (ModelConfig) says otherwise."""
     if not isinstance(spec, ModelConfig):
+        if vocab_size != 5:
+            raise ConfigError(
+                "--soft-mask", f"'keep' gives token models (a mixer) the mask; the {_kind(spec)} reads "
+                "a one-hot of the bases and has no case channel", "upper, n",
+            )  # fmt: skip
         net: nn.Module = dna_net_for(spec).build(spec, n_outputs, device=device, seed=seed)
         return net
     cfg = _as_pooled(spec, seed)
-    return build_model(cfg, vocab_size=5, n_outputs=n_outputs, device=device)
+    return build_model(cfg, vocab_size=vocab_size, n_outputs=n_outputs, device=device)
 
 
 def _as_pooled(spec: ModelConfig, seed: int) -> ModelConfig:
@@ -129,10 +137,13 @@ def _as_pooled(spec: ModelConfig, seed: int) -> ModelConfig:
 
 
 class _Tensors:
-    """One split as device tensors: codes ``int64 [n, L]``, lengths, and targets for the loss."""
+    """One split as device tensors: tokens ``int64 [n, L]`` (the codes, with the soft mask when
+    kept: :meth:`Split.tokens`), lengths, and targets for the loss."""
 
     def __init__(self, split: Split, device: torch.device, y_loss: np.ndarray) -> None:
-        self.codes = torch.from_numpy(np.ascontiguousarray(split.codes)).to(device=device, dtype=torch.long)
+        self.codes = torch.from_numpy(np.ascontiguousarray(split.tokens())).to(
+            device=device, dtype=torch.long
+        )
         self.lengths = torch.from_numpy(np.asarray(split.lengths, dtype=np.int64)).to(device)
         self.y = torch.from_numpy(y_loss).to(device)
         self.y_true = np.asarray(split.y)
@@ -326,7 +337,7 @@ def train_dna(
         rng = np.random.default_rng(seed)
         data = DnaTensors(dataset, holdout, dev, t["rc_augment"])
         data.note(record)
-        inner = build_dna_model(model, dataset.n_outputs, dev, seed)
+        inner = build_dna_model(model, dataset.n_outputs, dev, seed, dataset.vocab_size)
         net: nn.Module = RCSiamese(inner) if rc_mode == "siamese" else inner
         record["params"] = sum(p.numel() for p in net.parameters())
         opt = AdamW.decaying_matrices(list(net.parameters()), weight_decay)

@@ -44,3 +44,18 @@ def test_attention_cannot_chunk(tmp_path: Path) -> None:
     res = runner.invoke(app, ["dna", "train", path, "--model", "attention", "--set", "chunk_len=64"])
     assert res.exit_code != 0
     assert "chunk_len" in res.output and "KV cache" in res.output and "lstm" in res.output
+
+
+def test_long_sequences_run_whole_get_the_chunk_len_hint() -> None:
+    from types import SimpleNamespace
+
+    from archlab.cli_dna import _long_sequence_hint
+    from archlab.config import ModelConfig
+
+    ds = SimpleNamespace(splits={"train": SimpleNamespace(codes=np.zeros((2, 20_000), dtype=np.uint8))})
+    assert "chunk_len=4096" in (_long_sequence_hint(ModelConfig(mixer="lstm", head="pooled"), ds) or "")
+    for quiet in (ModelConfig(mixer="lstm", chunk_len=512), ModelConfig(mixer="attention"),
+                  ModelConfig(mixer="lstm", fp_iters=2)):  # fmt: skip
+        assert _long_sequence_hint(quiet, ds) is None
+    short = SimpleNamespace(splits={"train": SimpleNamespace(codes=np.zeros((2, 1000), dtype=np.uint8))})
+    assert _long_sequence_hint(ModelConfig(mixer="lstm"), short) is None
