@@ -67,7 +67,7 @@ def test_soft_mask_n_reads_masked_bases_as_n(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "says"), [
     (["dna", "leakage", "irf1", "--soft-mask", "n"], "one-hot HDF5 has no lower-case bases"),
-    (["dna", "leakage", "yeast", "--soft-mask", "keep"], "upper, n, error"),
+    (["dna", "leakage", "yeast", "--soft-mask", "lower"], "upper, n, keep, error"),
     (["dna", "train", "D0", "--length", "100", "--soft-mask", "n"], "--soft-mask"),
 ])  # fmt: skip
 def test_soft_mask_where_it_does_not_apply(args: list[str], says: str) -> None:
