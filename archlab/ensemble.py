@@ -97,6 +97,7 @@ def stack_support(model_cfg: ModelConfig, train_cfg: TrainConfig, padded: bool =
         (model_cfg.fp_iters is not None, "fp_iters: the iteration count depends on the input"),
         (model_cfg.halting != "none", "halting: adaptive computation time stops per token"),
         (model_cfg.prune, "prune: context pruning reports per-pass statistics as Python floats"),
+        (model_cfg.hier_chunking == "dynamic", "hier_chunking: learned chunks differ per member"),
         (model_cfg.dropout > 0, "dropout: members would draw other masks than their separate runs"),
         (train_cfg.dtype == "bfloat16", "dtype bfloat16: autocast is not stacked"),
         (padded and not model_cfg.causal, "causal: false: padding to one length would change outputs"),
